@@ -1,0 +1,347 @@
+/**
+ * The lifecycle of one task, as a pure decider. The engine never runs this machine as a live actor: it calls
+ * `initialTransition(taskMachine, input)` / `transition(taskMachine, snapshot, event)`, commits the returned
+ * `{ value, context }` with the task row, and only then executes the returned actions by their `type` and
+ * `params` (DESIGN.md §1). It restores with `taskMachine.resolveState({ value, context })`.
+ *
+ * Because of that the machine holds no invoked actors, no `after` delays and no children: every effect is a
+ * named action whose params carry everything the engine needs, and every delayed event (usage-limit reset)
+ * is a durable timer the engine writes when it sees `scheduleResume`.
+ */
+import { assign, setup, type SnapshotFrom } from 'xstate';
+
+/** Why a task failed; stored on the task row and shown to users. */
+export type TaskFailReason =
+  | 'exit_code'
+  | 'timeout'
+  | 'output_limit'
+  | 'dependency_failed'
+  | 'spawn_error'
+  | 'budget_exceeded'
+  | 'crashed';
+
+/** Every {@link TaskFailReason}, for validation and schemas. */
+export const taskFailReasons: readonly TaskFailReason[] = [
+  'exit_code',
+  'timeout',
+  'output_limit',
+  'dependency_failed',
+  'spawn_error',
+  'budget_exceeded',
+  'crashed',
+];
+
+/** The states of the task statechart; the state value of a task snapshot is always one of these. */
+export type TaskState = 'queued' | 'waiting' | 'ready' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+/** States a task never leaves. */
+export const terminalTaskStates: readonly TaskState[] = ['completed', 'failed', 'cancelled'];
+
+/** States of a task that is still in play (neither finished nor merely submitted). */
+export const activeTaskStates: readonly TaskState[] = ['waiting', 'ready', 'running', 'paused'];
+
+/** Reasons an agent run can fail other than by its own exit. */
+export type AgentFailureReason = 'timeout' | 'output_limit' | 'spawn_error' | 'budget_exceeded';
+
+/** What a new task actor starts from. */
+export interface TaskInput {
+  /** Dependencies not yet completed when the task was inserted. */
+  pendingDeps: number;
+  /** How many lapsed leases (dead runners) the task survives before it fails as `crashed`. */
+  maxRecoveries: number;
+}
+
+/** The durable context of a task actor, persisted as JSON next to its state value. */
+export interface TaskContext {
+  pendingDeps: number;
+  /** Number of runs started; the fence for every write of a run (DESIGN.md §3). */
+  attempt: number;
+  /** Lapsed leases survived so far. */
+  recoveries: number;
+  maxRecoveries: number;
+  /** Node that owns the current run, or null when no run is in flight. */
+  owner: string | null;
+  failReason: TaskFailReason | null;
+  error: string | null;
+  exitCode: number | null;
+  /** Epoch ms at which a paused task becomes ready again. */
+  resumeAt: number | null;
+  cancelReason: string | null;
+  /** True once a run was cut short (shutdown hand-back or lost lease): later runs resume the agent session. */
+  interrupted: boolean;
+  failedDependency: string | null;
+}
+
+/** Events a task actor accepts. */
+export type TaskEvent =
+  /** The task row was inserted; decide between waiting on dependencies and ready. */
+  | { type: 'SUBMIT' }
+  /** One dependency completed. */
+  | { type: 'DEPENDENCY_COMPLETED'; dependencyId: string }
+  /** One dependency failed or was cancelled, so this task can never run. */
+  | { type: 'DEPENDENCY_FAILED'; dependencyId: string }
+  /** A node claimed the task (one atomic write with a lease). */
+  | { type: 'CLAIM'; node: string }
+  /** The agent process ended on its own. */
+  | { type: 'AGENT_EXITED'; exitCode: number | null; sawResult: boolean; isError: boolean; error?: string }
+  /** The run was ended by a limit or could not start. */
+  | { type: 'AGENT_FAILED'; reason: AgentFailureReason; error: string; exitCode?: number | null }
+  /** The agent hit a usage limit that resets at `resetAt` (epoch ms). */
+  | { type: 'USAGE_LIMIT'; resetAt: number }
+  /** The usage-limit timer fired. */
+  | { type: 'RESUME_DUE' }
+  /** A user cancelled the task. */
+  | { type: 'CANCEL'; reason?: string }
+  /** The owning node shuts down and hands the run back to the queue. */
+  | { type: 'RELEASE' }
+  /** The owner's lease lapsed (the runner died or stalled). */
+  | { type: 'LEASE_LOST' };
+
+/** Alias of {@link TaskEvent}, the name the engine's step code imports. */
+export type TaskMachineEvent = TaskEvent;
+
+/** The params of every action the engine must execute after committing a step, keyed by action type. */
+export interface TaskActionParams {
+  /** Launch attempt `attempt` of the agent on node `node`; `interrupted` asks it to resume the session. */
+  startAgent: { attempt: number; node: string; interrupted: boolean };
+  /** Write a durable timer that delivers `RESUME_DUE` at `at` (epoch ms). */
+  scheduleResume: { at: number };
+  /** Kill the process group of attempt `attempt` if `owner` is this node. */
+  killAgent: { attempt: number; owner: string | null };
+  /** Tell dependants how this task ended (the engine also does this in the commit, DESIGN.md §5). */
+  notifyDependants: { outcome: 'completed' | 'failed' };
+  /** Store the checkpoint (git state, last lines, error, session id). */
+  recordCheckpoint: undefined;
+}
+
+/** The type of an action returned by a task step. */
+export type TaskActionType = keyof TaskActionParams;
+
+// The defaults do nothing: the engine executes returned actions by type after the commit, never through
+// these implementations. They exist so the machine is well-formed and `provide` can type-check overrides.
+function noEffect(): void {}
+
+/** The task lifecycle statechart (SPEC.md §3). */
+export const taskMachine = setup({
+  types: {
+    context: {} as TaskContext,
+    events: {} as TaskEvent,
+    input: {} as TaskInput,
+  },
+  guards: {
+    hasPendingDeps: ({ context }) => context.pendingDeps > 0,
+    isLastPendingDep: ({ context }) => context.pendingDeps <= 1,
+    agentSucceeded: ({ event }) =>
+      event.type === 'AGENT_EXITED' && event.exitCode === 0 && event.sawResult && !event.isError,
+    canRecover: ({ context }) => context.recoveries < context.maxRecoveries,
+  },
+  actions: {
+    startAgent: (_, _params: TaskActionParams['startAgent']) => noEffect(),
+    scheduleResume: (_, _params: TaskActionParams['scheduleResume']) => noEffect(),
+    killAgent: (_, _params: TaskActionParams['killAgent']) => noEffect(),
+    notifyDependants: (_, _params: TaskActionParams['notifyDependants']) => noEffect(),
+    recordCheckpoint: () => noEffect(),
+    // Shared by every state a dependency failure or a cancel can reach.
+    failOnDependency: assign({
+      owner: null,
+      failReason: 'dependency_failed',
+      failedDependency: ({ event }) => (event.type === 'DEPENDENCY_FAILED' ? event.dependencyId : null),
+      error: ({ event }) =>
+        event.type === 'DEPENDENCY_FAILED' ? `dependency ${event.dependencyId} did not complete` : null,
+    }),
+    recordCancel: assign({
+      owner: null,
+      cancelReason: ({ event }) => (event.type === 'CANCEL' ? (event.reason ?? null) : null),
+    }),
+  },
+}).createMachine({
+  id: 'task',
+  initial: 'queued',
+  context: ({ input }) => ({
+    pendingDeps: input.pendingDeps,
+    attempt: 0,
+    recoveries: 0,
+    maxRecoveries: input.maxRecoveries,
+    owner: null,
+    failReason: null,
+    error: null,
+    exitCode: null,
+    resumeAt: null,
+    cancelReason: null,
+    interrupted: false,
+    failedDependency: null,
+  }),
+  states: {
+    queued: {
+      on: {
+        SUBMIT: [{ guard: 'hasPendingDeps', target: 'waiting' }, { target: 'ready' }],
+        DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
+        CANCEL: { target: 'cancelled', actions: 'recordCancel' },
+      },
+    },
+    waiting: {
+      on: {
+        DEPENDENCY_COMPLETED: [
+          {
+            guard: 'isLastPendingDep',
+            target: 'ready',
+            actions: assign({ pendingDeps: 0 }),
+          },
+          { actions: assign({ pendingDeps: ({ context }) => context.pendingDeps - 1 }) },
+        ],
+        DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
+        CANCEL: { target: 'cancelled', actions: 'recordCancel' },
+      },
+    },
+    ready: {
+      on: {
+        CLAIM: {
+          target: 'running',
+          actions: [
+            assign({
+              attempt: ({ context }) => context.attempt + 1,
+              owner: ({ event }) => event.node,
+            }),
+            // Params are resolved after the assign above, so they carry the new attempt.
+            {
+              type: 'startAgent',
+              params: ({ context, event }) => ({
+                attempt: context.attempt,
+                node: event.node,
+                interrupted: context.interrupted,
+              }),
+            },
+          ],
+        },
+        DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
+        CANCEL: { target: 'cancelled', actions: 'recordCancel' },
+      },
+    },
+    running: {
+      on: {
+        AGENT_EXITED: [
+          { guard: 'agentSucceeded', target: 'completed', actions: assign({ owner: null }) },
+          {
+            target: 'failed',
+            actions: assign({
+              owner: null,
+              failReason: 'exit_code',
+              exitCode: ({ event }) => event.exitCode,
+              error: ({ event }) => event.error ?? describeExit(event),
+            }),
+          },
+        ],
+        AGENT_FAILED: {
+          target: 'failed',
+          actions: assign({
+            owner: null,
+            failReason: ({ event }) => event.reason,
+            error: ({ event }) => event.error,
+            exitCode: ({ event }) => event.exitCode ?? null,
+          }),
+        },
+        USAGE_LIMIT: {
+          target: 'paused',
+          actions: [
+            assign({ owner: null, resumeAt: ({ event }) => event.resetAt }),
+            { type: 'scheduleResume', params: ({ event }) => ({ at: event.resetAt }) },
+          ],
+        },
+        // Ordered before the state change so the kill names the run that was live when the cancel arrived.
+        CANCEL: {
+          target: 'cancelled',
+          actions: [
+            {
+              type: 'killAgent',
+              params: ({ context }) => ({ attempt: context.attempt, owner: context.owner }),
+            },
+            'recordCancel',
+          ],
+        },
+        RELEASE: { target: 'ready', actions: assign({ owner: null, interrupted: true }) },
+        LEASE_LOST: [
+          {
+            guard: 'canRecover',
+            target: 'ready',
+            actions: assign({
+              owner: null,
+              interrupted: true,
+              recoveries: ({ context }) => context.recoveries + 1,
+            }),
+          },
+          {
+            target: 'failed',
+            actions: assign({
+              owner: null,
+              interrupted: true,
+              recoveries: ({ context }) => context.recoveries + 1,
+              failReason: 'crashed',
+              error: ({ context }) => `the runner died ${times(context.recoveries + 1)} while running this task`,
+            }),
+          },
+        ],
+      },
+    },
+    paused: {
+      on: {
+        RESUME_DUE: { target: 'ready', actions: assign({ resumeAt: null }) },
+        DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
+        CANCEL: { target: 'cancelled', actions: 'recordCancel' },
+      },
+    },
+    completed: {
+      type: 'final',
+      entry: [{ type: 'notifyDependants', params: { outcome: 'completed' } }, 'recordCheckpoint'],
+    },
+    failed: {
+      type: 'final',
+      entry: [{ type: 'notifyDependants', params: { outcome: 'failed' } }, 'recordCheckpoint'],
+    },
+    cancelled: {
+      type: 'final',
+      entry: [{ type: 'notifyDependants', params: { outcome: 'failed' } }],
+    },
+  },
+});
+
+/** A task snapshot, as returned by `transition` or `taskMachine.resolveState`. */
+export type TaskSnapshot = SnapshotFrom<typeof taskMachine>;
+
+/** The part of a task snapshot that is persisted: restore it with `taskMachine.resolveState(persisted)`. */
+export interface PersistedTask {
+  value: TaskState;
+  context: TaskContext;
+}
+
+/**
+ * Whether `event` changes anything in `snapshot`. The engine asks before committing so that a stale or
+ * misrouted event (a late `AGENT_EXITED` after a cancel, a second `CLAIM`) is dropped instead of written.
+ */
+export function taskStepAccepted(snapshot: TaskSnapshot, event: TaskEvent): boolean {
+  return snapshot.status === 'active' && snapshot.can(event);
+}
+
+/** The state of a task snapshot; the machine is flat, so its value is always a plain state name. */
+export function taskStateOf(snapshot: TaskSnapshot): TaskState {
+  return snapshot.value as TaskState;
+}
+
+/** The persisted form of a task snapshot (JSON-safe). */
+export function persistTask(snapshot: TaskSnapshot): PersistedTask {
+  return { value: taskStateOf(snapshot), context: snapshot.context };
+}
+
+/** A one-line error for an agent exit that did not succeed and gave no error of its own. */
+function describeExit(event: { exitCode: number | null; sawResult: boolean; isError: boolean }): string {
+  if (event.isError) {
+    const code = event.exitCode === null ? 'no exit code' : `exit code ${event.exitCode}`;
+    return `agent reported an error (is_error) in its final result (${code})`;
+  }
+  if (event.exitCode === null) return 'agent was killed by a signal before it exited';
+  if (event.exitCode !== 0) return `agent exited with code ${event.exitCode}`;
+  return 'agent exited without a result (exit code 0 but no final result record)';
+}
+
+function times(n: number): string {
+  return n === 1 ? 'once' : `${n} times`;
+}

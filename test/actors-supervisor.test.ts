@@ -1,0 +1,341 @@
+import { describe, expect, test } from 'vitest';
+import { createActor, fromCallback, fromPromise, SimulatedClock, waitFor, type AnyEventObject } from 'xstate';
+import {
+  supervisorMachine,
+  supervisorSummary,
+  type ClaimedTask,
+  type ClaimNextInput,
+  type SupervisorSnapshot,
+} from '../actors/supervisor.machine.js';
+import {
+  workerSlotMachine,
+  type HandBackInput,
+  type RunAgentInput,
+  type SettleInput,
+} from '../actors/worker-slot.machine.js';
+
+interface FakeRun {
+  input: RunAgentInput;
+  send: (event: AnyEventObject) => void;
+  cleanedUp: boolean;
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const task = (n: number): ClaimedTask => ({ taskId: `task-${n}`, attempt: 1, launch: { n } });
+
+/** A supervisor over fake agents and an in-test queue of ready tasks, on a simulated clock. */
+function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean } = {}) {
+  const tickMs = opts.tickMs ?? 1_000;
+  const queue: ClaimedTask[] = [];
+  const runs: FakeRun[] = [];
+  const settled: SettleInput[] = [];
+  const handedBack: HandBackInput[] = [];
+  const claims: ClaimNextInput[] = [];
+  const errors: unknown[] = [];
+  let ticks = 0;
+  // Replaced by a test that needs to hold a claim in flight.
+  let claim: () => Promise<ClaimedTask | null> = async () => queue.shift() ?? null;
+
+  const slot = workerSlotMachine.provide({
+    actors: {
+      runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack }) => {
+        const run: FakeRun = { input, send: sendBack, cleanedUp: false };
+        runs.push(run);
+        return () => {
+          run.cleanedUp = true;
+        };
+      }),
+      settle: fromPromise<void, SettleInput>(async ({ input }) => {
+        settled.push(input);
+      }),
+      handBack: fromPromise<void, HandBackInput>(async ({ input }) => {
+        handedBack.push(input);
+      }),
+    },
+  });
+  const machine = supervisorMachine.provide({
+    actors: {
+      workerSlot: slot,
+      claimNext: fromPromise<ClaimedTask | null, ClaimNextInput>(({ input }) => {
+        claims.push(input);
+        return claim();
+      }),
+    },
+    actions: {
+      tick: () => {
+        ticks += 1;
+      },
+      reportError: (_, params) => errors.push(params.error),
+    },
+  });
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, {
+    input: { nodeId: 'node-a', maxWorkers: opts.maxWorkers ?? 2, tickMs },
+    clock,
+  });
+  if (opts.start !== false) actor.start();
+
+  const settledIdle = (s: SupervisorSnapshot) => s.matches({ running: 'idle' });
+  return {
+    actor,
+    clock,
+    queue,
+    runs,
+    settled,
+    handedBack,
+    claims,
+    errors,
+    ticks: () => ticks,
+    setClaim: (fn: () => Promise<ClaimedTask | null>) => {
+      claim = fn;
+    },
+    running: () => runs.filter((r) => !r.cleanedUp).map((r) => r.input.taskId),
+    /** Wait until the supervisor rests in `running.idle` and `pred` holds. */
+    until: (pred: (s: SupervisorSnapshot) => boolean = () => true) =>
+      waitFor(actor, (s) => settledIdle(s) && pred(s), { timeout: 2_000 }),
+    /** Finish the agent run of `taskId` successfully. */
+    finish: (taskId: string) => {
+      const run = runs.find((r) => r.input.taskId === taskId && !r.cleanedUp);
+      if (!run) throw new Error(`no live run of ${taskId}`);
+      run.send({ type: 'AGENT_EXITED', outcome: { exitCode: 0 } });
+    },
+  };
+}
+
+describe('supervisor machine', () => {
+  test('spawns maxWorkers idle slots', async () => {
+    const node = makeNode({ maxWorkers: 3 });
+    const snapshot = await node.until();
+    expect(Object.keys(snapshot.children).sort()).toEqual(['slot-0', 'slot-1', 'slot-2']);
+    expect(snapshot.context.idleSlots).toEqual(['slot-0', 'slot-1', 'slot-2']);
+    expect(supervisorSummary(snapshot)).toEqual({ state: 'idle', idle: 3, busy: 0, stopped: 0 });
+  });
+
+  test('a burst of 5 ready tasks fills exactly 2 slots; the rest are claimed in order as slots free up', async () => {
+    const node = makeNode({ maxWorkers: 2, start: false });
+    node.queue.push(task(1), task(2), task(3), task(4), task(5));
+    node.actor.start();
+
+    let snapshot = await node.until((s) => s.context.idleSlots.length === 0);
+    expect(node.running()).toEqual(['task-1', 'task-2']);
+    expect(node.claims).toEqual([{ nodeId: 'node-a' }, { nodeId: 'node-a' }]);
+    expect(snapshot.context.slotRuns).toEqual({
+      'slot-0': { taskId: 'task-1', attempt: 1 },
+      'slot-1': { taskId: 'task-2', attempt: 1 },
+    });
+    expect(supervisorSummary(snapshot)).toMatchObject({ idle: 0, busy: 2 });
+    expect(node.runs[0]?.input.launch).toEqual({ n: 1 });
+
+    // WAKE with no idle slot does not claim.
+    node.actor.send({ type: 'WAKE' });
+    expect(node.actor.getSnapshot().matches({ running: 'idle' })).toBe(true);
+
+    node.finish('task-1');
+    await node.until((s) => s.context.slotRuns['slot-0']?.taskId === 'task-3');
+    expect(node.running()).toEqual(['task-2', 'task-3']);
+
+    node.finish('task-2');
+    await node.until((s) => s.context.slotRuns['slot-1']?.taskId === 'task-4');
+    node.finish('task-3');
+    await node.until((s) => s.context.slotRuns['slot-0']?.taskId === 'task-5');
+    expect(node.running()).toEqual(['task-4', 'task-5']);
+
+    node.finish('task-4');
+    node.finish('task-5');
+    snapshot = await node.until((s) => s.context.idleSlots.length === 2);
+    expect(node.runs.map((r) => r.input.taskId)).toEqual(['task-1', 'task-2', 'task-3', 'task-4', 'task-5']);
+    expect(node.settled.map((s) => s.taskId)).toEqual(['task-1', 'task-2', 'task-3', 'task-4', 'task-5']);
+    expect(snapshot.context.slotRuns).toEqual({});
+  });
+
+  test('the tick raises WAKE when the simulated clock advances tickMs', async () => {
+    const node = makeNode({ tickMs: 5_000 });
+    await node.until();
+    const claimsAtStart = node.claims.length;
+    node.queue.push(task(1));
+
+    node.clock.increment(4_999);
+    expect(node.ticks()).toBe(0);
+    expect(node.claims.length).toBe(claimsAtStart);
+
+    node.clock.increment(1);
+    expect(node.ticks()).toBe(1);
+    await node.until(() => node.running().length === 1);
+    expect(node.running()).toEqual(['task-1']);
+
+    // And again, every tickMs.
+    node.clock.increment(5_000);
+    expect(node.ticks()).toBe(2);
+    node.clock.increment(5_000);
+    expect(node.ticks()).toBe(3);
+  });
+
+  test('TASK_REVOKED aborts the slot running that task; its run is stopped and the slot reused', async () => {
+    const node = makeNode({ start: false });
+    node.queue.push(task(1), task(2), task(3));
+    node.actor.start();
+    await node.until((s) => s.context.idleSlots.length === 0);
+
+    // A revocation for another attempt of the task is stale and ignored.
+    node.actor.send({ type: 'TASK_REVOKED', taskId: 'task-2', attempt: 7 });
+    expect(node.running()).toEqual(['task-1', 'task-2']);
+
+    node.actor.send({ type: 'TASK_REVOKED', taskId: 'task-2', reason: 'cancelled' });
+    expect(node.runs[1]?.cleanedUp).toBe(true);
+    await node.until((s) => s.context.slotRuns['slot-1']?.taskId === 'task-3');
+    expect(node.running()).toEqual(['task-1', 'task-3']);
+    expect(node.settled).toEqual([]);
+  });
+
+  test('RESOURCES gates claiming; becoming admissible wakes the supervisor', async () => {
+    const node = makeNode();
+    await node.until();
+    node.actor.send({ type: 'RESOURCES', admissible: false });
+    node.queue.push(task(1));
+    node.actor.send({ type: 'WAKE' });
+    node.clock.increment(1_000);
+    await node.until();
+    expect(node.running()).toEqual([]);
+
+    node.actor.send({ type: 'RESOURCES', admissible: true });
+    await node.until(() => node.running().length === 1);
+    expect(node.running()).toEqual(['task-1']);
+
+    // Repeating the same verdict is not a wake-up.
+    const claims = node.claims.length;
+    node.actor.send({ type: 'RESOURCES', admissible: true });
+    expect(node.claims.length).toBe(claims);
+  });
+
+  test('a WAKE during an empty claim claims once more', async () => {
+    const node = makeNode();
+    await node.until();
+    const gate = deferred<ClaimedTask | null>();
+    node.setClaim(() => gate.promise);
+    node.actor.send({ type: 'WAKE' });
+    expect(node.actor.getSnapshot().matches({ running: 'claiming' })).toBe(true);
+
+    node.actor.send({ type: 'WAKE' });
+    expect(node.actor.getSnapshot().context.wakePending).toBe(true);
+    node.setClaim(async () => node.queue.shift() ?? null);
+    node.queue.push(task(1));
+    const claimsBefore = node.claims.length;
+    gate.resolve(null);
+    await node.until(() => node.running().length === 1);
+    // The retry claimed task-1, then the usual follow-up claim found nothing.
+    expect(node.claims.length).toBe(claimsBefore + 2);
+  });
+
+  test('an empty claim without a pending WAKE does not claim again', async () => {
+    const node = makeNode();
+    await node.until();
+    const before = node.claims.length;
+    node.actor.send({ type: 'WAKE' });
+    await node.until();
+    expect(node.claims.length).toBe(before + 1);
+  });
+
+  test('a failing claim is reported and retried only on the next wake-up', async () => {
+    const node = makeNode();
+    await node.until();
+    node.setClaim(async () => {
+      throw new Error('database is locked');
+    });
+    const before = node.claims.length;
+    node.actor.send({ type: 'WAKE' });
+    await node.until();
+    expect(node.errors).toEqual([new Error('database is locked')]);
+    expect(node.claims.length).toBe(before + 1);
+  });
+
+  test('SHUTDOWN stops every slot, hands running tasks back, and ends stopped', async () => {
+    const node = makeNode({ maxWorkers: 3, start: false });
+    node.queue.push(task(1), task(2));
+    node.actor.start();
+    await node.until((s) => s.context.idleSlots.length === 1 && Object.keys(s.context.slotRuns).length === 2);
+    node.runs[0]?.send({ type: 'AGENT_STARTED', pid: 100 });
+
+    node.actor.send({ type: 'SHUTDOWN' });
+    const snapshot = await waitFor(node.actor, (s) => s.status === 'done', { timeout: 2_000 });
+    expect(snapshot.value).toBe('stopped');
+    expect(snapshot.context.stoppedSlots.sort()).toEqual(['slot-0', 'slot-1', 'slot-2']);
+    expect(node.handedBack).toEqual([
+      { taskId: 'task-1', attempt: 1 },
+      { taskId: 'task-2', attempt: 1 },
+    ]);
+    expect(node.runs.every((r) => r.cleanedUp)).toBe(true);
+    expect(supervisorSummary(snapshot)).toEqual({ state: 'stopped', idle: 0, busy: 0, stopped: 3 });
+
+    // No more ticks once stopped.
+    const ticks = node.ticks();
+    node.clock.increment(10_000);
+    expect(node.ticks()).toBe(ticks);
+  });
+
+  test('SHUTDOWN during a claim lets the claimed task reach a slot, which hands it back', async () => {
+    const node = makeNode();
+    await node.until();
+    const gate = deferred<ClaimedTask | null>();
+    node.setClaim(() => gate.promise);
+    node.actor.send({ type: 'WAKE' });
+    node.actor.send({ type: 'SHUTDOWN' });
+    expect(node.actor.getSnapshot().matches({ running: 'claiming' })).toBe(true);
+
+    gate.resolve(task(9));
+    const snapshot = await waitFor(node.actor, (s) => s.status === 'done', { timeout: 2_000 });
+    expect(snapshot.value).toBe('stopped');
+    expect(node.handedBack).toEqual([{ taskId: 'task-9', attempt: 1 }]);
+    expect(node.claims.length).toBe(2);
+  });
+
+  test('SHUTDOWN while a slot settles waits for the commit', async () => {
+    const node = makeNode({ maxWorkers: 1, start: false });
+    const commit = deferred<void>();
+    node.queue.push(task(1));
+    const slowSettle = workerSlotMachine.provide({
+      actors: {
+        runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ sendBack }) => {
+          sendBack({ type: 'AGENT_EXITED', outcome: 'quick' });
+        }),
+        settle: fromPromise<void, SettleInput>(() => commit.promise),
+        handBack: fromPromise<void, HandBackInput>(async () => {
+          throw new Error('must not hand back a settled run');
+        }),
+      },
+    });
+    const actor = createActor(
+      supervisorMachine.provide({
+        actors: {
+          workerSlot: slowSettle,
+          claimNext: fromPromise<ClaimedTask | null, ClaimNextInput>(async () => node.queue.shift() ?? null),
+        },
+      }),
+      { input: { nodeId: 'n', maxWorkers: 1, tickMs: 1_000 }, clock: new SimulatedClock() },
+    ).start();
+    await waitFor(actor, (s) => s.context.idleSlots.length === 0 && s.matches({ running: 'idle' }));
+    actor.send({ type: 'SHUTDOWN' });
+    expect(actor.getSnapshot().value).toBe('stopping');
+    commit.resolve();
+    const snapshot = await waitFor(actor, (s) => s.status === 'done', { timeout: 2_000 });
+    expect(snapshot.context.stoppedSlots).toEqual(['slot-0']);
+  });
+
+  test('the default claimNext fails loudly and is reported', async () => {
+    const errors: unknown[] = [];
+    const actor = createActor(
+      supervisorMachine.provide({ actions: { reportError: (_, params) => errors.push(params.error) } }),
+      { input: { nodeId: 'n', maxWorkers: 1, tickMs: 1_000 }, clock: new SimulatedClock() },
+    ).start();
+    await waitFor(actor, (s) => s.matches({ running: 'idle' }) && errors.length > 0);
+    expect(String((errors[0] as Error).message)).toContain('claimNext not provided');
+  });
+});

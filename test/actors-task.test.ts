@@ -1,0 +1,333 @@
+import { describe, expect, test } from 'vitest';
+import { initialTransition, transition } from 'xstate';
+import {
+  activeTaskStates,
+  persistTask,
+  taskFailReasons,
+  taskMachine,
+  taskStateOf,
+  taskStepAccepted,
+  terminalTaskStates,
+  type TaskEvent,
+  type TaskInput,
+  type TaskSnapshot,
+} from '../actors/task.machine.js';
+
+interface Effect {
+  type: string;
+  params: unknown;
+}
+
+/** The engine's view of a step: the next snapshot and the effects to run after committing it. */
+function step(snapshot: TaskSnapshot, event: TaskEvent): [TaskSnapshot, Effect[]] {
+  const [next, actions] = transition(taskMachine, snapshot, event);
+  return [next, actions.map((a) => ({ type: a.type, params: a.params }))];
+}
+
+function start(input: TaskInput = { pendingDeps: 0, maxRecoveries: 2 }): TaskSnapshot {
+  const [snapshot, actions] = initialTransition(taskMachine, input);
+  expect(actions).toEqual([]);
+  return snapshot;
+}
+
+/** Drive a sequence of events, each of which must be accepted. */
+function drive(snapshot: TaskSnapshot, ...events: TaskEvent[]): TaskSnapshot {
+  let current = snapshot;
+  for (const event of events) {
+    expect(taskStepAccepted(current, event), `${event.type} in ${taskStateOf(current)}`).toBe(true);
+    [current] = step(current, event);
+  }
+  return current;
+}
+
+/** What the engine does between steps: persist as JSON, restore from the row. */
+function roundTrip(snapshot: TaskSnapshot): TaskSnapshot {
+  const row = JSON.parse(JSON.stringify({ value: snapshot.value, context: snapshot.context }));
+  return taskMachine.resolveState(row);
+}
+
+const ready = (input?: TaskInput) => drive(start(input), { type: 'SUBMIT' });
+const running = (input?: TaskInput) => drive(ready(input), { type: 'CLAIM', node: 'node-a' });
+
+describe('task machine', () => {
+  test('exports its vocabulary', () => {
+    expect(taskFailReasons).toEqual([
+      'exit_code',
+      'timeout',
+      'output_limit',
+      'dependency_failed',
+      'spawn_error',
+      'budget_exceeded',
+      'crashed',
+    ]);
+    expect(terminalTaskStates).toEqual(['completed', 'failed', 'cancelled']);
+    expect(activeTaskStates).toEqual(['waiting', 'ready', 'running', 'paused']);
+  });
+
+  test('starts queued with a fresh context', () => {
+    const snapshot = start({ pendingDeps: 2, maxRecoveries: 3 });
+    expect(snapshot.value).toBe('queued');
+    expect(snapshot.context).toEqual({
+      pendingDeps: 2,
+      attempt: 0,
+      recoveries: 0,
+      maxRecoveries: 3,
+      owner: null,
+      failReason: null,
+      error: null,
+      exitCode: null,
+      resumeAt: null,
+      cancelReason: null,
+      interrupted: false,
+      failedDependency: null,
+    });
+  });
+
+  test('SUBMIT without dependencies goes to ready', () => {
+    expect(ready().value).toBe('ready');
+  });
+
+  test('waits for every dependency, surviving a restore in between', () => {
+    let snapshot = drive(start({ pendingDeps: 2, maxRecoveries: 1 }), { type: 'SUBMIT' });
+    expect(snapshot.value).toBe('waiting');
+    expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
+
+    let effects: Effect[];
+    [snapshot, effects] = step(snapshot, { type: 'DEPENDENCY_COMPLETED', dependencyId: 'task-a' });
+    expect(snapshot.value).toBe('waiting');
+    expect(snapshot.context.pendingDeps).toBe(1);
+    expect(effects).toEqual([]);
+
+    snapshot = roundTrip(snapshot);
+    [snapshot] = step(snapshot, { type: 'DEPENDENCY_COMPLETED', dependencyId: 'task-b' });
+    expect(snapshot.value).toBe('ready');
+    expect(snapshot.context.pendingDeps).toBe(0);
+  });
+
+  test.each(['queued', 'waiting', 'ready', 'paused'] as const)('DEPENDENCY_FAILED in %s fails the task', (state) => {
+    const reach: Record<typeof state, () => TaskSnapshot> = {
+      queued: () => start({ pendingDeps: 1, maxRecoveries: 1 }),
+      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1 }), { type: 'SUBMIT' }),
+      ready: () => ready(),
+      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000 }),
+    };
+    const before = reach[state]();
+    expect(before.value).toBe(state);
+    const [after, effects] = step(before, { type: 'DEPENDENCY_FAILED', dependencyId: 'task-dep' });
+    expect(after.value).toBe('failed');
+    expect(after.status).toBe('done');
+    expect(after.context).toMatchObject({
+      failReason: 'dependency_failed',
+      failedDependency: 'task-dep',
+      error: 'dependency task-dep did not complete',
+    });
+    expect(effects).toEqual([
+      { type: 'notifyDependants', params: { outcome: 'failed' } },
+      { type: 'recordCheckpoint', params: undefined },
+    ]);
+  });
+
+  test('DEPENDENCY_FAILED is not accepted while running', () => {
+    expect(taskStepAccepted(running(), { type: 'DEPENDENCY_FAILED', dependencyId: 'x' })).toBe(false);
+  });
+
+  test('CLAIM starts attempt 1 on the claiming node', () => {
+    const [snapshot, effects] = step(ready(), { type: 'CLAIM', node: 'node-a' });
+    expect(snapshot.value).toBe('running');
+    expect(snapshot.context).toMatchObject({ attempt: 1, owner: 'node-a', interrupted: false });
+    expect(effects).toEqual([{ type: 'startAgent', params: { attempt: 1, node: 'node-a', interrupted: false } }]);
+    expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'node-b' })).toBe(false);
+  });
+
+  test('a clean exit with a result completes the task', () => {
+    const [snapshot, effects] = step(running(), { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false });
+    expect(snapshot.value).toBe('completed');
+    expect(snapshot.status).toBe('done');
+    expect(snapshot.context.owner).toBeNull();
+    expect(effects).toEqual([
+      { type: 'notifyDependants', params: { outcome: 'completed' } },
+      { type: 'recordCheckpoint', params: undefined },
+    ]);
+  });
+
+  test.each([
+    [{ exitCode: 1, sawResult: true, isError: false }, 'agent exited with code 1'],
+    [{ exitCode: 0, sawResult: false, isError: false }, 'agent exited without a result'],
+    [{ exitCode: 0, sawResult: true, isError: true }, 'agent reported an error (is_error)'],
+    [{ exitCode: null, sawResult: false, isError: false }, 'killed by a signal'],
+  ])('exit %o fails with exit_code and a clear error', (exit, message) => {
+    const [snapshot, effects] = step(running(), { type: 'AGENT_EXITED', ...exit });
+    expect(snapshot.value).toBe('failed');
+    expect(snapshot.context.failReason).toBe('exit_code');
+    expect(snapshot.context.exitCode).toBe(exit.exitCode);
+    expect(snapshot.context.owner).toBeNull();
+    expect(snapshot.context.error).toContain(message);
+    expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+  });
+
+  test('an exit error given by the agent is kept as is', () => {
+    const [snapshot] = step(running(), {
+      type: 'AGENT_EXITED',
+      exitCode: 2,
+      sawResult: true,
+      isError: true,
+      error: 'Credit balance is too low',
+    });
+    expect(snapshot.context.error).toBe('Credit balance is too low');
+  });
+
+  test.each(['timeout', 'output_limit', 'spawn_error', 'budget_exceeded'] as const)(
+    'AGENT_FAILED %s fails with that reason',
+    (reason) => {
+      const [snapshot, effects] = step(running(), { type: 'AGENT_FAILED', reason, error: `it was ${reason}`, exitCode: 143 });
+      expect(snapshot.value).toBe('failed');
+      expect(snapshot.context).toMatchObject({ failReason: reason, error: `it was ${reason}`, exitCode: 143, owner: null });
+      expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+    },
+  );
+
+  test('AGENT_FAILED without an exit code records null', () => {
+    const [snapshot] = step(running(), { type: 'AGENT_FAILED', reason: 'spawn_error', error: 'ENOENT' });
+    expect(snapshot.context.exitCode).toBeNull();
+  });
+
+  test('a usage limit pauses until the reset, across a restore', () => {
+    let [snapshot, effects] = step(running(), { type: 'USAGE_LIMIT', resetAt: 1_700_000_000_000 });
+    expect(snapshot.value).toBe('paused');
+    expect(snapshot.context).toMatchObject({ resumeAt: 1_700_000_000_000, owner: null });
+    expect(effects).toEqual([{ type: 'scheduleResume', params: { at: 1_700_000_000_000 } }]);
+    expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
+
+    snapshot = roundTrip(snapshot);
+    [snapshot, effects] = step(snapshot, { type: 'RESUME_DUE' });
+    expect(snapshot.value).toBe('ready');
+    expect(snapshot.context.resumeAt).toBeNull();
+    expect(effects).toEqual([]);
+
+    [snapshot, effects] = step(snapshot, { type: 'CLAIM', node: 'node-b' });
+    expect(effects).toEqual([{ type: 'startAgent', params: { attempt: 2, node: 'node-b', interrupted: false } }]);
+  });
+
+  test.each(['queued', 'waiting', 'ready', 'paused'] as const)('CANCEL in %s cancels without a kill', (state) => {
+    const reach: Record<typeof state, () => TaskSnapshot> = {
+      queued: () => start(),
+      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1 }), { type: 'SUBMIT' }),
+      ready: () => ready(),
+      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000 }),
+    };
+    const [snapshot, effects] = step(reach[state](), { type: 'CANCEL', reason: 'not needed' });
+    expect(snapshot.value).toBe('cancelled');
+    expect(snapshot.status).toBe('done');
+    expect(snapshot.context.cancelReason).toBe('not needed');
+    expect(effects).toEqual([{ type: 'notifyDependants', params: { outcome: 'failed' } }]);
+  });
+
+  test('CANCEL while running kills the live attempt first', () => {
+    const [snapshot, effects] = step(running(), { type: 'CANCEL' });
+    expect(snapshot.value).toBe('cancelled');
+    expect(snapshot.context).toMatchObject({ cancelReason: null, owner: null });
+    expect(effects).toEqual([
+      { type: 'killAgent', params: { attempt: 1, owner: 'node-a' } },
+      { type: 'notifyDependants', params: { outcome: 'failed' } },
+    ]);
+  });
+
+  test('RELEASE hands the run back without counting a recovery', () => {
+    const [snapshot, effects] = step(running(), { type: 'RELEASE' });
+    expect(snapshot.value).toBe('ready');
+    expect(snapshot.context).toMatchObject({ owner: null, interrupted: true, recoveries: 0, attempt: 1 });
+    expect(effects).toEqual([]);
+    const [, next] = step(snapshot, { type: 'CLAIM', node: 'node-b' });
+    expect(next).toEqual([{ type: 'startAgent', params: { attempt: 2, node: 'node-b', interrupted: true } }]);
+  });
+
+  test('a lost lease requeues until maxRecoveries, then fails as crashed; restores continue the count', () => {
+    let snapshot = running({ pendingDeps: 0, maxRecoveries: 2 });
+    let effects: Effect[];
+
+    [snapshot, effects] = step(snapshot, { type: 'LEASE_LOST' });
+    expect(snapshot.value).toBe('ready');
+    expect(snapshot.context).toMatchObject({ recoveries: 1, owner: null, interrupted: true });
+    expect(effects).toEqual([]);
+
+    snapshot = roundTrip(drive(snapshot, { type: 'CLAIM', node: 'node-b' }));
+    expect(snapshot.context).toMatchObject({ attempt: 2, owner: 'node-b' });
+    [snapshot] = step(snapshot, { type: 'LEASE_LOST' });
+    expect(snapshot.context.recoveries).toBe(2);
+
+    snapshot = drive(snapshot, { type: 'CLAIM', node: 'node-c' });
+    [snapshot, effects] = step(snapshot, { type: 'LEASE_LOST' });
+    expect(snapshot.value).toBe('failed');
+    expect(snapshot.context).toMatchObject({
+      failReason: 'crashed',
+      error: 'the runner died 3 times while running this task',
+      attempt: 3,
+      owner: null,
+    });
+    expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+  });
+
+  test('with maxRecoveries 0 the first lost lease is fatal', () => {
+    const [snapshot] = step(running({ pendingDeps: 0, maxRecoveries: 0 }), { type: 'LEASE_LOST' });
+    expect(snapshot.value).toBe('failed');
+    expect(snapshot.context.error).toBe('the runner died once while running this task');
+  });
+
+  test('a full life persisted after every step ends where an unpersisted one does', () => {
+    const events: TaskEvent[] = [
+      { type: 'SUBMIT' },
+      { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' },
+      { type: 'CLAIM', node: 'n1' },
+      { type: 'USAGE_LIMIT', resetAt: 10 },
+      { type: 'RESUME_DUE' },
+      { type: 'CLAIM', node: 'n2' },
+      { type: 'RELEASE' },
+      { type: 'CLAIM', node: 'n3' },
+      { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false },
+    ];
+    let live = start({ pendingDeps: 1, maxRecoveries: 1 });
+    let persisted = roundTrip(live);
+    for (const event of events) {
+      [live] = step(live, event);
+      [persisted] = step(persisted, event);
+      persisted = roundTrip(persisted);
+    }
+    expect(persistTask(persisted)).toEqual(persistTask(live));
+    expect(persistTask(live)).toMatchObject({ value: 'completed', context: { attempt: 3, interrupted: true } });
+  });
+
+  test('events a state does not handle are rejected', () => {
+    const cases: Array<[TaskSnapshot, TaskEvent]> = [
+      [start(), { type: 'CLAIM', node: 'n' }],
+      [start(), { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' }],
+      [ready(), { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false }],
+      [ready(), { type: 'LEASE_LOST' }],
+      [ready(), { type: 'RELEASE' }],
+      [ready(), { type: 'RESUME_DUE' }],
+      [ready(), { type: 'USAGE_LIMIT', resetAt: 1 }],
+      [running(), { type: 'SUBMIT' }],
+      [running(), { type: 'RESUME_DUE' }],
+      [drive(running(), { type: 'USAGE_LIMIT', resetAt: 1 }), { type: 'AGENT_FAILED', reason: 'timeout', error: 'x' }],
+    ];
+    for (const [snapshot, event] of cases) {
+      expect(taskStepAccepted(snapshot, event), `${event.type} in ${taskStateOf(snapshot)}`).toBe(false);
+    }
+  });
+
+  test('final states accept nothing, also after a restore', () => {
+    const done = drive(running(), { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false });
+    const restored = roundTrip(done);
+    expect(restored.status).toBe('done');
+    const all: TaskEvent[] = [
+      { type: 'SUBMIT' },
+      { type: 'CANCEL' },
+      { type: 'CLAIM', node: 'n' },
+      { type: 'DEPENDENCY_FAILED', dependencyId: 'x' },
+      { type: 'LEASE_LOST' },
+    ];
+    for (const event of all) expect(taskStepAccepted(restored, event)).toBe(false);
+    const [same, effects] = step(restored, { type: 'CANCEL' });
+    expect(same.value).toBe('completed');
+    expect(effects).toEqual([]);
+  });
+});
