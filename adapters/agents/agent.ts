@@ -1,0 +1,62 @@
+/**
+ * The one interface every agent launcher plug-in implements. An agent module is pure: it turns a run
+ * specification into a command line and turns the agent's output into readable text and a result. The pool
+ * worker (engine/pool) does the spawning, so agents never touch processes themselves.
+ */
+
+/** What the engine asks an agent to run. */
+export interface AgentRunSpec {
+  taskId: string;
+  attempt: number;
+  prompt: string;
+  workingDirectory: string;
+  model?: string | undefined;
+  /** A claude `--permission-mode` value; background runs cannot answer prompts. */
+  permissionMode: string;
+  allowedTools: string[];
+  disallowedTools: string[];
+  maxBudgetUsd?: number | undefined;
+  /** A session id chosen by the engine before the run, so the session can be resumed even after a crash. */
+  sessionId?: string | undefined;
+  /** Resume this earlier agent session instead of starting a new one. */
+  resumeSessionId?: string | undefined;
+}
+
+/** An argument-array command (never a shell string), with the prompt fed on stdin. */
+export interface AgentCommand {
+  file: string;
+  args: string[];
+  stdin: string;
+  /** Extra environment on top of the launcher's safelist. */
+  env: Record<string, string>;
+}
+
+/** What an agent run produced, as far as its output tells. */
+export interface AgentResult {
+  /** True once the agent printed its final result record. */
+  sawResult: boolean;
+  isError: boolean;
+  sessionId?: string | undefined;
+  costUsd?: number | undefined;
+  numTurns?: number | undefined;
+  usage?: unknown;
+  resultText?: string | undefined;
+  /** Epoch ms at which a usage limit resets, when the agent reported one. */
+  usageLimitResetAt?: number | undefined;
+}
+
+/** Incremental parser of one run's stdout, line by line. */
+export interface AgentOutputParser {
+  /** Feed one stdout line; returns human-readable lines for the task's text log (may be empty). */
+  pushLine(line: string): string[];
+  /** The result so far (final once the process exited). */
+  result(): AgentResult;
+}
+
+/** An agent plug-in. */
+export interface Agent {
+  readonly name: string;
+  /** Build the command; `env` is the engine's environment, used to resolve the binary. */
+  buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand;
+  createParser(): AgentOutputParser;
+}

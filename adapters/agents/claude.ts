@@ -1,0 +1,172 @@
+/**
+ * The Claude Code CLI agent: `claude -p --output-format stream-json --verbose …` with the prompt on stdin, and a
+ * parser for its stream-json output.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec } from './agent.js';
+
+/** How to fix a missing `claude` binary; the launcher appends it to spawn errors of this agent. */
+export const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
+
+/** Longest tool input summary kept on a `[tool] …` line. */
+const TOOL_INPUT_MAX = 120;
+
+/** The result text the CLI prints when the account's usage limit is hit; the number is epoch seconds. */
+const USAGE_LIMIT_RE = /Claude AI usage limit reached\|(\d{9,})/;
+
+/**
+ * The absolute path of an executable `name` on `pathVar`, or undefined. Resolved here rather than left to spawn
+ * so the engine can log which binary ran and a missing one is reported before the run, not as a vague ENOENT.
+ */
+export function findOnPath(name: string, pathVar: string | undefined): string | undefined {
+  for (const dir of (pathVar ?? '').split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+/** The claude binary: `DELEGATE_CLAUDE_BIN`, else `claude` on PATH, else bare `claude` (spawn fails with ENOENT). */
+export function resolveClaudeBin(env: NodeJS.ProcessEnv): string {
+  const override = env.DELEGATE_CLAUDE_BIN;
+  if (override) return override;
+  return findOnPath('claude', env.PATH) ?? 'claude';
+}
+
+/** The CLI arguments for one run (without the binary). Exported for tests and for `delegate` dry runs. */
+export function buildClaudeArgs(spec: AgentRunSpec): string[] {
+  const args = ['-p', '--output-format', 'stream-json', '--verbose'];
+  if (spec.resumeSessionId) args.push('--resume', spec.resumeSessionId);
+  else if (spec.sessionId) args.push('--session-id', spec.sessionId);
+  if (spec.model) args.push('--model', spec.model);
+  if (spec.permissionMode) args.push('--permission-mode', spec.permissionMode);
+  // Variadic in the CLI: values run until the next flag, and the prompt is on stdin, so nothing else is eaten.
+  if (spec.allowedTools.length > 0) args.push('--allowedTools', ...spec.allowedTools);
+  if (spec.disallowedTools.length > 0) args.push('--disallowedTools', ...spec.disallowedTools);
+  if (spec.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(spec.maxBudgetUsd));
+  return args;
+}
+
+/** Epoch ms of a usage-limit reset announced in `text`, if any. */
+export function parseUsageLimitResetAt(text: string): number | undefined {
+  const m = USAGE_LIMIT_RE.exec(text);
+  return m?.[1] ? Number(m[1]) * 1000 : undefined;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function num(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function textLines(text: string): string[] {
+  return text.split(/\r?\n/).filter((line) => line.trim() !== '');
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** A short, single-line view of a tool call's input: the field a person would look at first. */
+function summarizeToolInput(input: unknown): string {
+  if (!isObject(input)) return '';
+  for (const key of ['command', 'file_path', 'path', 'pattern', 'url', 'query', 'description', 'prompt']) {
+    const value = str(input[key]);
+    if (value) return oneLine(value, TOOL_INPUT_MAX);
+  }
+  const json = JSON.stringify(input);
+  return json === '{}' ? '' : oneLine(json, TOOL_INPUT_MAX);
+}
+
+/**
+ * A parser for Claude Code's `--output-format stream-json` lines. Readable lines: assistant text split into
+ * lines, one `[tool] Name input` line per tool call, the final result text, and non-JSON lines as they are.
+ * System events, tool results and thinking stay out of the text log (they are in the raw log).
+ */
+export function createStreamJsonParser(): AgentOutputParser {
+  const result: AgentResult = { sawResult: false, isError: false };
+  let limitSeenInText: number | undefined;
+
+  function onAssistant(event: Json): string[] {
+    const message = event.message;
+    if (!isObject(message) || !Array.isArray(message.content)) return [];
+    const out: string[] = [];
+    for (const block of message.content) {
+      if (!isObject(block)) continue;
+      if (block.type === 'text') {
+        const text = str(block.text) ?? '';
+        limitSeenInText ??= parseUsageLimitResetAt(text);
+        out.push(...textLines(text));
+      } else if (block.type === 'tool_use') {
+        const summary = summarizeToolInput(block.input);
+        out.push(`[tool] ${str(block.name) ?? 'unknown'}${summary ? ` ${summary}` : ''}`);
+      }
+    }
+    return out;
+  }
+
+  function onResult(event: Json): string[] {
+    result.sawResult = true;
+    result.isError = event.is_error === true;
+    const cost = num(event.total_cost_usd);
+    if (cost !== undefined) result.costUsd = cost;
+    const turns = num(event.num_turns);
+    if (turns !== undefined) result.numTurns = turns;
+    if (event.usage !== undefined) result.usage = event.usage;
+    const text = str(event.result);
+    if (text !== undefined) result.resultText = text;
+    const resetAt = parseUsageLimitResetAt(text ?? '') ?? (result.isError ? limitSeenInText : undefined);
+    if (resetAt !== undefined) result.usageLimitResetAt = resetAt;
+    if (text !== undefined && text.trim() !== '') return textLines(text);
+    return result.isError ? [`[error] ${str(event.subtype) ?? 'error'}`] : [];
+  }
+
+  return {
+    pushLine(line: string): string[] {
+      const trimmed = line.trim();
+      if (trimmed === '') return [];
+      let event: unknown;
+      try {
+        event = JSON.parse(trimmed);
+      } catch {
+        return [line];
+      }
+      if (!isObject(event)) return [line];
+      const sessionId = str(event.session_id);
+      // The result's session id wins; earlier events only fill it in (a resumed session keeps its id).
+      if (sessionId && (event.type === 'result' || result.sessionId === undefined)) result.sessionId = sessionId;
+      if (event.type === 'assistant') return onAssistant(event);
+      if (event.type === 'result') return onResult(event);
+      return [];
+    },
+    result(): AgentResult {
+      return { ...result };
+    },
+  };
+}
+
+/** The Claude Code CLI agent (the default). */
+export const claudeAgent: Agent = {
+  name: 'claude',
+  buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand {
+    return { file: resolveClaudeBin(env), args: buildClaudeArgs(spec), stdin: spec.prompt, env: {} };
+  },
+  createParser: createStreamJsonParser,
+};

@@ -1,0 +1,61 @@
+/**
+ * The message protocol between the supervisor (main thread) and a pool worker that launches one agent
+ * process. Two small command sets and one message shape, as BullMQ's ParentCommand / ChildCommand.
+ */
+import type { AgentCommand, AgentResult } from '../../adapters/agents/agent.js';
+
+/** Everything a launcher needs to run one attempt of a task. Structured-clone safe. */
+export interface LaunchRequest {
+  taskId: string;
+  attempt: number;
+  /** Agent name, resolved inside the worker to the same plug-in (for its output parser). */
+  agent: string;
+  command: AgentCommand;
+  cwd: string;
+  /** Directory for this task's log files (created if missing). */
+  logDir: string;
+  timeoutMs: number;
+  maxOutputBuffer: number;
+  /** Grace between SIGTERM and SIGKILL of the process group. */
+  killGraceMs: number;
+}
+
+/** Why an agent run ended. */
+export type RunEnd = 'exited' | 'timeout' | 'output_limit' | 'spawn_error' | 'cancelled';
+
+/** The final word of a launcher about one run. */
+export interface RunOutcome {
+  end: RunEnd;
+  exitCode: number | null;
+  signal: string | null;
+  /** A one-line explanation for failures (spawn error text, limit hit, …). */
+  error?: string | undefined;
+  result: AgentResult;
+  outputBytes: number;
+  /** The last lines of readable output (at most 50), for checkpoints and summaries. */
+  lastLines: string[];
+}
+
+/** Commands the main thread sends to a launcher over its MessagePort. */
+export const ParentCommand = { Cancel: 'cancel' } as const;
+export type ParentCommand = (typeof ParentCommand)[keyof typeof ParentCommand];
+
+/** Commands a launcher sends to the main thread over its MessagePort. */
+export const ChildCommand = { Started: 'started', Progress: 'progress', Exited: 'exited' } as const;
+export type ChildCommand = (typeof ChildCommand)[keyof typeof ChildCommand];
+
+/** One message in either direction. */
+export type LauncherMessage =
+  | { cmd: typeof ParentCommand.Cancel; taskId: string; value?: { reason?: string } }
+  | { cmd: typeof ChildCommand.Started; taskId: string; value: { pid: number; pidStartTime: number | null } }
+  | { cmd: typeof ChildCommand.Progress; taskId: string; value: { outputBytes: number; sessionId?: string; lines: number } }
+  | { cmd: typeof ChildCommand.Exited; taskId: string; value: RunOutcome };
+
+/** Log file paths of one task, relative to nothing: absolute, under the data dir. */
+export function taskLogPaths(logDir: string, taskId: string): { raw: string; stderr: string; text: string } {
+  return {
+    raw: `${logDir}/${taskId}.stdout.jsonl`,
+    stderr: `${logDir}/${taskId}.stderr.log`,
+    text: `${logDir}/${taskId}.log`,
+  };
+}

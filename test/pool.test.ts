@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentRunSpec } from '../adapters/agents/agent.js';
+import { agentByName } from '../adapters/agents/index.js';
+import { AgentPool } from '../engine/pool/agent-pool.js';
+import { taskLogPaths, type LaunchRequest, type LauncherMessage, type RunOutcome } from '../engine/pool/protocol.js';
+
+const FAKE = fileURLToPath(new URL('./fixtures/bin/claude', import.meta.url));
+
+let dir: string;
+let pool: AgentPool;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'delegate-pool-'));
+  pool = new AgentPool({ maxThreads: 2, concurrentTasksPerWorker: 4 });
+});
+afterAll(async () => {
+  await pool.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Opts {
+  agent?: string;
+  env?: NodeJS.ProcessEnv;
+  spec?: Partial<AgentRunSpec>;
+  req?: Partial<LaunchRequest>;
+}
+
+function request(prompt: string, opts: Opts = {}): LaunchRequest {
+  const taskId = `t-${randomUUID().slice(0, 8)}`;
+  const agent = opts.agent ?? 'claude';
+  const spec: AgentRunSpec = {
+    taskId,
+    attempt: 1,
+    prompt,
+    workingDirectory: dir,
+    permissionMode: 'bypassPermissions',
+    allowedTools: [],
+    disallowedTools: [],
+    sessionId: randomUUID(),
+    ...opts.spec,
+  };
+  const command = agentByName(agent).buildCommand(spec, opts.env ?? { DELEGATE_CLAUDE_BIN: FAKE, PATH: process.env.PATH });
+  command.env.FAKE_CLAUDE_LOG = join(dir, 'fake-claude.jsonl');
+  return {
+    taskId,
+    attempt: spec.attempt,
+    agent,
+    command,
+    cwd: dir,
+    logDir: join(dir, 'logs'),
+    timeoutMs: 60_000,
+    maxOutputBuffer: 10_000_000,
+    killGraceMs: 1000,
+    ...opts.req,
+  };
+}
+
+function launch(req: LaunchRequest) {
+  const messages: LauncherMessage[] = [];
+  const handle = pool.launch(req, (m) => messages.push(m));
+  return { ...handle, messages };
+}
+
+async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function startedPid(messages: LauncherMessage[]): number | undefined {
+  const started = messages.find((m) => m.cmd === 'started');
+  return started?.cmd === 'started' ? started.value.pid : undefined;
+}
+
+async function textLog(req: LaunchRequest): Promise<string> {
+  return readFile(taskLogPaths(req.logDir, req.taskId).text, 'utf8');
+}
+
+describe('AgentPool with the fake claude', () => {
+  it('runs a task to success, parses the result and writes the logs', async () => {
+    const req = request('hello [lines 3] [cost 0.25]');
+    const run = launch(req);
+    const outcome = await run.done;
+    expect(outcome).toMatchObject({ end: 'exited', exitCode: 0, signal: null });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.result).toMatchObject({ sawResult: true, isError: false, costUsd: 0.25, resultText: 'done: hello' });
+    const sessionId = req.command.args[req.command.args.indexOf('--session-id') + 1];
+    expect(outcome.result.sessionId).toBe(sessionId);
+    expect(outcome.lastLines).toEqual(['line 1', 'line 2', 'line 3', 'done: hello']);
+
+    const text = await textLog(req);
+    expect(text).toBe('line 1\nline 2\nline 3\ndone: hello\n');
+    const raw = await readFile(taskLogPaths(req.logDir, req.taskId).raw, 'utf8');
+    expect(raw.split('\n')[0]).toContain('"subtype":"init"');
+
+    const started = run.messages.find((m) => m.cmd === 'started');
+    expect(started?.cmd === 'started' && started.value.pid).toBeGreaterThan(0);
+    await waitFor(() => run.messages.some((m) => m.cmd === 'exited'), 'the exited message');
+    const fakeLog = readFileSync(req.command.env.FAKE_CLAUDE_LOG ?? '', 'utf8');
+    const start = fakeLog
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; sessionId: string; prompt: string; cwd: string })
+      .find((e) => e.event === 'start' && e.sessionId === sessionId);
+    expect(start).toMatchObject({ prompt: 'hello [lines 3] [cost 0.25]', cwd: dir });
+  });
+
+  it('marks later attempts in the text log and keeps stderr lines', async () => {
+    const req = request('[is_error] [stderr something went wrong]', { spec: { attempt: 2 } });
+    const outcome = await launch(req).done;
+    expect(outcome).toMatchObject({ end: 'exited', exitCode: 0 });
+    expect(outcome.result).toMatchObject({ sawResult: true, isError: true });
+    expect(outcome.error).toContain('agent reported an error');
+    const text = await textLog(req);
+    expect(text.split('\n')[0]).toBe('── attempt 2 ──');
+    expect(text).toContain('[stderr] something went wrong');
+  });
+
+  it('reports a usage limit and a non-zero exit', async () => {
+    const limited = await launch(request('[usage_limit 1760000000]')).done;
+    expect(limited.result.usageLimitResetAt).toBe(1_760_000_000_000);
+    expect(limited.error).toContain('usage limit');
+
+    const failed = await launch(request('[no_result] [exit 2] [stderr bad things]')).done;
+    expect(failed).toMatchObject({ end: 'exited', exitCode: 2 });
+    expect(failed.result.sawResult).toBe(false);
+    expect(failed.error).toBe('exited with code 2: bad things');
+  });
+
+  it('kills a run that exceeds its timeout', async () => {
+    const req = request('[sleep 60000]', { req: { timeoutMs: 300, killGraceMs: 500 } });
+    const run = launch(req);
+    const outcome = await run.done;
+    expect(outcome.end).toBe('timeout');
+    expect(outcome.error).toBe('timed out after 300 ms');
+    const pid = startedPid(run.messages);
+    expect(pid).toBeDefined();
+    await waitFor(() => isGone(pid ?? 0), 'the agent to be gone');
+  });
+
+  it('kills a run whose output exceeds the limit', async () => {
+    const req = request('[bytes 200000] [sleep 60000]', { req: { maxOutputBuffer: 10_000 } });
+    const outcome = await launch(req).done;
+    expect(outcome.end).toBe('output_limit');
+    expect(outcome.error).toBe('output exceeded 10000 bytes');
+    expect(outcome.outputBytes).toBeGreaterThan(10_000);
+  });
+
+  it('cancel kills the whole process tree, grandchildren included', async () => {
+    const req = request('[child] [sleep 60000]');
+    const run = launch(req);
+    const grandchild = await waitFor(() => {
+      const path = taskLogPaths(req.logDir, req.taskId).text;
+      if (!existsSync(path)) return undefined;
+      const m = /child-pid: (\d+)/.exec(readFileSync(path, 'utf8'));
+      return m?.[1] ? Number(m[1]) : undefined;
+    }, 'the grandchild pid in the text log');
+    const pid = startedPid(run.messages);
+    expect(pid).toBeDefined();
+    expect(isGone(grandchild)).toBe(false);
+
+    run.cancel('user asked');
+    const outcome = await run.done;
+    expect(outcome.end).toBe('cancelled');
+    expect(outcome.error).toBe('cancelled: user asked');
+    await waitFor(() => isGone(pid ?? 0), 'the agent to be gone');
+    await waitFor(() => isGone(grandchild), 'the grandchild to be gone');
+  });
+
+  it('cleans up grandchildren after a normal exit too', async () => {
+    const req = request('[child]', { req: { killGraceMs: 300 } });
+    const outcome = await launch(req).done;
+    expect(outcome).toMatchObject({ end: 'exited', exitCode: 0 });
+    const line = outcome.lastLines.find((l) => l.startsWith('child-pid: '));
+    const grandchild = Number(line?.slice('child-pid: '.length));
+    expect(grandchild).toBeGreaterThan(0);
+    await waitFor(() => isGone(grandchild), 'the grandchild to be gone');
+  });
+
+  it('turns a missing binary into spawn_error that says how to fix it', async () => {
+    const notOnPath = await launch(request('hi', { env: { PATH: join(dir, 'empty') } })).done;
+    expect(notOnPath.end).toBe('spawn_error');
+    expect(notOnPath.error).toBe(
+      'claude not found on PATH: install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN',
+    );
+
+    const badOverride = await launch(request('hi', { env: { DELEGATE_CLAUDE_BIN: join(dir, 'nope', 'claude') } })).done;
+    expect(badOverride.end).toBe('spawn_error');
+    expect(badOverride.error).toContain('DELEGATE_CLAUDE_BIN');
+
+    const badCwd = await launch(request('hi', { req: { cwd: join(dir, 'missing-dir') } })).done;
+    expect(badCwd.end).toBe('spawn_error');
+    expect(badCwd.error).toContain('working directory');
+  });
+
+  it('runs 6 launches concurrently on 2 threads', async () => {
+    const log = join(dir, 'concurrency.jsonl');
+    const reqs = Array.from({ length: 6 }, (_, i) => {
+      const req = request(`task ${i} [sleep 500]`);
+      req.command.env.FAKE_CLAUDE_LOG = log;
+      return req;
+    });
+    const outcomes: RunOutcome[] = await Promise.all(reqs.map((req) => launch(req).done));
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ end: 'exited', exitCode: 0 });
+    // Overlap, not speed: some agent must have started before another one ended.
+    const events = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; at: number });
+    let running = 0;
+    let peak = 0;
+    for (const e of events) {
+      running += e.event === 'start' ? 1 : -1;
+      peak = Math.max(peak, running);
+    }
+    expect(events.filter((e) => e.event === 'start')).toHaveLength(6);
+    expect(peak).toBeGreaterThan(1);
+  });
+
+  it('runs the demo agent through the same pipeline', async () => {
+    const outcome = await launch(request('write a poem', { agent: 'demo' })).done;
+    expect(outcome).toMatchObject({ end: 'exited', exitCode: 0 });
+    expect(outcome.result).toMatchObject({ sawResult: true, isError: false, costUsd: 0 });
+    expect(outcome.lastLines.join('\n')).toContain('not Claude');
+  });
+});
