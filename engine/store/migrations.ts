@@ -1,0 +1,128 @@
+/**
+ * Numbered schema migrations. Each runs once, inside the write transaction that records it, so two processes
+ * starting at once on one database cannot both apply it.
+ */
+import type { SqlDriver } from './sql-driver.js';
+
+/** Migration N is `migrations[N - 1]`; never edit one that has shipped, add the next. */
+export const migrations: readonly string[][] = [
+  [
+    `CREATE TABLE tasks (
+      id TEXT PRIMARY KEY,
+      prompt TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      state TEXT NOT NULL,
+      snapshot TEXT NOT NULL,
+      fail_reason TEXT,
+      error TEXT,
+      agent TEXT NOT NULL,
+      model TEXT,
+      permission_mode TEXT,
+      allowed_tools TEXT NOT NULL DEFAULT '[]',
+      disallowed_tools TEXT NOT NULL DEFAULT '[]',
+      working_directory TEXT NOT NULL,
+      timeout_ms INTEGER NOT NULL,
+      max_output_buffer INTEGER NOT NULL,
+      max_budget_usd REAL,
+      worktree INTEGER NOT NULL DEFAULT 0,
+      continue_from TEXT,
+      parent_task_id TEXT,
+      retry_of TEXT,
+      pending_deps INTEGER NOT NULL DEFAULT 0,
+      owner TEXT,
+      attempt INTEGER NOT NULL DEFAULT 0,
+      lease_until INTEGER,
+      session_id TEXT,
+      exit_code INTEGER,
+      cost_usd REAL,
+      num_turns INTEGER,
+      usage TEXT,
+      result TEXT,
+      resume_at INTEGER,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      started_at INTEGER,
+      ended_at INTEGER
+    )`,
+    // Claiming reads only this index: the best ready task is its first entry.
+    `CREATE INDEX tasks_ready ON tasks (priority, created_at) WHERE state = 'ready'`,
+    `CREATE INDEX tasks_state ON tasks (state, created_at)`,
+    `CREATE INDEX tasks_owner ON tasks (owner) WHERE owner IS NOT NULL`,
+    `CREATE INDEX tasks_created ON tasks (created_at)`,
+    `CREATE TABLE task_deps (
+      task_id TEXT NOT NULL REFERENCES tasks (id),
+      depends_on TEXT NOT NULL REFERENCES tasks (id),
+      PRIMARY KEY (task_id, depends_on)
+    ) WITHOUT ROWID`,
+    `CREATE INDEX task_deps_dependants ON task_deps (depends_on, task_id)`,
+    // One row per attempt: who ran it, which process, how it ended, where its output is.
+    `CREATE TABLE task_runs (
+      task_id TEXT NOT NULL REFERENCES tasks (id),
+      attempt INTEGER NOT NULL,
+      node_id TEXT NOT NULL,
+      host TEXT NOT NULL,
+      pid INTEGER,
+      pid_start INTEGER,
+      session_id TEXT,
+      log_path TEXT NOT NULL,
+      output_bytes INTEGER NOT NULL DEFAULT 0,
+      started_at INTEGER NOT NULL,
+      ended_at INTEGER,
+      outcome TEXT,
+      exit_code INTEGER,
+      cost_usd REAL,
+      PRIMARY KEY (task_id, attempt)
+    )`,
+    // Every accepted lifecycle event, for status history and the inspector.
+    `CREATE TABLE task_events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      task_id TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      event TEXT NOT NULL,
+      from_state TEXT,
+      to_state TEXT NOT NULL,
+      node_id TEXT,
+      attempt INTEGER NOT NULL,
+      detail TEXT
+    )`,
+    `CREATE INDEX task_events_task ON task_events (task_id, id)`,
+    `CREATE TABLE nodes (
+      id TEXT PRIMARY KEY,
+      host TEXT NOT NULL,
+      pid INTEGER NOT NULL,
+      pid_start INTEGER,
+      data_dir TEXT NOT NULL,
+      version TEXT NOT NULL,
+      autostarted INTEGER NOT NULL DEFAULT 0,
+      started_at INTEGER NOT NULL,
+      heartbeat_at INTEGER NOT NULL
+    )`,
+    // Node-local actors (supervisor, slots) write their snapshots here for the inspector.
+    `CREATE TABLE actor_snapshots (
+      actor_id TEXT PRIMARY KEY,
+      kind TEXT NOT NULL,
+      node_id TEXT,
+      snapshot TEXT NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+  ],
+];
+
+/** Bring the schema up to date; safe to call from many processes at once. */
+export async function migrate(driver: SqlDriver, now: number): Promise<number> {
+  await driver.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
+  return driver.write(async (tx) => {
+    const rows = await tx.all(`SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations`);
+    const current = Number(rows[0]?.version ?? 0);
+    if (current > migrations.length) {
+      throw new Error(
+        `database schema version ${current} is newer than this delegate (${migrations.length}): upgrade delegate before using this database`,
+      );
+    }
+    for (let version = current + 1; version <= migrations.length; version++) {
+      for (const statement of migrations[version - 1] ?? []) await tx.run(statement);
+      await tx.run(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, [version, now]);
+    }
+    return migrations.length;
+  });
+}

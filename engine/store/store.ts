@@ -1,0 +1,629 @@
+/**
+ * The store: every read and write of the engine's durable state, as a narrow interface of verbs. No connection
+ * or transaction type leaks out. State-changing writes are compare-and-set on the expected state and, for a run,
+ * on owner + attempt (fencing), so a node that lost its lease cannot overwrite a newer attempt. Decisions
+ * (which state comes next) are made by the statecharts; the store takes them as `TaskStep`s and commits each
+ * step together with its history row in one transaction.
+ */
+import { migrate } from './migrations.js';
+import { openSqlDriver, type DriverChoice, type SqlDriver, type SqlExecutor, type SqlRow, type SqlValue } from './sql-driver.js';
+import { UsageError } from '../errors.js';
+
+/** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
+export type Priority = 'P0' | 'P1' | 'P2';
+export const priorities: readonly Priority[] = ['P0', 'P1', 'P2'];
+
+/** Lifecycle states that are not finished. */
+export const unfinishedStates = ['queued', 'waiting', 'ready', 'running', 'paused'] as const;
+export const finishedStates = ['completed', 'failed', 'cancelled'] as const;
+
+/** A task as the store holds it. `snapshot` is the persisted statechart ({ value, context }). */
+export interface TaskRecord {
+  id: string;
+  prompt: string;
+  priority: Priority;
+  state: string;
+  snapshot: unknown;
+  failReason: string | null;
+  error: string | null;
+  agent: string;
+  model: string | null;
+  permissionMode: string | null;
+  allowedTools: string[];
+  disallowedTools: string[];
+  workingDirectory: string;
+  timeoutMs: number;
+  maxOutputBuffer: number;
+  maxBudgetUsd: number | null;
+  worktree: boolean;
+  continueFrom: string | null;
+  parentTaskId: string | null;
+  retryOf: string | null;
+  pendingDeps: number;
+  owner: string | null;
+  attempt: number;
+  leaseUntil: number | null;
+  sessionId: string | null;
+  exitCode: number | null;
+  costUsd: number | null;
+  numTurns: number | null;
+  usage: unknown;
+  result: string | null;
+  resumeAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+}
+
+/** Columns a step may set besides state and snapshot. */
+export type TaskColumns = Partial<
+  Pick<
+    TaskRecord,
+    | 'failReason'
+    | 'error'
+    | 'pendingDeps'
+    | 'owner'
+    | 'attempt'
+    | 'leaseUntil'
+    | 'sessionId'
+    | 'exitCode'
+    | 'costUsd'
+    | 'numTurns'
+    | 'usage'
+    | 'result'
+    | 'resumeAt'
+    | 'startedAt'
+    | 'endedAt'
+  >
+>;
+
+/** One decided lifecycle step of a task: the statechart's next snapshot plus the domain columns it implies. */
+export interface TaskStep {
+  /** The event type that caused it (history). */
+  event: string;
+  snapshot: { value: string; context: unknown };
+  set: TaskColumns;
+  detail?: string | undefined;
+}
+
+/** Guard of a fenced write: the state the step was decided from, and for a run its owner and attempt. */
+export interface TaskFence {
+  state: string;
+  owner?: string | undefined;
+  attempt?: number | undefined;
+}
+
+/** What a new task is created with. */
+export type NewTask = Pick<
+  TaskRecord,
+  | 'id'
+  | 'prompt'
+  | 'priority'
+  | 'agent'
+  | 'model'
+  | 'permissionMode'
+  | 'allowedTools'
+  | 'disallowedTools'
+  | 'workingDirectory'
+  | 'timeoutMs'
+  | 'maxOutputBuffer'
+  | 'maxBudgetUsd'
+  | 'worktree'
+  | 'continueFrom'
+  | 'parentTaskId'
+  | 'retryOf'
+>;
+
+/** How a dependency's end reaches its dependants. */
+export type DependencyOutcome = 'completed' | 'failed';
+
+/** Decides the step of a dependant when one of its dependencies ends; null when the event does not apply. */
+export type DependantDecider = (dependant: TaskRecord, dependencyId: string, outcome: DependencyOutcome) => TaskStep | null;
+
+/** One attempt of a task. */
+export interface TaskRun {
+  taskId: string;
+  attempt: number;
+  nodeId: string;
+  host: string;
+  pid: number | null;
+  pidStart: number | null;
+  sessionId: string | null;
+  logPath: string;
+  outputBytes: number;
+  startedAt: number;
+  endedAt: number | null;
+  outcome: string | null;
+  exitCode: number | null;
+  costUsd: number | null;
+}
+
+/** How a run ended, written with the task's final step. */
+export interface RunEnd {
+  outcome: string;
+  exitCode: number | null;
+  outputBytes: number;
+  costUsd: number | null;
+  sessionId: string | null;
+}
+
+/** A lifecycle event in a task's history. */
+export interface TaskEvent {
+  at: number;
+  event: string;
+  from: string | null;
+  to: string;
+  nodeId: string | null;
+  attempt: number;
+  detail: string | null;
+}
+
+/** An engine process registered in the database. */
+export interface NodeRecord {
+  id: string;
+  host: string;
+  pid: number;
+  pidStart: number | null;
+  dataDir: string;
+  version: string;
+  autostarted: boolean;
+  startedAt: number;
+  heartbeatAt: number;
+}
+
+/** Task list filter. */
+export interface TaskFilter {
+  states?: readonly string[] | undefined;
+  limit?: number | undefined;
+}
+
+/** The store's verbs. */
+export interface Store {
+  readonly kind: 'embedded' | 'client';
+  /** Insert a task and its dependency edges in one transaction; unknown dependencies are a UsageError. */
+  insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord>;
+  getTask(id: string): Promise<TaskRecord | null>;
+  listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
+  dependenciesOf(id: string): Promise<string[]>;
+  dependantsOf(id: string): Promise<string[]>;
+  taskEvents(id: string): Promise<TaskEvent[]>;
+  taskRuns(id: string): Promise<TaskRun[]>;
+  /** Count tasks that are not finished (anywhere, any owner). */
+  countUnfinished(): Promise<number>;
+  /**
+   * Claim the best ready task (P0 first, then oldest) for `nodeId` in one write: the step from `decide` is
+   * committed guarded by `state = 'ready'`, with owner, attempt and lease, and the run row is created.
+   */
+  claimNextTask(claim: { nodeId: string; host: string; now: number; leaseMs: number; logPath: (taskId: string) => string }, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null>;
+  /**
+   * Commit one step guarded by `fence`; false (and nothing written) when the task moved on or another node owns
+   * it. When the step finishes the task, dependants are decided with `decideDependant` in the same transaction.
+   */
+  commitTaskStep(
+    id: string,
+    fence: TaskFence,
+    step: TaskStep,
+    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; decideDependant?: DependantDecider },
+  ): Promise<boolean>;
+  /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
+  recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void>;
+  /** Extend the leases of every task this node runs; returns the runs it still owns. */
+  renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>>;
+  /** The runs this node owns right now (cheap; used to notice cancels and lost leases). */
+  ownedRuns(nodeId: string): Promise<Array<{ id: string; attempt: number }>>;
+  /** Register a node. With `exclusiveOnHost`, refuse when another live node of this host and data dir exists. */
+  registerNode(node: NodeRecord, exclusiveOnHost?: { isAlive: (other: NodeRecord) => boolean }): Promise<{ registered: true } | { registered: false; existing: NodeRecord }>;
+  /** Refresh the heartbeat; false when the row is gone (another node decided this one was dead). */
+  heartbeatNode(id: string, now: number): Promise<boolean>;
+  removeNode(id: string): Promise<void>;
+  listNodes(host?: string): Promise<NodeRecord[]>;
+  /** Changes when another connection commits; null where unsupported (poll instead). */
+  dataVersion(): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+const priorityNumber: Record<Priority, number> = { P0: 0, P1: 1, P2: 2 };
+
+const columnNames: Record<keyof TaskColumns, string> = {
+  failReason: 'fail_reason',
+  error: 'error',
+  pendingDeps: 'pending_deps',
+  owner: 'owner',
+  attempt: 'attempt',
+  leaseUntil: 'lease_until',
+  sessionId: 'session_id',
+  exitCode: 'exit_code',
+  costUsd: 'cost_usd',
+  numTurns: 'num_turns',
+  usage: 'usage',
+  result: 'result',
+  resumeAt: 'resume_at',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+};
+
+function str(value: SqlValue | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+function num(value: SqlValue | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+function json(value: SqlValue | undefined): unknown {
+  return value === null || value === undefined ? null : JSON.parse(String(value));
+}
+
+function toTask(row: SqlRow): TaskRecord {
+  return {
+    id: String(row.id),
+    prompt: String(row.prompt),
+    priority: priorities[Number(row.priority)] ?? 'P2',
+    state: String(row.state),
+    snapshot: json(row.snapshot),
+    failReason: str(row.fail_reason),
+    error: str(row.error),
+    agent: String(row.agent),
+    model: str(row.model),
+    permissionMode: str(row.permission_mode),
+    allowedTools: (json(row.allowed_tools) as string[] | null) ?? [],
+    disallowedTools: (json(row.disallowed_tools) as string[] | null) ?? [],
+    workingDirectory: String(row.working_directory),
+    timeoutMs: Number(row.timeout_ms),
+    maxOutputBuffer: Number(row.max_output_buffer),
+    maxBudgetUsd: num(row.max_budget_usd),
+    worktree: Number(row.worktree) === 1,
+    continueFrom: str(row.continue_from),
+    parentTaskId: str(row.parent_task_id),
+    retryOf: str(row.retry_of),
+    pendingDeps: Number(row.pending_deps),
+    owner: str(row.owner),
+    attempt: Number(row.attempt),
+    leaseUntil: num(row.lease_until),
+    sessionId: str(row.session_id),
+    exitCode: num(row.exit_code),
+    costUsd: num(row.cost_usd),
+    numTurns: num(row.num_turns),
+    usage: json(row.usage),
+    result: str(row.result),
+    resumeAt: num(row.resume_at),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    startedAt: num(row.started_at),
+    endedAt: num(row.ended_at),
+  };
+}
+
+function toNode(row: SqlRow): NodeRecord {
+  return {
+    id: String(row.id),
+    host: String(row.host),
+    pid: Number(row.pid),
+    pidStart: num(row.pid_start),
+    dataDir: String(row.data_dir),
+    version: String(row.version),
+    autostarted: Number(row.autostarted) === 1,
+    startedAt: Number(row.started_at),
+    heartbeatAt: Number(row.heartbeat_at),
+  };
+}
+
+function toRun(row: SqlRow): TaskRun {
+  return {
+    taskId: String(row.task_id),
+    attempt: Number(row.attempt),
+    nodeId: String(row.node_id),
+    host: String(row.host),
+    pid: num(row.pid),
+    pidStart: num(row.pid_start),
+    sessionId: str(row.session_id),
+    logPath: String(row.log_path),
+    outputBytes: Number(row.output_bytes),
+    startedAt: Number(row.started_at),
+    endedAt: num(row.ended_at),
+    outcome: str(row.outcome),
+    exitCode: num(row.exit_code),
+    costUsd: num(row.cost_usd),
+  };
+}
+
+function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
+  if (value === undefined || value === null) return null;
+  if (key === 'usage') return JSON.stringify(value);
+  return value as SqlValue;
+}
+
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/** Write one fenced step and its history row; false when the fence did not match. */
+async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, now: number, nodeId: string | null): Promise<boolean> {
+  const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
+  const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
+  for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
+    sets.push(`${columnNames[key]} = ?`);
+    args.push(encodeColumn(key, step.set[key]));
+  }
+  let where = 'id = ? AND state = ?';
+  args.push(id, fence.state);
+  if (fence.owner !== undefined) {
+    where += ' AND owner = ?';
+    args.push(fence.owner);
+  }
+  if (fence.attempt !== undefined) {
+    where += ' AND attempt = ?';
+    args.push(fence.attempt);
+  }
+  const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
+  if (updated.length === 0) return false;
+  await tx.run(
+    `INSERT INTO task_events (task_id, at, event, from_state, to_state, node_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [id, now, step.event, fence.state, step.snapshot.value, nodeId, Number(updated[0]?.attempt ?? 0), step.detail ?? null],
+  );
+  return true;
+}
+
+/**
+ * Deliver a finished task's outcome to its dependants, transitively for failures, in the caller's transaction.
+ * Work is proportional to the edges touched (DESIGN §5), never to the table size.
+ */
+async function cascadeToDependants(
+  tx: SqlExecutor,
+  rootId: string,
+  rootOutcome: DependencyOutcome,
+  decide: DependantDecider,
+  now: number,
+  nodeId: string | null,
+): Promise<void> {
+  const pending: Array<{ id: string; outcome: DependencyOutcome }> = [{ id: rootId, outcome: rootOutcome }];
+  while (pending.length > 0) {
+    const { id, outcome } = pending.shift()!;
+    const rows = await tx.all(
+      `SELECT t.* FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = ? AND t.state IN (${placeholders(unfinishedStates.length)})`,
+      [id, ...unfinishedStates],
+    );
+    for (const row of rows) {
+      const dependant = toTask(row);
+      const step = decide(dependant, id, outcome);
+      if (!step) continue;
+      const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
+      if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
+    }
+  }
+}
+
+class SqlStore implements Store {
+  constructor(private readonly db: SqlDriver) {}
+
+  get kind(): 'embedded' | 'client' {
+    return this.db.kind;
+  }
+
+  async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
+    const deps = [...new Set(dependsOn)];
+    return this.db.write(async (tx) => {
+      let pendingDeps = 0;
+      let failedDependency: string | null = null;
+      if (deps.length > 0) {
+        const rows = await tx.all(`SELECT id, state FROM tasks WHERE id IN (${placeholders(deps.length)})`, deps);
+        const states = new Map(rows.map((row) => [String(row.id), String(row.state)]));
+        for (const dep of deps) {
+          const state = states.get(dep);
+          if (state === undefined) throw new UsageError('not_found', `dependsOn: task ${dep} does not exist`);
+          if (state === 'failed' || state === 'cancelled') failedDependency ??= dep;
+          else if (state !== 'completed') pendingDeps++;
+        }
+      }
+      const step = decide(pendingDeps, failedDependency);
+      await tx.run(
+        `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
+           working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
+           pending_deps, created_at, updated_at)
+         VALUES (${placeholders(21)})`,
+        [
+          task.id,
+          task.prompt,
+          priorityNumber[task.priority],
+          'queued',
+          JSON.stringify(step.snapshot),
+          task.agent,
+          task.model,
+          task.permissionMode,
+          JSON.stringify(task.allowedTools),
+          JSON.stringify(task.disallowedTools),
+          task.workingDirectory,
+          task.timeoutMs,
+          task.maxOutputBuffer,
+          task.maxBudgetUsd,
+          task.worktree ? 1 : 0,
+          task.continueFrom,
+          task.parentTaskId,
+          task.retryOf,
+          pendingDeps,
+          now,
+          now,
+        ],
+      );
+      for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
+      // The insert is the `queued` state; the submit step moves it on within the same transaction.
+      const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
+      if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
+      const row = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
+      return toTask(row[0]!);
+    });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    const rows = await this.db.all(`SELECT * FROM tasks WHERE id = ?`, [id]);
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
+  async listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
+    const limit = filter.limit ?? 50;
+    const states = filter.states ?? [];
+    const where = states.length > 0 ? `WHERE state IN (${placeholders(states.length)})` : '';
+    const rows = await this.db.all(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, [...states, limit]);
+    return rows.map(toTask);
+  }
+
+  async dependenciesOf(id: string): Promise<string[]> {
+    const rows = await this.db.all(`SELECT depends_on FROM task_deps WHERE task_id = ? ORDER BY depends_on`, [id]);
+    return rows.map((row) => String(row.depends_on));
+  }
+
+  async dependantsOf(id: string): Promise<string[]> {
+    const rows = await this.db.all(`SELECT task_id FROM task_deps WHERE depends_on = ? ORDER BY task_id`, [id]);
+    return rows.map((row) => String(row.task_id));
+  }
+
+  async taskEvents(id: string): Promise<TaskEvent[]> {
+    const rows = await this.db.all(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`, [id]);
+    return rows.map((row) => ({
+      at: Number(row.at),
+      event: String(row.event),
+      from: str(row.from_state),
+      to: String(row.to_state),
+      nodeId: str(row.node_id),
+      attempt: Number(row.attempt),
+      detail: str(row.detail),
+    }));
+  }
+
+  async taskRuns(id: string): Promise<TaskRun[]> {
+    const rows = await this.db.all(`SELECT * FROM task_runs WHERE task_id = ? ORDER BY attempt`, [id]);
+    return rows.map(toRun);
+  }
+
+  async countUnfinished(): Promise<number> {
+    const rows = await this.db.all(`SELECT COUNT(*) AS n FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)})`, [
+      ...unfinishedStates,
+    ]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async claimNextTask(
+    claim: { nodeId: string; host: string; now: number; leaseMs: number; logPath: (taskId: string) => string },
+    decide: (task: TaskRecord) => TaskStep,
+  ): Promise<TaskRecord | null> {
+    return this.db.write(async (tx) => {
+      const rows = await tx.all(`SELECT * FROM tasks WHERE state = 'ready' ORDER BY priority, created_at LIMIT 1`);
+      if (!rows[0]) return null;
+      const task = toTask(rows[0]);
+      const step = decide(task);
+      const attempt = task.attempt + 1;
+      const leaseUntil = claim.now + claim.leaseMs;
+      step.set = { ...step.set, owner: claim.nodeId, attempt, leaseUntil, startedAt: claim.now };
+      const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
+      if (!applied) return null;
+      await tx.run(
+        `INSERT INTO task_runs (task_id, attempt, node_id, host, log_path, started_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        [task.id, attempt, claim.nodeId, claim.host, claim.logPath(task.id), claim.now],
+      );
+      const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
+      return toTask(claimed[0]!);
+    });
+  }
+
+  async commitTaskStep(
+    id: string,
+    fence: TaskFence,
+    step: TaskStep,
+    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; decideDependant?: DependantDecider },
+  ): Promise<boolean> {
+    const nodeId = options.nodeId ?? null;
+    return this.db.write(async (tx) => {
+      const applied = await applyStep(tx, id, fence, step, options.now, nodeId);
+      if (!applied) return false;
+      if (options.runEnd && fence.attempt !== undefined) {
+        const end = options.runEnd;
+        await tx.run(
+          `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id)
+           WHERE task_id = ? AND attempt = ?`,
+          [options.now, end.outcome, end.exitCode, end.outputBytes, end.costUsd, end.sessionId, id, fence.attempt],
+        );
+      }
+      const next = step.snapshot.value;
+      if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
+        await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId);
+      }
+      return true;
+    });
+  }
+
+  async recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void> {
+    await this.db.run(`UPDATE task_runs SET pid = ?, pid_start = ?, session_id = COALESCE(?, session_id) WHERE task_id = ? AND attempt = ?`, [
+      process.pid,
+      process.pidStart,
+      process.sessionId,
+      taskId,
+      attempt,
+    ]);
+  }
+
+  async renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>> {
+    const rows = await this.db.write((tx) =>
+      tx.all(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' RETURNING id, attempt`, [leaseUntil, nodeId]),
+    );
+    return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
+  }
+
+  async ownedRuns(nodeId: string): Promise<Array<{ id: string; attempt: number }>> {
+    const rows = await this.db.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);
+    return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
+  }
+
+  async registerNode(
+    node: NodeRecord,
+    exclusiveOnHost?: { isAlive: (other: NodeRecord) => boolean },
+  ): Promise<{ registered: true } | { registered: false; existing: NodeRecord }> {
+    return this.db.write(async (tx) => {
+      if (exclusiveOnHost) {
+        const others = (await tx.all(`SELECT * FROM nodes WHERE host = ? AND data_dir = ?`, [node.host, node.dataDir])).map(toNode);
+        const live = others.find((other) => other.id !== node.id && exclusiveOnHost.isAlive(other));
+        if (live) return { registered: false as const, existing: live };
+      }
+      await tx.run(
+        `INSERT INTO nodes (id, host, pid, pid_start, data_dir, version, autostarted, started_at, heartbeat_at) VALUES (${placeholders(9)})`,
+        [node.id, node.host, node.pid, node.pidStart, node.dataDir, node.version, node.autostarted ? 1 : 0, node.startedAt, node.heartbeatAt],
+      );
+      return { registered: true as const };
+    });
+  }
+
+  async heartbeatNode(id: string, now: number): Promise<boolean> {
+    const result = await this.db.write((tx) => tx.run(`UPDATE nodes SET heartbeat_at = ? WHERE id = ?`, [now, id]));
+    return result.changes > 0;
+  }
+
+  async removeNode(id: string): Promise<void> {
+    await this.db.write((tx) => tx.run(`DELETE FROM nodes WHERE id = ?`, [id]));
+  }
+
+  async listNodes(host?: string): Promise<NodeRecord[]> {
+    const rows = host
+      ? await this.db.all(`SELECT * FROM nodes WHERE host = ? ORDER BY started_at`, [host])
+      : await this.db.all(`SELECT * FROM nodes ORDER BY started_at`);
+    return rows.map(toNode);
+  }
+
+  dataVersion(): Promise<number | null> {
+    return this.db.dataVersion();
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+/** Open (and migrate) the store for a database URL. */
+export async function openStore(url: string, options: { authToken?: string | undefined; driver?: DriverChoice; now?: number } = {}): Promise<Store> {
+  const driver = openSqlDriver(url, options);
+  try {
+    if (driver.kind === 'client' && url.startsWith('file:')) await driver.all('PRAGMA journal_mode = WAL');
+    await migrate(driver, options.now ?? Date.now());
+  } catch (error) {
+    await driver.close().catch(() => undefined);
+    throw error;
+  }
+  return new SqlStore(driver);
+}
