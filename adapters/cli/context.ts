@@ -1,0 +1,82 @@
+/**
+ * What every CLI command needs: validated config, the store and the engine API, opened once per command and
+ * closed when it ends. Commands derive from `EngineCommand`, which turns usage errors into one line on stderr
+ * and exit code 2 in one place.
+ */
+import { Command, type BaseContext } from 'clipanion';
+import { loadConfig, type DelegateConfig } from '../../engine/config.js';
+import { isUsageError } from '../../engine/errors.js';
+import { systemClock } from '../../engine/clock.js';
+import { ensureRunner } from '../../engine/runner-control.js';
+import { openStore, type Store } from '../../engine/store/store.js';
+import { TaskService } from '../../engine/task-service.js';
+
+/** The context clipanion passes to commands, plus the environment and cwd (tests pass their own). */
+export interface DelegateContext extends BaseContext {
+  cwd: string;
+}
+
+/** An open engine for one command. */
+export interface Engine {
+  config: DelegateConfig;
+  store: Store;
+  tasks: TaskService;
+  /** Make sure a runner serves this data dir (SPEC §2); says so on stderr when it had to start one. */
+  ensureRunner(): Promise<void>;
+}
+
+/** Exit codes (SPEC §5). */
+export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Base of every command: runs `run(engine)` with an open engine and maps errors to exit codes. */
+export abstract class EngineCommand extends Command<DelegateContext> {
+  /** Whether the command's stdout is one JSON document (then nothing else may go there). */
+  protected json = false;
+
+  abstract run(engine: Engine): Promise<number>;
+
+  override async execute(): Promise<number> {
+    let store: Store | undefined;
+    try {
+      const config = loadConfig(this.context.env);
+      store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+      const opened = store;
+      const engine: Engine = {
+        config,
+        store: opened,
+        tasks: new TaskService(opened, config, systemClock, this.context.cwd),
+        ensureRunner: async () => {
+          const state = await ensureRunner(opened, config, this.context.env);
+          if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
+        },
+      };
+      return await this.run(engine);
+    } catch (error) {
+      if (isUsageError(error)) {
+        this.context.stderr.write(`delegate: ${error.message}\n`);
+        return exitCode.usage;
+      }
+      throw error;
+    } finally {
+      await store?.close();
+    }
+  }
+
+  /** A human note on stderr (stdout stays clean for --json and pipes). */
+  protected note(message: string): void {
+    this.context.stderr.write(`${message}\n`);
+  }
+
+  protected print(text: string): void {
+    this.context.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  protected printJson(value: unknown): void {
+    this.context.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** True when progress may be drawn: a terminal, and not --json. */
+  protected get interactive(): boolean {
+    return !this.json && (this.context.stderr as NodeJS.WriteStream).isTTY === true;
+  }
+}

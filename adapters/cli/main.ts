@@ -1,0 +1,60 @@
+/**
+ * The `delegate` command line (clipanion). Each command is a class in commands/, a thin adapter over the
+ * engine API. Exit codes: 0 ok, 1 the task or command failed, 2 usage error (one line on stderr).
+ */
+import { Builtins, Cli, Command } from 'clipanion';
+import { delegateVersion } from '../../engine/version.js';
+import { exitCode, type DelegateContext } from './context.js';
+import { CancelCommand } from './commands/cancel.js';
+import { DelegateTaskCommand } from './commands/delegate.js';
+import { DemoCommand } from './commands/demo.js';
+import { LogsCommand } from './commands/logs.js';
+import { ServeCommand } from './commands/serve.js';
+import { StatusCommand } from './commands/status.js';
+import { StopCommand } from './commands/stop.js';
+
+/** `delegate help` and plain `delegate`: the command list. */
+class HelpCommand extends Command<DelegateContext> {
+  static override paths = [['help'], Command.Default];
+  override async execute(): Promise<number> {
+    this.context.stdout.write(this.cli.usage(null));
+    return exitCode.ok;
+  }
+}
+
+/** The CLI with every command registered. */
+export function createCli(): Cli<DelegateContext> {
+  const cli = new Cli<DelegateContext>({ binaryLabel: 'delegate', binaryName: 'delegate', binaryVersion: delegateVersion });
+  for (const command of [DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, ServeCommand, StopCommand, DemoCommand, HelpCommand]) {
+    cli.register(command);
+  }
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  return cli;
+}
+
+/** Run one command line; usage errors print one line to stderr and return 2. */
+export async function runCli(argv: string[], context: DelegateContext): Promise<number> {
+  const cli = createCli();
+  let command: Command<DelegateContext>;
+  try {
+    command = cli.process(argv, context);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    context.stderr.write(`delegate: ${message.split('\n')[0]}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
+    return exitCode.usage;
+  }
+  return cli.run(command, context);
+}
+
+/** The process entry (bin/delegate.js). */
+export async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    colorDepth: process.stdout.isTTY ? 8 : 1,
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * Configuration from the environment (SPEC §6), validated once at start. Out-of-range values fail with a
+ * message naming the variable, the value and the allowed range, so nothing starts half-configured.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from './errors.js';
+
+/** The validated configuration of one process. */
+export interface DelegateConfig {
+  dataDir: string;
+  databaseUrl: string;
+  databaseToken: string | undefined;
+  taskTimeoutMs: number;
+  maxOutputBuffer: number;
+  cpuThreshold: number;
+  memoryReserve: number;
+  /** Undefined: derive from CPU and memory (see resource-monitor). */
+  maxWorkers: number | undefined;
+  idleExitMs: number;
+  autostart: boolean;
+  permissionMode: string;
+  logLevel: LogLevel;
+}
+
+/** Log levels, quietest last. */
+export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** Permission modes the claude CLI accepts for `--permission-mode`. */
+export const permissionModes = ['acceptEdits', 'bypassPermissions', 'default', 'plan', 'dontAsk'] as const;
+
+/** Task limits shared by the config and per-task input validation. */
+export const taskLimits = {
+  timeoutMs: { min: 1000, max: 86_400_000 },
+  maxOutputBuffer: { min: 1024, max: 1_073_741_824 },
+} as const;
+
+function readInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, unit: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    throw new UsageError('invalid_config', `${name}=${JSON.stringify(raw)}: expected ${range}${unit ? ` (${unit})` : ''}`);
+  }
+  return value;
+}
+
+function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = raw.trim();
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError('invalid_config', `${name}=${JSON.stringify(raw)}: expected one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+/** Read and validate the configuration; throws UsageError('invalid_config') naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig {
+  const dataDir = path.resolve(env.DELEGATE_DATA_DIR?.trim() || path.join(os.homedir(), '.delegate'));
+  const databaseUrl = env.DELEGATE_DATABASE_URL?.trim() || `file:${path.join(dataDir, 'delegate.db')}`;
+  if (!/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/.test(databaseUrl)) {
+    throw new UsageError(
+      'invalid_config',
+      `DELEGATE_DATABASE_URL=${JSON.stringify(databaseUrl)}: expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)`,
+    );
+  }
+  const max = Number.MAX_SAFE_INTEGER;
+  const maxWorkersRaw = env.DELEGATE_MAX_WORKERS?.trim();
+  return {
+    dataDir,
+    databaseUrl,
+    databaseToken: env.DELEGATE_DATABASE_TOKEN?.trim() || undefined,
+    taskTimeoutMs: readInt(env, 'TASK_TIMEOUT', 1_800_000, taskLimits.timeoutMs.min, taskLimits.timeoutMs.max, 'milliseconds'),
+    maxOutputBuffer: readInt(
+      env,
+      'MAX_OUTPUT_BUFFER',
+      10_485_760,
+      taskLimits.maxOutputBuffer.min,
+      taskLimits.maxOutputBuffer.max,
+      'bytes',
+    ),
+    cpuThreshold: readInt(env, 'CPU_THRESHOLD', 80, 1, 100, 'percent'),
+    memoryReserve: readInt(env, 'MEMORY_RESERVE', 1_073_741_824, 0, max, 'bytes'),
+    maxWorkers: maxWorkersRaw ? readInt(env, 'DELEGATE_MAX_WORKERS', 1, 1, 1024, 'worker slots') : undefined,
+    idleExitMs: readInt(env, 'DELEGATE_IDLE_EXIT', 600_000, 0, max, 'milliseconds; 0 = never exit'),
+    autostart: readChoice(env, 'DELEGATE_AUTOSTART', '1', ['0', '1']) === '1',
+    permissionMode: readChoice(env, 'DELEGATE_PERMISSION_MODE', 'bypassPermissions', permissionModes),
+    logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),
+  };
+}

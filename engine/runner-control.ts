@@ -1,0 +1,122 @@
+/**
+ * How front doors make sure a runner is alive for their data dir on this host (SPEC §2), and how `delegate
+ * stop` ends it. Starting is done once even when many front doors race: a lock file taken with O_EXCL elects
+ * one starter, and the runner itself refuses to register while another live runner exists (checked inside
+ * the registration's write transaction), so at most one auto-started runner survives.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DelegateConfig } from './config.js';
+import { UsageError } from './errors.js';
+import { isProcessAlive } from './process-info.js';
+import { defaultRunnerTiming, isLiveLocalNode } from './runner.js';
+import type { NodeRecord, Store } from './store/store.js';
+
+/** The CLI entry, so a runner can be started from any front door (compiled: dist/adapters/cli/main.js). */
+export function cliEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  const root = path.resolve(path.dirname(here), here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+  return path.join(root, 'bin', 'delegate.js');
+}
+
+/** Live runners of this data dir on this host. */
+export async function liveLocalRunners(store: Store, config: DelegateConfig, now = Date.now()): Promise<NodeRecord[]> {
+  const nodes = await store.listNodes(os.hostname());
+  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, defaultRunnerTiming.leaseMs));
+}
+
+/** Start `delegate serve` detached (its output to runner.log); returns its pid. */
+export function spawnDetachedRunner(config: DelegateConfig, env: NodeJS.ProcessEnv = process.env, extraArgs: string[] = []): number {
+  mkdirSync(config.dataDir, { recursive: true });
+  const log = openSync(path.join(config.dataDir, 'runner.log'), 'a');
+  try {
+    const child = spawn(process.execPath, [cliEntry(), 'serve', ...extraArgs], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { ...env, DELEGATE_DATA_DIR: config.dataDir },
+      cwd: config.dataDir,
+    });
+    child.unref();
+    return child.pid ?? -1;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** A starter lock older than this was left by a front door that died mid-start. */
+const staleLockMs = 10_000;
+
+/**
+ * Make sure a runner serves this data dir on this host; start one (detached) when none does. Returns
+ * `started` when this call started it, `running` when one was up, `starting` when another front door is
+ * starting it right now. Throws a UsageError when autostart is off and none runs.
+ */
+export async function ensureRunner(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv = process.env): Promise<'running' | 'started' | 'starting'> {
+  if ((await liveLocalRunners(store, config)).length > 0) return 'running';
+  if (!config.autostart) {
+    throw new UsageError('no_runner', 'no runner is running for this data dir and DELEGATE_AUTOSTART=0: start one with `delegate serve`');
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const lock = path.join(config.dataDir, 'runner-start.lock');
+  let fd: number;
+  try {
+    fd = openSync(lock, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (Date.now() - lockAge(lock) < staleLockMs) return 'starting';
+    unlinkSync(lock);
+    return ensureRunner(store, config, env);
+  }
+  try {
+    writeSync(fd, String(process.pid));
+    // Another front door may have finished starting one between our check and the lock.
+    if ((await liveLocalRunners(store, config)).length > 0) return 'running';
+    spawnDetachedRunner(config, env, ['--autostarted']);
+    await waitForRunner(store, config, staleLockMs);
+    return 'started';
+  } finally {
+    closeSync(fd);
+    unlinkSync(lock);
+  }
+}
+
+function lockAge(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Wait until a live runner is registered (a detached start returns once it is up). */
+export async function waitForRunner(store: Store, config: DelegateConfig, timeoutMs: number, pid?: number): Promise<NodeRecord | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const live = await liveLocalRunners(store, config);
+    const found = pid === undefined ? live[0] : live.find((node) => node.pid === pid);
+    if (found) return found;
+    if (pid !== undefined && !isProcessAlive(pid, null)) return null;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return null;
+}
+
+/** SIGTERM every live runner of this data dir on this host and wait for them to exit. Returns how many stopped. */
+export async function stopLocalRunners(store: Store, config: DelegateConfig, timeoutMs = 30_000): Promise<NodeRecord[]> {
+  const runners = await liveLocalRunners(store, config);
+  for (const runner of runners) {
+    try {
+      process.kill(runner.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (runners.some((runner) => isProcessAlive(runner.pid, runner.pidStart)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return runners;
+}

@@ -1,0 +1,436 @@
+/**
+ * A runner node: the process that claims tasks from the database and runs their agents. It wires the
+ * supervisor statechart (which owns the worker slots and the claim loop) to the store and the agent pool,
+ * watches the database for other processes' writes, renews its leases, and exits when idle.
+ *
+ * Every task step here follows decide → commit → act (DESIGN §1): the statechart decides, the store commits
+ * the step fenced by owner + attempt, and only then does anything happen to a process.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
+import { supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
+import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
+import { agentByName } from '../adapters/agents/index.js';
+import type { AgentResult } from '../adapters/agents/agent.js';
+import { systemClock, type Clock } from './clock.js';
+import type { DelegateConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { AgentPool } from './pool/agent-pool.js';
+import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from './pool/protocol.js';
+import { processStartTime, isProcessAlive } from './process-info.js';
+import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
+import { openStore, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
+import { decideTaskEvent, dependantDecider } from './task-steps.js';
+import { logDirOf } from './task-service.js';
+import type { TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
+import { delegateVersion } from './version.js';
+
+/** Timing of a runner; tests shorten it. */
+export interface RunnerTiming {
+  /** A run's lease; renewed every third of it. */
+  leaseMs: number;
+  /** How often the database is checked for other processes' commits. */
+  pollMs: number;
+  /** How often CPU and memory are sampled and idleness is checked. */
+  sampleMs: number;
+  /** Grace between SIGTERM and SIGKILL of an agent's process group. */
+  killGraceMs: number;
+  /** How long a shutdown waits for slots to hand their tasks back. */
+  shutdownMs: number;
+}
+
+export const defaultRunnerTiming: RunnerTiming = { leaseMs: 30_000, pollMs: 50, sampleMs: 1000, killGraceMs: 5000, shutdownMs: 15_000 };
+
+/** How to start a runner. */
+export interface RunnerOptions {
+  config: DelegateConfig;
+  logger: Logger;
+  /** Started by a front door: exit at once if another runner for this data dir is alive on this host. */
+  autostarted: boolean;
+  clock?: Clock;
+  timing?: Partial<RunnerTiming>;
+  /** The environment agents resolve their binaries from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What the slot's runAgent actor receives: a launch request, or why there could be none. */
+type LaunchPlan = { request: LaunchRequest } | { error: string };
+
+function newNodeId(): string {
+  return `node-${randomBytes(5).toString('hex')}`;
+}
+
+/** An outcome for a run that never reached a process. */
+function failedToStart(error: string): RunOutcome {
+  return { end: 'spawn_error', exitCode: null, signal: null, error, result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] };
+}
+
+/** The task event a run's outcome means; null when there is nothing to record (we cancelled it ourselves). */
+export function outcomeEvent(outcome: RunOutcome): TaskMachineEvent | null {
+  switch (outcome.end) {
+    case 'cancelled':
+      return null;
+    case 'timeout':
+    case 'output_limit':
+    case 'spawn_error':
+      return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };
+    case 'exited': {
+      const result: AgentResult = outcome.result;
+      if (result.usageLimitResetAt !== undefined) return { type: 'USAGE_LIMIT', resetAt: result.usageLimitResetAt };
+      const error = result.isError ? `agent reported an error: ${(result.resultText ?? '').split('\n')[0]?.slice(0, 300) ?? ''}` : outcome.error;
+      return { type: 'AGENT_EXITED', exitCode: outcome.exitCode, sawResult: result.sawResult, isError: result.isError, ...(error ? { error } : {}) };
+    }
+  }
+}
+
+/** Columns a run's outcome fills in on the task. */
+function outcomeColumns(outcome: RunOutcome): TaskColumns {
+  const result = outcome.result;
+  return {
+    exitCode: outcome.exitCode,
+    ...(result.sessionId ? { sessionId: result.sessionId } : {}),
+    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
+    ...(result.numTurns !== undefined ? { numTurns: result.numTurns } : {}),
+    ...(result.usage !== undefined ? { usage: result.usage } : {}),
+    ...(result.resultText !== undefined ? { result: result.resultText } : {}),
+  };
+}
+
+/** A running node. */
+export class Runner {
+  readonly nodeId = newNodeId();
+  readonly host = os.hostname();
+  private readonly clock: Clock;
+  private readonly timing: RunnerTiming;
+  private readonly logDir: string;
+  /** Runs this node committed a claim for and has not settled: taskId → attempt. */
+  private readonly localRuns = new Map<string, number>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private supervisor: Actor<typeof supervisorMachine> | undefined;
+  private pool: AgentPool | undefined;
+  private lastDataVersion: number | null = null;
+  private idleSince: number | null = null;
+  private stopping: Promise<void> | undefined;
+  private resolveStopped!: () => void;
+  /** Resolves once the runner has shut down. */
+  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
+  readonly maxWorkers: number;
+
+  private constructor(
+    private readonly options: RunnerOptions,
+    private readonly store: Store,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.timing = { ...defaultRunnerTiming, ...options.timing };
+    this.logDir = logDirOf(options.config.dataDir);
+    this.maxWorkers = deriveMaxWorkers(options.config);
+  }
+
+  /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
+  static async start(options: RunnerOptions): Promise<{ runner: Runner } | { alreadyRunning: NodeRecord }> {
+    const { config } = options;
+    const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+    const runner = new Runner(options, store);
+    const now = runner.clock.now();
+    const registration = await store.registerNode(
+      {
+        id: runner.nodeId,
+        host: runner.host,
+        pid: process.pid,
+        pidStart: processStartTime(process.pid),
+        dataDir: config.dataDir,
+        version: delegateVersion,
+        autostarted: options.autostarted,
+        startedAt: now,
+        heartbeatAt: now,
+      },
+      options.autostarted ? { isAlive: (other) => isLiveLocalNode(other, now, runner.timing.leaseMs) } : undefined,
+    );
+    if (!registration.registered) {
+      await store.close();
+      return { alreadyRunning: registration.existing };
+    }
+    runner.run();
+    return { runner };
+  }
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  private run(): void {
+    const pool = new AgentPool({ maxThreads: Math.min(2, os.availableParallelism()), concurrentTasksPerWorker: this.maxWorkers });
+    this.pool = pool;
+    const slot = workerSlotMachine.provide({
+      actors: {
+        runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack }) => this.runAgent(input, sendBack)),
+        settle: fromPromise<void, SettleInput>(({ input }) => this.settle(input)),
+        handBack: fromPromise<void, HandBackInput>(({ input }) => this.handBack(input)),
+      },
+    });
+    const supervisor = createActor(
+      supervisorMachine.provide({
+        actors: {
+          workerSlot: slot,
+          claimNext: fromPromise<ClaimedTask | null, { nodeId: string }>(() => this.claimNext()),
+        },
+        actions: {
+          reportError: (_, params) => this.log.error('claim failed', { error: String((params as { error?: unknown })?.error) }),
+        },
+      }),
+      { input: { nodeId: this.nodeId, maxWorkers: this.maxWorkers, tickMs: this.timing.leaseMs / 3 } },
+    );
+    this.supervisor = supervisor;
+    supervisor.start();
+    this.log.info('runner started', { node: this.nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: this.options.config.databaseUrl });
+    supervisor.send({ type: 'WAKE' });
+    const every = (ms: number, fn: () => Promise<void>): void => {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy || this.stopping) return;
+        busy = true;
+        fn()
+          .catch((error: unknown) => this.log.error('background step failed', { error: String(error) }))
+          .finally(() => (busy = false));
+      }, ms);
+      this.timers.push(timer);
+    };
+    every(this.store.kind === 'embedded' ? this.timing.pollMs : Math.max(this.timing.pollMs, 1000), () => this.watchDatabase());
+    every(this.timing.leaseMs / 3, () => this.renew());
+    const monitor = new ResourceMonitor(this.options.config);
+    every(this.timing.sampleMs, async () => {
+      const sample = await monitor.sample();
+      // Never starve: with nothing running here, one agent may always start.
+      supervisor.send({ type: 'RESOURCES', admissible: sample.admissible || this.localRuns.size === 0 });
+      await this.resumeDuePausedTasks();
+      await this.checkIdle();
+    });
+  }
+
+  /** Another process committed (a new task, a cancel): claim, and drop runs this node no longer owns. */
+  private async watchDatabase(): Promise<void> {
+    const version = await this.store.dataVersion();
+    if (version !== null && version === this.lastDataVersion) return;
+    this.lastDataVersion = version;
+    this.supervisor?.send({ type: 'WAKE' });
+    await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.ownedRuns(this.nodeId)));
+  }
+
+  /** Renew leases and the heartbeat. */
+  private async renew(): Promise<void> {
+    const now = this.clock.now();
+    const alive = await this.store.heartbeatNode(this.nodeId, now);
+    if (!alive) this.log.warn('node row disappeared; another node took this one for dead');
+    await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.renewLeases(this.nodeId, now + this.timing.leaseMs)));
+  }
+
+  /** Run a query of owned runs, remembering which local runs existed before it (later claims are not judged by it). */
+  private async ownedSnapshot(query: () => Promise<Array<{ id: string; attempt: number }>>): Promise<{ before: Map<string, number>; owned: Set<string> }> {
+    const before = new Map(this.localRuns);
+    const owned = new Set((await query()).map((run) => `${run.id}#${run.attempt}`));
+    return { before, owned };
+  }
+
+  private async dropRevokedRuns({ before, owned }: { before: Map<string, number>; owned: Set<string> }): Promise<void> {
+    for (const [taskId, attempt] of before) {
+      if (owned.has(`${taskId}#${attempt}`) || this.localRuns.get(taskId) !== attempt) continue;
+      this.log.info('run revoked (cancelled or taken over); stopping its agent', { task: taskId, attempt });
+      this.localRuns.delete(taskId);
+      this.supervisor?.send({ type: 'TASK_REVOKED', taskId, attempt, reason: 'no longer owned' });
+    }
+  }
+
+  private async claimNext(): Promise<ClaimedTask | null> {
+    if (this.stopping) return null;
+    const now = this.clock.now();
+    const task = await this.store.claimNextTask(
+      { nodeId: this.nodeId, host: this.host, now, leaseMs: this.timing.leaseMs, logPath: (id) => taskLogPaths(this.logDir, id).text },
+      (candidate) => {
+        // Pre-assign the agent session id, so even a run cut short by a crash can be resumed.
+        const decided = decideTaskEvent(candidate, { type: 'CLAIM', node: this.nodeId }, now, { sessionId: candidate.sessionId ?? randomUUID() });
+        if (!decided) throw new Error(`task ${candidate.id} is ready but its statechart refuses CLAIM`);
+        return decided.step;
+      },
+    );
+    if (!task) return null;
+    this.localRuns.set(task.id, task.attempt);
+    this.log.info('claimed task', { task: task.id, attempt: task.attempt, priority: task.priority });
+    return { taskId: task.id, attempt: task.attempt, launch: this.planLaunch(task) };
+  }
+
+  private planLaunch(task: TaskRecord): LaunchPlan {
+    try {
+      const agent = agentByName(task.agent);
+      const context = (task.snapshot as { context?: { interrupted?: boolean } }).context;
+      const resume = context?.interrupted === true && task.sessionId !== null && task.attempt > 1;
+      const command = agent.buildCommand(
+        {
+          taskId: task.id,
+          attempt: task.attempt,
+          prompt: task.prompt,
+          workingDirectory: task.workingDirectory,
+          model: task.model ?? undefined,
+          permissionMode: task.permissionMode ?? this.options.config.permissionMode,
+          allowedTools: task.allowedTools,
+          disallowedTools: task.disallowedTools,
+          maxBudgetUsd: task.maxBudgetUsd ?? undefined,
+          ...(resume ? { resumeSessionId: task.sessionId ?? undefined } : { sessionId: task.sessionId ?? undefined }),
+        },
+        this.options.env ?? process.env,
+      );
+      return {
+        request: {
+          taskId: task.id,
+          attempt: task.attempt,
+          agent: task.agent,
+          command,
+          cwd: task.workingDirectory,
+          logDir: this.logDir,
+          timeoutMs: task.timeoutMs,
+          maxOutputBuffer: task.maxOutputBuffer,
+          killGraceMs: this.timing.killGraceMs,
+        },
+      };
+    } catch (error) {
+      return { error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private runAgent(input: RunAgentInput, sendBack: (event: { type: 'AGENT_STARTED'; pid: number } | { type: 'AGENT_EXITED'; outcome: unknown }) => void): () => void {
+    const plan = input.launch as LaunchPlan;
+    if ('error' in plan) {
+      queueMicrotask(() => sendBack({ type: 'AGENT_EXITED', outcome: failedToStart(plan.error) }));
+      return () => undefined;
+    }
+    let finished = false;
+    const handle = this.pool!.launch(plan.request, (message) => {
+      if (message.cmd !== ChildCommand.Started) return;
+      const { pid, pidStartTime } = message.value;
+      this.store
+        .recordRunProcess(input.taskId, input.attempt, { pid, pidStart: pidStartTime, sessionId: null })
+        .catch((error: unknown) => this.log.warn('could not record agent pid', { task: input.taskId, error: String(error) }));
+      sendBack({ type: 'AGENT_STARTED', pid });
+    });
+    handle.done.then(
+      (outcome) => {
+        finished = true;
+        sendBack({ type: 'AGENT_EXITED', outcome });
+      },
+      (error: unknown) => {
+        finished = true;
+        sendBack({ type: 'AGENT_EXITED', outcome: failedToStart(`launcher failed: ${String(error)}`) });
+      },
+    );
+    // Leaving the slot's active state (cancel, lost lease, shutdown) kills the agent's process group.
+    return () => {
+      if (!finished) handle.cancel('run stopped by the runner');
+    };
+  }
+
+  /** Commit how a run ended, fenced by owner + attempt; dependants learn of it in the same transaction. */
+  private async settle(input: SettleInput): Promise<void> {
+    const outcome = input.outcome.kind === 'exited' ? (input.outcome.detail as RunOutcome) : failedToStart(`runner error: ${String(input.outcome.detail)}`);
+    try {
+      const event = outcomeEvent(outcome);
+      if (!event) return;
+      for (let tries = 0; tries < 3; tries++) {
+        const task = await this.store.getTask(input.taskId);
+        if (!task || task.state !== 'running' || task.owner !== this.nodeId || task.attempt !== input.attempt) {
+          this.log.info('run ended after the task moved on; outcome dropped', { task: input.taskId, attempt: input.attempt, state: task?.state });
+          return;
+        }
+        const now = this.clock.now();
+        const decided = decideTaskEvent(task, event, now, outcomeColumns(outcome));
+        if (!decided) return;
+        const applied = await this.store.commitTaskStep(
+          task.id,
+          { state: 'running', owner: this.nodeId, attempt: input.attempt },
+          decided.step,
+          {
+            now,
+            nodeId: this.nodeId,
+            runEnd: { outcome: outcome.end, exitCode: outcome.exitCode, outputBytes: outcome.outputBytes, costUsd: outcome.result.costUsd ?? null, sessionId: outcome.result.sessionId ?? null },
+            decideDependant: dependantDecider(now),
+          },
+        );
+        if (applied) {
+          this.log.info('task settled', { task: task.id, attempt: input.attempt, state: decided.step.snapshot.value, reason: decided.step.set.failReason ?? undefined });
+          return;
+        }
+      }
+    } finally {
+      this.localRuns.delete(input.taskId);
+    }
+  }
+
+  /** Shutdown: give the task back to the queue so another runner (or this one, restarted) runs it again. */
+  private async handBack(input: HandBackInput): Promise<void> {
+    try {
+      const task = await this.store.getTask(input.taskId);
+      if (!task || task.state !== 'running' || task.owner !== this.nodeId || task.attempt !== input.attempt) return;
+      const now = this.clock.now();
+      const decided = decideTaskEvent(task, { type: 'RELEASE' }, now);
+      if (!decided) return;
+      await this.store.commitTaskStep(task.id, { state: 'running', owner: this.nodeId, attempt: input.attempt }, decided.step, { now, nodeId: this.nodeId });
+      this.log.info('task handed back', { task: task.id, attempt: input.attempt });
+    } finally {
+      this.localRuns.delete(input.taskId);
+    }
+  }
+
+  /** Paused tasks (usage limit) whose reset time has come go back to the queue. */
+  private async resumeDuePausedTasks(): Promise<void> {
+    const now = this.clock.now();
+    for (const task of await this.store.listTasks({ states: ['paused'], limit: 100 })) {
+      if (task.resumeAt === null || task.resumeAt > now) continue;
+      const decided = decideTaskEvent(task, { type: 'RESUME_DUE' }, now);
+      if (decided && (await this.store.commitTaskStep(task.id, { state: 'paused' }, decided.step, { now, nodeId: this.nodeId }))) {
+        this.supervisor?.send({ type: 'WAKE' });
+      }
+    }
+  }
+
+  private async checkIdle(): Promise<void> {
+    const idleExitMs = this.options.config.idleExitMs;
+    if (idleExitMs === 0) return;
+    const now = this.clock.now();
+    if (this.localRuns.size > 0 || (await this.store.countUnfinished()) > 0) {
+      this.idleSince = null;
+      return;
+    }
+    this.idleSince ??= now;
+    if (now - this.idleSince >= idleExitMs) void this.shutdown(`idle for ${idleExitMs} ms`);
+  }
+
+  /** Stop claiming, stop the slots (running tasks are handed back), release the node. Idempotent. */
+  shutdown(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('runner stopping', { node: this.nodeId, reason });
+      for (const timer of this.timers) clearInterval(timer);
+      const supervisor = this.supervisor;
+      if (supervisor) {
+        supervisor.send({ type: 'SHUTDOWN' });
+        try {
+          await waitFor(supervisor, (snapshot) => snapshot.status === 'done', { timeout: this.timing.shutdownMs });
+        } catch {
+          this.log.warn('slots did not stop in time', { timeoutMs: this.timing.shutdownMs });
+        }
+        supervisor.stop();
+      }
+      await this.pool?.close().catch(() => undefined);
+      await this.store.removeNode(this.nodeId).catch(() => undefined);
+      await this.store.close().catch(() => undefined);
+      this.log.info('runner stopped', { node: this.nodeId });
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+}
+
+/** A node row that belongs to a live process on this host (heartbeat fresh, and its pid is that process). */
+export function isLiveLocalNode(node: NodeRecord, now: number, leaseMs: number): boolean {
+  if (node.host !== os.hostname()) return false;
+  if (now - node.heartbeatAt > leaseMs) return false;
+  return isProcessAlive(node.pid, node.pidStart);
+}

@@ -1,0 +1,117 @@
+/**
+ * The input contract of a new task, shared by every front door (MCP, CLI, Action). Each field has a
+ * description and a one-line error that names the field, the value and what is allowed.
+ */
+import { isAbsolute } from 'node:path';
+import { statSync } from 'node:fs';
+import { z } from 'zod';
+import { permissionModes, taskLimits } from './config.js';
+import { UsageError } from './errors.js';
+import { priorities } from './store/store.js';
+
+const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+
+function intInRange(field: string, min: number, max: number, unit: string) {
+  return z
+    .number({ error: (issue) => `${field} ${shown(issue.input)}: expected a number of ${unit} from ${min} to ${max}` })
+    .int({ error: (issue) => `${field} ${shown(issue.input)}: expected a whole number of ${unit} from ${min} to ${max}` })
+    .min(min, { error: (issue) => `${field} ${shown(issue.input)}: expected ${unit} from ${min} to ${max}` })
+    .max(max, { error: (issue) => `${field} ${shown(issue.input)}: expected ${unit} from ${min} to ${max}` });
+}
+
+const taskIdPattern = /^task-[a-z0-9]+$/;
+
+/** A task id as users pass it. */
+export function taskIdSchema(field: string) {
+  return z
+    .string({ error: (issue) => `${field} ${shown(issue.input)}: expected a task id like task-1a2b3c4d5e6f` })
+    .regex(taskIdPattern, { error: (issue) => `${field} ${shown(issue.input)}: expected a task id like task-1a2b3c4d5e6f` });
+}
+
+/** Fields of DelegateTask (SPEC §4), as a zod shape so the MCP server can publish it. */
+export const delegateTaskShape = {
+  prompt: z
+    .string({ error: (issue) => `prompt ${shown(issue.input)}: expected a non-empty string` })
+    .refine((value) => value.trim().length > 0, { error: 'prompt: expected a non-empty string (got an empty one)' })
+    .describe('What the background Claude Code session should do.'),
+  priority: z
+    .enum(priorities as [string, ...string[]], { error: (issue) => `priority ${shown(issue.input)}: expected P0, P1 or P2` })
+    .optional()
+    .describe('P0 (urgent) runs before P1 before P2 (default P2); equal priorities run oldest first.'),
+  dependsOn: z
+    .array(taskIdSchema('dependsOn'), { error: (issue) => `dependsOn ${shown(issue.input)}: expected an array of task ids` })
+    .optional()
+    .describe('Task ids that must complete before this task starts.'),
+  continueFrom: taskIdSchema('continueFrom')
+    .optional()
+    .describe('A task id from dependsOn whose checkpoint (output, git state, errors) is prepended to the prompt.'),
+  timeout: intInRange('timeout', taskLimits.timeoutMs.min, taskLimits.timeoutMs.max, 'milliseconds')
+    .optional()
+    .describe('Kill the task after this many milliseconds (default TASK_TIMEOUT, 30 minutes).'),
+  maxOutputBuffer: intInRange('maxOutputBuffer', taskLimits.maxOutputBuffer.min, taskLimits.maxOutputBuffer.max, 'bytes')
+    .optional()
+    .describe('Kill the task when its output exceeds this many bytes (default MAX_OUTPUT_BUFFER, 10 MiB).'),
+  workingDirectory: z
+    .string({ error: (issue) => `workingDirectory ${shown(issue.input)}: expected an absolute path of an existing directory` })
+    .optional()
+    .describe("Absolute path the agent runs in; must exist. Default: the front door's own working directory."),
+  agent: z
+    .string({ error: (issue) => `agent ${shown(issue.input)}: expected an agent name such as claude` })
+    .optional()
+    .describe('Which agent runs the task (default claude).'),
+  model: z.string({ error: (issue) => `model ${shown(issue.input)}: expected a model name` }).min(1).optional().describe('Model for the agent, e.g. sonnet or opus.'),
+  permissionMode: z
+    .enum(permissionModes, { error: (issue) => `permissionMode ${shown(issue.input)}: expected one of ${permissionModes.join(', ')}` })
+    .optional()
+    .describe('claude --permission-mode for this task (default DELEGATE_PERMISSION_MODE, bypassPermissions).'),
+  allowedTools: z
+    .array(z.string().min(1), { error: (issue) => `allowedTools ${shown(issue.input)}: expected an array of tool names` })
+    .optional()
+    .describe('Only these tools may be used (claude --allowedTools).'),
+  disallowedTools: z
+    .array(z.string().min(1), { error: (issue) => `disallowedTools ${shown(issue.input)}: expected an array of tool names` })
+    .optional()
+    .describe('These tools may not be used (claude --disallowedTools).'),
+  maxBudgetUsd: z
+    .number({ error: (issue) => `maxBudgetUsd ${shown(issue.input)}: expected a positive number of US dollars` })
+    .positive({ error: (issue) => `maxBudgetUsd ${shown(issue.input)}: expected a positive number of US dollars` })
+    .optional()
+    .describe('Stop the agent when it has spent this many US dollars (claude --max-budget-usd).'),
+  worktree: z
+    .boolean({ error: (issue) => `worktree ${shown(issue.input)}: expected true or false` })
+    .optional()
+    .describe('Run in a fresh git worktree of workingDirectory.'),
+};
+
+export const delegateTaskSchema = z.object(delegateTaskShape).strict();
+/** DelegateTask input as validated. */
+export type DelegateTaskInput = z.infer<typeof delegateTaskSchema>;
+
+/** Turn the first zod issue into the one-line message of its field. */
+export function firstIssueMessage(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid input';
+  if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field; allowed fields are ${Object.keys(delegateTaskShape).join(', ')}`;
+  const field = issue.path.join('.');
+  return issue.message.startsWith(String(issue.path[0] ?? '')) || !field ? issue.message : `${field}: ${issue.message}`;
+}
+
+/** Parse with a schema, throwing a one-line UsageError. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new UsageError('invalid_input', firstIssueMessage(result.error));
+  return result.data;
+}
+
+/** Check a working directory: absolute and an existing directory. */
+export function checkWorkingDirectory(dir: string): string {
+  if (!isAbsolute(dir)) throw new UsageError('invalid_input', `workingDirectory '${dir}': expected an absolute path of an existing directory`);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new UsageError('invalid_input', `workingDirectory '${dir}': no such directory; expected an absolute path of an existing directory`);
+  return dir;
+}

@@ -1,0 +1,195 @@
+/**
+ * The engine API the front doors (CLI, MCP, Action) share: submit, inspect, cancel and read the logs of tasks.
+ * Front doors stay thin: they parse their own syntax, call these verbs and render the result. A front door
+ * never runs an agent; a runner node (engine/runner) claims the work from the database.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Clock } from './clock.js';
+import type { DelegateConfig } from './config.js';
+import { UsageError } from './errors.js';
+import { taskLogPaths } from './pool/protocol.js';
+import type { Store, TaskRecord } from './store/store.js';
+import { finishedStates, unfinishedStates } from './store/store.js';
+import { decideSubmit, decideTaskEvent, dependantDecider } from './task-steps.js';
+import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
+import { agentNames } from '../adapters/agents/index.js';
+
+/** A task as front doors show it (times in ISO 8601 UTC). */
+export interface TaskView {
+  taskId: string;
+  status: string;
+  priority: string;
+  prompt: string;
+  agent: string;
+  workingDirectory: string;
+  failReason: string | null;
+  error: string | null;
+  exitCode: number | null;
+  attempt: number;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  durationMs: number | null;
+  costUsd: number | null;
+  sessionId: string | null;
+  numTurns: number | null;
+  result: string | null;
+  dependsOn: string[];
+  dependants: string[];
+  continueFrom: string | null;
+  parentTaskId: string | null;
+  retryOf: string | null;
+}
+
+/** Which output of a task to read. */
+export type LogStream = 'stdout' | 'stderr' | 'both';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** A new random task id, `task-` plus 12 hex digits. */
+export function newTaskId(): string {
+  return `task-${randomBytes(6).toString('hex')}`;
+}
+
+/** The directory of task logs under a data dir. */
+export function logDirOf(dataDir: string): string {
+  return path.join(dataDir, 'logs');
+}
+
+/** The front doors' engine API over one store. */
+export class TaskService {
+  constructor(
+    private readonly store: Store,
+    private readonly config: DelegateConfig,
+    private readonly clock: Clock,
+    /** The front door's own working directory: the default for tasks. */
+    private readonly cwd: string,
+  ) {}
+
+  /** Validate and queue a task; nothing is written when the input is bad. */
+  async delegate(raw: unknown, lineage: { parentTaskId?: string; retryOf?: string } = {}): Promise<TaskView> {
+    const input: DelegateTaskInput = parseInput(delegateTaskSchema, raw);
+    const workingDirectory = checkWorkingDirectory(input.workingDirectory ?? this.cwd);
+    const agent = input.agent ?? 'claude';
+    if (!agentNames.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${agentNames.join(', ')}`);
+    const dependsOn = input.dependsOn ?? [];
+    if (input.continueFrom && !dependsOn.includes(input.continueFrom)) {
+      throw new UsageError('invalid_input', `continueFrom ${input.continueFrom}: expected one of the dependsOn ids (add it to dependsOn)`);
+    }
+    const now = this.clock.now();
+    const task = await this.store.insertTask(
+      {
+        id: newTaskId(),
+        prompt: input.prompt,
+        priority: (input.priority ?? 'P2') as TaskRecord['priority'],
+        agent,
+        model: input.model ?? null,
+        permissionMode: input.permissionMode ?? null,
+        allowedTools: input.allowedTools ?? [],
+        disallowedTools: input.disallowedTools ?? [],
+        workingDirectory,
+        timeoutMs: input.timeout ?? this.config.taskTimeoutMs,
+        maxOutputBuffer: input.maxOutputBuffer ?? this.config.maxOutputBuffer,
+        maxBudgetUsd: input.maxBudgetUsd ?? null,
+        worktree: input.worktree ?? false,
+        continueFrom: input.continueFrom ?? null,
+        parentTaskId: lineage.parentTaskId ?? null,
+        retryOf: lineage.retryOf ?? null,
+      },
+      dependsOn,
+      now,
+      (pendingDeps, failedDependency) => decideSubmit(pendingDeps, failedDependency, now),
+    );
+    return this.view(task);
+  }
+
+  /** One task, or a UsageError naming the unknown id. */
+  async get(taskId: string): Promise<TaskView> {
+    return this.view(await this.require(taskId));
+  }
+
+  /** Newest first. */
+  async list(filter: { status?: string | undefined; limit?: number | undefined } = {}): Promise<TaskView[]> {
+    const allStates = [...unfinishedStates, ...finishedStates] as readonly string[];
+    if (filter.status !== undefined && !allStates.includes(filter.status)) {
+      throw new UsageError('invalid_input', `status '${filter.status}': expected one of ${allStates.join(', ')}`);
+    }
+    const tasks = await this.store.listTasks({ states: filter.status ? [filter.status] : undefined, limit: filter.limit ?? 50 });
+    return Promise.all(tasks.map((task) => this.view(task)));
+  }
+
+  /**
+   * Cancel a task. The decision is committed here; the runner that owns a running task sees it is no longer
+   * its run and kills the agent's process tree. Dependants fail with `dependency_failed` in the same commit.
+   */
+  async cancel(taskId: string, reason?: string): Promise<TaskView> {
+    for (let tries = 0; tries < 5; tries++) {
+      const task = await this.require(taskId);
+      const now = this.clock.now();
+      const decided = decideTaskEvent(task, { type: 'CANCEL', ...(reason ? { reason } : {}) }, now);
+      if (!decided) throw new UsageError('conflict', `task ${taskId} is already ${task.state}; only unfinished tasks can be cancelled`);
+      const fence = task.state === 'running' ? { state: task.state, owner: task.owner ?? undefined, attempt: task.attempt } : { state: task.state };
+      decided.step.detail = reason;
+      const applied = await this.store.commitTaskStep(taskId, fence, decided.step, { now, decideDependant: dependantDecider(now) });
+      if (applied) return this.get(taskId);
+      // The task moved on between the read and the write (claimed, finished): decide again on its new state.
+    }
+    throw new UsageError('conflict', `task ${taskId} kept changing; try again`);
+  }
+
+  /** Output lines of a task: the agent's text (stdout), its stderr, or both. */
+  async logs(taskId: string, options: { tail?: number | undefined; stream?: LogStream | undefined } = {}): Promise<{ task: TaskView; lines: string[] }> {
+    const task = await this.get(taskId);
+    const paths = taskLogPaths(logDirOf(this.config.dataDir), taskId);
+    const read = (file: string): string[] => {
+      if (!existsSync(file)) return [];
+      const text = readFileSync(file, 'utf8');
+      const lines = text.split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      return lines;
+    };
+    const stream = options.stream ?? 'stdout';
+    let lines: string[] = [];
+    if (stream === 'stdout' || stream === 'both') lines = lines.concat(read(paths.text));
+    if (stream === 'stderr' || stream === 'both') lines = lines.concat(read(paths.stderr).map((line) => (stream === 'both' ? `[stderr] ${line}` : line)));
+    if (options.tail !== undefined) lines = lines.slice(-options.tail);
+    return { task, lines };
+  }
+
+  private async require(taskId: string): Promise<TaskRecord> {
+    const task = await this.store.getTask(taskId);
+    if (!task) throw new UsageError('not_found', `taskId ${taskId}: no such task (see delegate status for the list)`);
+    return task;
+  }
+
+  private async view(task: TaskRecord): Promise<TaskView> {
+    const [dependsOn, dependants] = await Promise.all([this.store.dependenciesOf(task.id), this.store.dependantsOf(task.id)]);
+    return {
+      taskId: task.id,
+      status: task.state,
+      priority: task.priority,
+      prompt: task.prompt,
+      agent: task.agent,
+      workingDirectory: task.workingDirectory,
+      failReason: task.failReason,
+      error: task.error,
+      exitCode: task.exitCode,
+      attempt: task.attempt,
+      createdAt: iso(task.createdAt)!,
+      startedAt: iso(task.startedAt),
+      completedAt: iso(task.endedAt),
+      durationMs: task.startedAt !== null && task.endedAt !== null ? task.endedAt - task.startedAt : null,
+      costUsd: task.costUsd,
+      sessionId: task.sessionId,
+      numTurns: task.numTurns,
+      result: task.result,
+      dependsOn,
+      dependants,
+      continueFrom: task.continueFrom,
+      parentTaskId: task.parentTaskId,
+      retryOf: task.retryOf,
+    };
+  }
+}
