@@ -4,7 +4,7 @@
  */
 
 /** Codes of errors a user can cause and fix. */
-export type UsageErrorCode = 'invalid_input' | 'invalid_config' | 'not_found' | 'conflict' | 'no_runner';
+export type UsageErrorCode = 'invalid_input' | 'invalid_config' | 'not_found' | 'conflict';
 
 /** A mistake of the caller: bad input, unknown id, a task in the wrong state. The message is one line. */
 export class UsageError extends Error {

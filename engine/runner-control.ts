@@ -10,9 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DelegateConfig } from './config.js';
-import { UsageError } from './errors.js';
 import { isProcessAlive } from './process-info.js';
-import { defaultRunnerTiming, isLiveLocalNode } from './runner.js';
+import { isLiveLocalNode } from './node-liveness.js';
 import type { NodeRecord, Store } from './store/store.js';
 
 /** The CLI entry, so a runner can be started from any front door (compiled: dist/adapters/cli/main.js). */
@@ -25,7 +24,7 @@ export function cliEntry(): string {
 /** Live runners of this data dir on this host. */
 export async function liveLocalRunners(store: Store, config: DelegateConfig, now = Date.now()): Promise<NodeRecord[]> {
   const nodes = await store.listNodes(os.hostname());
-  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, defaultRunnerTiming.leaseMs));
+  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now));
 }
 
 /** Start `delegate serve` detached (its output to runner.log); returns its pid. */
@@ -49,16 +48,20 @@ export function spawnDetachedRunner(config: DelegateConfig, env: NodeJS.ProcessE
 /** A starter lock older than this was left by a front door that died mid-start. */
 const staleLockMs = 10_000;
 
+/** What `ensureRunner` found or did. */
+export type RunnerState = 'running' | 'started' | 'starting' | 'disabled';
+
+/** What a front door tells the user when no runner will pick up the work (autostart off). */
+export const noRunnerHint = 'no runner is running for this data dir and DELEGATE_AUTOSTART=0: the task waits in the queue until you start one with `delegate serve`';
+
 /**
  * Make sure a runner serves this data dir on this host; start one (detached) when none does. Returns
  * `started` when this call started it, `running` when one was up, `starting` when another front door is
- * starting it right now. Throws a UsageError when autostart is off and none runs.
+ * starting it right now, `disabled` when none runs and DELEGATE_AUTOSTART=0 (the work stays queued).
  */
-export async function ensureRunner(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv = process.env): Promise<'running' | 'started' | 'starting'> {
+export async function ensureRunner(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunnerState> {
   if ((await liveLocalRunners(store, config)).length > 0) return 'running';
-  if (!config.autostart) {
-    throw new UsageError('no_runner', 'no runner is running for this data dir and DELEGATE_AUTOSTART=0: start one with `delegate serve`');
-  }
+  if (!config.autostart) return 'disabled';
   mkdirSync(config.dataDir, { recursive: true });
   const lock = path.join(config.dataDir, 'runner-start.lock');
   let fd: number;

@@ -18,7 +18,8 @@ import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { AgentPool } from './pool/agent-pool.js';
 import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from './pool/protocol.js';
-import { processStartTime, isProcessAlive } from './process-info.js';
+import { processStartTime } from './process-info.js';
+import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
 import { openStore, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
 import { decideTaskEvent, dependantDecider } from './task-steps.js';
@@ -40,7 +41,7 @@ export interface RunnerTiming {
   shutdownMs: number;
 }
 
-export const defaultRunnerTiming: RunnerTiming = { leaseMs: 30_000, pollMs: 50, sampleMs: 1000, killGraceMs: 5000, shutdownMs: 15_000 };
+export const defaultRunnerTiming: RunnerTiming = { leaseMs: defaultLeaseMs, pollMs: 50, sampleMs: 1000, killGraceMs: 5000, shutdownMs: 15_000 };
 
 /** How to start a runner. */
 export interface RunnerOptions {
@@ -426,11 +427,4 @@ export class Runner {
     })();
     return this.stopping;
   }
-}
-
-/** A node row that belongs to a live process on this host (heartbeat fresh, and its pid is that process). */
-export function isLiveLocalNode(node: NodeRecord, now: number, leaseMs: number): boolean {
-  if (node.host !== os.hostname()) return false;
-  if (now - node.heartbeatAt > leaseMs) return false;
-  return isProcessAlive(node.pid, node.pidStart);
 }

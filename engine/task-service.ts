@@ -105,6 +105,36 @@ export class TaskService {
     return this.view(task);
   }
 
+  /** Run a finished task again as a new task with the same inputs and `retryOf` set. */
+  async retry(taskId: string): Promise<TaskView> {
+    const task = await this.require(taskId);
+    if (!(finishedStates as readonly string[]).includes(task.state)) {
+      throw new UsageError('conflict', `task ${taskId} is ${task.state}; only failed, completed or cancelled tasks can be retried`);
+    }
+    return this.delegate(await this.inputOf(task), { retryOf: task.id });
+  }
+
+  /** The DelegateTask input a stored task was created with. */
+  private async inputOf(task: TaskRecord): Promise<DelegateTaskInput> {
+    const dependsOn = await this.store.dependenciesOf(task.id);
+    return {
+      prompt: task.prompt,
+      priority: task.priority,
+      workingDirectory: task.workingDirectory,
+      agent: task.agent,
+      timeout: task.timeoutMs,
+      maxOutputBuffer: task.maxOutputBuffer,
+      allowedTools: task.allowedTools,
+      disallowedTools: task.disallowedTools,
+      worktree: task.worktree,
+      ...(dependsOn.length ? { dependsOn } : {}),
+      ...(task.continueFrom ? { continueFrom: task.continueFrom } : {}),
+      ...(task.model ? { model: task.model } : {}),
+      ...(task.permissionMode ? { permissionMode: task.permissionMode as DelegateTaskInput['permissionMode'] } : {}),
+      ...(task.maxBudgetUsd !== null ? { maxBudgetUsd: task.maxBudgetUsd } : {}),
+    };
+  }
+
   /** One task, or a UsageError naming the unknown id. */
   async get(taskId: string): Promise<TaskView> {
     return this.view(await this.require(taskId));

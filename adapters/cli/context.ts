@@ -7,7 +7,7 @@ import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
 import { isUsageError } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
-import { ensureRunner } from '../../engine/runner-control.js';
+import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { TaskService } from '../../engine/task-service.js';
 
@@ -48,6 +48,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         ensureRunner: async () => {
           const state = await ensureRunner(opened, config, this.context.env);
           if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
+          if (state === 'disabled') this.note(noRunnerHint);
         },
       };
       return await this.run(engine);

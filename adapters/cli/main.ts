@@ -23,9 +23,15 @@ class HelpCommand extends Command<DelegateContext> {
 }
 
 /** The CLI with every command registered. */
-export function createCli(): Cli<DelegateContext> {
-  const cli = new Cli<DelegateContext>({ binaryLabel: 'delegate', binaryName: 'delegate', binaryVersion: delegateVersion });
-  for (const command of [DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, ServeCommand, StopCommand, DemoCommand, HelpCommand]) {
+export function createCli(options: { colors?: boolean } = {}): Cli<DelegateContext> {
+  const cli = new Cli<DelegateContext>({
+    binaryLabel: 'delegate',
+    binaryName: 'delegate',
+    binaryVersion: delegateVersion,
+    enableColors: options.colors ?? false,
+  });
+  // Help goes first: clipanion shows only the default command's own usage when it is registered last.
+  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, ServeCommand, StopCommand, DemoCommand]) {
     cli.register(command);
   }
   cli.register(Builtins.HelpCommand);
@@ -35,7 +41,7 @@ export function createCli(): Cli<DelegateContext> {
 
 /** Run one command line; usage errors print one line to stderr and return 2. */
 export async function runCli(argv: string[], context: DelegateContext): Promise<number> {
-  const cli = createCli();
+  const cli = createCli({ colors: context.colorDepth > 1 });
   let command: Command<DelegateContext>;
   try {
     command = cli.process(argv, context);

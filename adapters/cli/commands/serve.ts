@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { createLogger } from '../../../engine/logger.js';
-import { Runner } from '../../../engine/runner.js';
 import { spawnDetachedRunner, waitForRunner } from '../../../engine/runner-control.js';
 
 /** `delegate serve`: run a runner node in the foreground (or `--detach` it). */
@@ -34,6 +33,8 @@ export class ServeCommand extends EngineCommand {
       return exitCode.ok;
     }
     const logger = createLogger('runner', config.logLevel);
+    // Loaded here so other commands start without the pool, the probes and the slot machines.
+    const { Runner } = await import('../../../engine/runner.js');
     const started = await Runner.start({ config, logger, autostarted: this.autostarted, env: this.context.env });
     if ('alreadyRunning' in started) {
       logger.info('another runner already serves this data dir; exiting', { node: started.alreadyRunning.id, pid: started.alreadyRunning.pid });

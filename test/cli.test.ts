@@ -1,0 +1,287 @@
+/**
+ * The CLI and the runner end to end: real `delegate` processes, a real database file, the fake claude.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { openStore } from '../engine/store/store.js';
+
+interface TaskJson {
+  taskId: string;
+  status: string;
+  failReason: string | null;
+  error: string | null;
+  exitCode: number | null;
+  costUsd: number | null;
+  sessionId: string | null;
+  priority: string;
+  attempt: number;
+}
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  dataDir = tempDir();
+  env = testEnv(dataDir);
+});
+
+afterEach(async () => {
+  await stopRunners(env);
+  removeDir(dataDir);
+});
+
+function json<T>(result: CliResult): T {
+  expect(result.stderr === '' || result.code === 0 ? result.code : result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as T;
+}
+
+async function submit(args: string[], extraEnv: NodeJS.ProcessEnv = env): Promise<string> {
+  const result = await cli(['delegate', ...args], extraEnv);
+  expect(result.code, result.stderr).toBe(0);
+  return result.stdout.trim();
+}
+
+async function status(taskId: string, extraEnv: NodeJS.ProcessEnv = env): Promise<TaskJson> {
+  return json<TaskJson>(await cli(['status', taskId, '--json'], extraEnv));
+}
+
+/** Wait for tasks to finish, reading the database directly (spawning a CLI per poll would dominate the test). */
+async function finishedStates(taskIds: string[]): Promise<string[]> {
+  const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+  try {
+    return await eventually(async () => {
+      const tasks = await Promise.all(taskIds.map((id) => store.getTask(id)));
+      const states = tasks.map((task) => task?.state ?? 'missing');
+      return states.every((state) => ['completed', 'failed', 'cancelled'].includes(state)) ? states : null;
+    }, 30_000, 50);
+  } finally {
+    await store.close();
+  }
+}
+
+/** The most fake-claude processes that ran at the same time. */
+function maxConcurrency(): number {
+  const points = fakeClaudeEvents(dataDir).map((event) => ({ at: event.at, delta: event.event === 'start' ? 1 : -1 }));
+  points.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let running = 0;
+  let max = 0;
+  for (const point of points) {
+    running += point.delta;
+    max = Math.max(max, running);
+  }
+  return max;
+}
+
+describe('delegate delegate --wait, status, logs', () => {
+  it('runs a task to completion and records cost, session id and output', async () => {
+    const waited = await cli(['delegate', 'hi [lines 3]', '--wait'], env);
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(/^task-[0-9a-f]{12}\n {2}status:\s+completed\n/);
+    const [list] = json<TaskJson[]>(await cli(['status', '--json'], env));
+    expect(list).toMatchObject({ status: 'completed', exitCode: 0, costUsd: 0.0123, attempt: 1 });
+    expect(list!.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    // The session id the agent reported is the one the engine pre-assigned.
+    const [start] = fakeClaudeEvents(dataDir);
+    expect(start!.argv).toContain('--session-id');
+    expect(start!.sessionId).toBe(list!.sessionId);
+    expect(start!.prompt).toBe('hi [lines 3]');
+    expect(start!.argv).toEqual(expect.arrayContaining(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions']));
+
+    const logs = await cli(['logs', list!.taskId], env);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('line 1\nline 2\nline 3\n');
+    const tail = await cli(['logs', list!.taskId, '--tail', '1'], env);
+    expect(tail.stdout.trim().split('\n')).toHaveLength(1);
+    const logsJson = json<{ lines: string[] }>(await cli(['logs', list!.taskId, '--json'], env));
+    expect(logsJson.lines).toEqual(expect.arrayContaining(['line 1', 'line 2', 'line 3']));
+
+    const table = await cli(['status'], env);
+    expect(table.stdout).toMatch(/^ID\s+STATUS\s+PRI\s+TIME\s+COST\s+PROMPT\n/);
+    expect(table.stdout).toContain(list!.taskId);
+  });
+
+  it('exits 1 and records why when the task fails', async () => {
+    const exit3 = await cli(['delegate', 'boom [exit 3]', '--wait', '--json'], env);
+    expect(exit3.code).toBe(1);
+    expect(JSON.parse(exit3.stdout)).toMatchObject({ status: 'failed', failReason: 'exit_code', exitCode: 3 });
+
+    // is_error with exit code 0 is a failure, not a success.
+    const isError = await cli(['delegate', 'oops [is_error]', '--wait', '--json'], env);
+    expect(isError.code).toBe(1);
+    const failed = JSON.parse(isError.stdout) as TaskJson;
+    expect(failed).toMatchObject({ status: 'failed', failReason: 'exit_code', exitCode: 0 });
+    expect(failed.error).toContain('agent reported an error');
+  });
+
+  it('fails a task that runs past its timeout, and kills it', async () => {
+    const result = await cli(['delegate', 'slow [sleep 30000]', '--timeout', '1000', '--wait', '--json'], env);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'failed', failReason: 'timeout' });
+    const [start] = fakeClaudeEvents(dataDir).filter((event) => event.event === 'start');
+    await eventually(() => !processExists(start!.pid));
+  });
+
+  it('fails a task whose output exceeds maxOutputBuffer', async () => {
+    const result = await cli(['delegate', 'loud [bytes 200000] [sleep 5000]', '--max-output-buffer', '4096', '--wait', '--json'], env);
+    expect(result.code).toBe(1);
+    const task = JSON.parse(result.stdout) as TaskJson;
+    expect(task).toMatchObject({ status: 'failed', failReason: 'output_limit' });
+    expect(task.error).toContain('4096');
+  });
+
+  it('fails with spawn_error and says how to fix a missing claude', async () => {
+    const noClaude = { ...env, PATH: path.dirname(process.execPath) + path.delimiter + '/usr/bin:/bin' };
+    const result = await cli(['delegate', 'hi', '--wait', '--json'], noClaude);
+    expect(result.code).toBe(1);
+    const task = JSON.parse(result.stdout) as TaskJson;
+    expect(task).toMatchObject({ status: 'failed', failReason: 'spawn_error' });
+    expect(task.error).toContain('DELEGATE_CLAUDE_BIN');
+    const badBin = await cli(['delegate', 'hi', '--wait', '--json'], { ...env, DELEGATE_CLAUDE_BIN: '/nonexistent/claude' });
+    expect(JSON.parse(badBin.stdout)).toMatchObject({ status: 'failed', failReason: 'spawn_error' });
+  });
+});
+
+describe('cancel', () => {
+  it('kills the whole process tree of a running task', async () => {
+    const taskId = await submit(['busy [child] [sleep 60000]']);
+    const logLine = await eventually(async () => {
+      const logs = await cli(['logs', taskId], env);
+      return logs.stdout.match(/child-pid: (\d+)/);
+    });
+    const childPid = Number(logLine[1]);
+    const agentPid = fakeClaudeEvents(dataDir).find((event) => event.event === 'start')!.pid;
+    expect(processExists(agentPid)).toBe(true);
+    expect(processExists(childPid)).toBe(true);
+    const cancelled = await cli(['cancel', taskId, '--reason', 'not needed', '--json'], env);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'cancelled' });
+    await eventually(() => !processExists(agentPid) && !processExists(childPid));
+    // Cancelling again is a clear usage error.
+    const again = await cli(['cancel', taskId], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`delegate: task ${taskId} is already cancelled; only unfinished tasks can be cancelled\n`);
+  });
+});
+
+describe('scheduling', () => {
+  it('runs the highest priority first, then the oldest', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0', DELEGATE_MAX_WORKERS: '1' };
+    const first = await cli(['delegate', 'p2-old'], queued);
+    expect(first.stderr).toContain('DELEGATE_AUTOSTART=0');
+    const p2old = first.stdout.trim();
+    const p0 = await submit(['p0', '--priority', 'P0'], queued);
+    const p2new = await submit(['p2-new'], queued);
+    const p1 = await submit(['p1', '-p', 'P1'], queued);
+    expect((await status(p2old, queued)).status).toBe('ready');
+    const runner = serve(queued);
+    try {
+      expect(await finishedStates([p0, p1, p2old, p2new])).toEqual(Array(4).fill('completed'));
+    } finally {
+      runner.kill('SIGTERM');
+    }
+    const order = fakeClaudeEvents(dataDir)
+      .filter((event) => event.event === 'start')
+      .map((event) => event.prompt);
+    expect(order).toEqual(['p0', 'p1', 'p2-old', 'p2-new']);
+  });
+
+  it('never runs more than DELEGATE_MAX_WORKERS at once, and completes them all', async () => {
+    const four = { ...env, DELEGATE_MAX_WORKERS: '4' };
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => submit([`task ${i} [sleep 300]`], four)));
+    expect(await finishedStates(ids)).toEqual(Array(20).fill('completed'));
+    expect(fakeClaudeEvents(dataDir).filter((event) => event.event === 'start')).toHaveLength(20);
+    expect(maxConcurrency()).toBe(4);
+  });
+});
+
+describe('runner lifecycle', () => {
+  it('starts exactly one runner when ten front doors race, and it exits when idle', async () => {
+    const quick = { ...env, DELEGATE_IDLE_EXIT: '1500' };
+    const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => submit([`race ${i}`], quick)));
+    expect(await finishedStates(ids)).toEqual(Array(10).fill('completed'));
+    const log = readFileSync(path.join(dataDir, 'runner.log'), 'utf8');
+    const started = log.match(/runner started/g) ?? [];
+    const steppedAside = log.match(/another runner already serves this data dir/g) ?? [];
+    expect(started).toHaveLength(1);
+    const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    try {
+      const runs = await Promise.all(ids.map((id) => store.taskRuns(id)));
+      // Every task ran once, all on the one runner.
+      expect(new Set(runs.flat().map((run) => run.nodeId)).size).toBe(1);
+      expect(runs.every((r) => r.length === 1)).toBe(true);
+      // Once idle, the runner exits by itself and removes its node row.
+      await eventually(async () => (await store.listNodes()).length === 0, 15_000);
+    } finally {
+      await store.close();
+    }
+    expect(steppedAside.length).toBeLessThanOrEqual(9);
+    expect(fakeClaudeEvents(dataDir).filter((event) => event.event === 'start')).toHaveLength(10);
+  });
+
+  it('serve --detach starts a runner, stop ends it and hands running tasks back', async () => {
+    const manual = { ...env, DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0' };
+    const detached = await cli(['serve', '--detach'], manual);
+    expect(detached.code, detached.stderr).toBe(0);
+    const pid = Number(detached.stdout.match(/pid (\d+)/)![1]);
+    expect(processExists(pid)).toBe(true);
+    const taskId = await submit(['long [sleep 60000]'], manual);
+    await eventually(async () => (await status(taskId, manual)).status === 'running');
+    const agentPid = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start')?.pid);
+    const stopped = await cli(['stop'], manual);
+    expect(stopped.stdout).toBe(`stopped 1 runner (pid ${pid})\n`);
+    expect(processExists(pid)).toBe(false);
+    await eventually(() => !processExists(agentPid));
+    // Not lost: back in the queue for the next runner.
+    expect((await status(taskId, manual)).status).toBe('ready');
+    expect((await cli(['stop'], manual)).stdout).toBe('no runner is running for this data dir\n');
+  });
+});
+
+describe('usage errors', () => {
+  it.each([
+    [['delegate', 'x', '--priority', 'P9'], "delegate: priority 'P9': expected P0, P1 or P2\n"],
+    [['delegate', '   '], 'delegate: prompt: expected a non-empty string (got an empty one)\n'],
+    [['delegate', 'x', '--timeout', '5'], 'delegate: timeout 5: expected milliseconds from 1000 to 86400000\n'],
+    [['delegate', 'x', '--timeout', 'soon'], "delegate: timeout 'soon': expected a number of milliseconds from 1000 to 86400000\n"],
+    [['delegate', 'x', '--working-directory', 'rel/dir'], "delegate: workingDirectory 'rel/dir': expected an absolute path of an existing directory\n"],
+    [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: workingDirectory '/no/such/dir': no such directory; expected an absolute path of an existing directory\n"],
+    [['delegate', 'x', '--depends-on', 'task-000000000000'], 'delegate: dependsOn: task task-000000000000 does not exist\n'],
+    [['delegate', 'x', '--agent', 'gpt'], "delegate: agent 'gpt': expected one of claude, demo\n"],
+    [['status', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
+    [['logs', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
+    [['cancel', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
+    [['status', '--status', 'done'], "delegate: status 'done': expected one of queued, waiting, ready, running, paused, completed, failed, cancelled\n"],
+    [['logs', 'task-000000000000', '--tail=-3'], "delegate: --tail '-3': expected a whole number of lines >= 0\n"],
+  ])('%j exits 2 with one line and writes nothing', async (args, message) => {
+    const result = await cli(args, env);
+    expect(result.stderr).toBe(message);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(json<unknown[]>(await cli(['status', '--json'], env))).toEqual([]);
+  });
+
+  it('rejects an unknown command and bad configuration with exit 2', async () => {
+    const unknown = await cli(['frobnicate'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split('\n')[0]).toMatch(/^delegate: /);
+    const badConfig = await cli(['status'], { ...env, TASK_TIMEOUT: '5' });
+    expect(badConfig.code).toBe(2);
+    expect(badConfig.stderr).toBe('delegate: TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)\n');
+  });
+
+  it('prints help with exit 0', async () => {
+    for (const args of [['help'], [], ['--help']]) {
+      const result = await cli(args, env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('delegate delegate');
+    }
+  });
+});
+
+// Fail loudly if the tests would ever reach a real claude.
+it('uses the fake claude', () => {
+  expect(testEnv(os.tmpdir()).PATH!.split(path.delimiter)[0]).toMatch(/test\/fixtures\/bin$/);
+});

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../engine/config.js';
+import { delegateVersion } from '../engine/version.js';
+import { repoRoot } from './helpers.js';
+
+describe('configuration from the environment', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({ HOME: '/home/u' });
+    expect(config).toMatchObject({
+      taskTimeoutMs: 1_800_000,
+      maxOutputBuffer: 10_485_760,
+      cpuThreshold: 80,
+      memoryReserve: 1_073_741_824,
+      maxWorkers: undefined,
+      idleExitMs: 600_000,
+      autostart: true,
+      permissionMode: 'bypassPermissions',
+      logLevel: 'info',
+    });
+    expect(config.databaseUrl).toBe(`file:${path.join(config.dataDir, 'delegate.db')}`);
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      DELEGATE_DATA_DIR: '/tmp/d',
+      DELEGATE_DATABASE_URL: 'libsql://db.example.turso.io',
+      DELEGATE_DATABASE_TOKEN: 'secret',
+      TASK_TIMEOUT: '1000',
+      MAX_OUTPUT_BUFFER: '1024',
+      CPU_THRESHOLD: '100',
+      MEMORY_RESERVE: '0',
+      DELEGATE_MAX_WORKERS: '4',
+      DELEGATE_IDLE_EXIT: '0',
+      DELEGATE_AUTOSTART: '0',
+      DELEGATE_PERMISSION_MODE: 'acceptEdits',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toEqual({
+      dataDir: '/tmp/d',
+      databaseUrl: 'libsql://db.example.turso.io',
+      databaseToken: 'secret',
+      taskTimeoutMs: 1000,
+      maxOutputBuffer: 1024,
+      cpuThreshold: 100,
+      memoryReserve: 0,
+      maxWorkers: 4,
+      idleExitMs: 0,
+      autostart: false,
+      permissionMode: 'acceptEdits',
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    ['TASK_TIMEOUT', '5', 'TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)'],
+    ['TASK_TIMEOUT', '86400001', 'TASK_TIMEOUT="86400001": expected an integer from 1000 to 86400000 (milliseconds)'],
+    ['TASK_TIMEOUT', 'soon', 'TASK_TIMEOUT="soon": expected an integer from 1000 to 86400000 (milliseconds)'],
+    ['MAX_OUTPUT_BUFFER', '1023', 'MAX_OUTPUT_BUFFER="1023": expected an integer from 1024 to 1073741824 (bytes)'],
+    ['CPU_THRESHOLD', '0', 'CPU_THRESHOLD="0": expected an integer from 1 to 100 (percent)'],
+    ['CPU_THRESHOLD', '101', 'CPU_THRESHOLD="101": expected an integer from 1 to 100 (percent)'],
+    ['MEMORY_RESERVE', '-1', 'MEMORY_RESERVE="-1": expected an integer >= 0 (bytes)'],
+    ['DELEGATE_MAX_WORKERS', '0', 'DELEGATE_MAX_WORKERS="0": expected an integer from 1 to 1024 (worker slots)'],
+    ['DELEGATE_IDLE_EXIT', '1.5', 'DELEGATE_IDLE_EXIT="1.5": expected an integer >= 0 (milliseconds; 0 = never exit)'],
+    ['DELEGATE_AUTOSTART', 'yes', 'DELEGATE_AUTOSTART="yes": expected one of 0, 1'],
+    ['DELEGATE_PERMISSION_MODE', 'yolo', 'DELEGATE_PERMISSION_MODE="yolo": expected one of acceptEdits, bypassPermissions, default, plan, dontAsk'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": expected one of debug, info, warn, error'],
+    ['DELEGATE_DATABASE_URL', 'postgres://x', 'DELEGATE_DATABASE_URL="postgres://x": expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)'],
+  ])('rejects %s=%s with a message naming the variable and its range', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('knows its own version', () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(delegateVersion).toBe(pkg.version);
+  });
+});
