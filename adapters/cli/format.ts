@@ -31,7 +31,7 @@ export function formatTaskTable(tasks: readonly TaskView[], now = Date.now()): s
     task.taskId,
     statusLabel(task),
     task.priority,
-    formatDuration(task.durationMs ?? (task.startedAt ? now - Date.parse(task.startedAt) : null)),
+    formatDuration(task.durationMs ?? (task.status === 'running' && task.startedAt ? now - Date.parse(task.startedAt) : null)),
     formatCost(task.costUsd),
     oneLine(task.prompt, 50),
   ]);
