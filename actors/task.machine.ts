@@ -79,7 +79,7 @@ export type TaskEvent =
   /** One dependency completed. */
   | { type: 'DEPENDENCY_COMPLETED'; dependencyId: string }
   /** One dependency failed or was cancelled, so this task can never run. */
-  | { type: 'DEPENDENCY_FAILED'; dependencyId: string }
+  | { type: 'DEPENDENCY_FAILED'; dependencyId: string; rootTaskId?: string }
   /** A node claimed the task (one atomic write with a lease). */
   | { type: 'CLAIM'; node: string }
   /** The agent process ended on its own. */
@@ -146,8 +146,11 @@ export const taskMachine = setup({
       owner: null,
       failReason: 'dependency_failed',
       failedDependency: ({ event }) => (event.type === 'DEPENDENCY_FAILED' ? event.dependencyId : null),
-      error: ({ event }) =>
-        event.type === 'DEPENDENCY_FAILED' ? `dependency ${event.dependencyId} did not complete` : null,
+      error: ({ event }) => {
+        if (event.type !== 'DEPENDENCY_FAILED') return null;
+        const root = event.rootTaskId && event.rootTaskId !== event.dependencyId ? ` (first failure: ${event.rootTaskId})` : '';
+        return `dependency ${event.dependencyId} did not complete${root}`;
+      },
     }),
     recordCancel: assign({
       owner: null,

@@ -21,7 +21,8 @@ import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from 
 import { processStartTime } from './process-info.js';
 import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
-import { openStore, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
+import { openStore, type Checkpoint, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
+import { captureGitState, checkpointLines, composePrompt, formatCheckpointContext } from './checkpoint.js';
 import { decideTaskEvent, dependantDecider } from './task-steps.js';
 import { logDirOf } from './task-service.js';
 import type { TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
@@ -204,6 +205,8 @@ export class Runner {
       const sample = await monitor.sample();
       // Never starve: with nothing running here, one agent may always start.
       supervisor.send({ type: 'RESOURCES', admissible: sample.admissible || this.localRuns.size === 0 });
+      // Delayed pipeline steps become claimable with time, not with a commit.
+      supervisor.send({ type: 'WAKE' });
       await this.resumeDuePausedTasks();
       await this.checkIdle();
     });
@@ -257,26 +260,54 @@ export class Runner {
     if (!task) return null;
     this.localRuns.set(task.id, task.attempt);
     this.log.info('claimed task', { task: task.id, attempt: task.attempt, priority: task.priority });
-    return { taskId: task.id, attempt: task.attempt, launch: this.planLaunch(task) };
+    return { taskId: task.id, attempt: task.attempt, launch: await this.planLaunch(task) };
   }
 
-  private planLaunch(task: TaskRecord): LaunchPlan {
+  /**
+   * What to run for a claimed task: its prompt with the context it continues from (a dependency's checkpoint,
+   * a resumed task's checkpoint and extra instructions, or a note that its last run was cut short), and which
+   * agent session to use — a pre-assigned new one, a fork of the resumed task's, or the interrupted one's.
+   */
+  private async planLaunch(task: TaskRecord): Promise<LaunchPlan> {
     try {
       const agent = agentByName(task.agent);
+      const blocks: string[] = [];
+      if (task.continueFrom) {
+        const checkpoint = await this.store.latestCheckpoint(task.continueFrom);
+        if (checkpoint) blocks.push(formatCheckpointContext(checkpoint, 'the task this one continues,'));
+      }
+      if (task.parentTaskId) {
+        const checkpoint = await this.store.latestCheckpoint(task.parentTaskId);
+        if (checkpoint) blocks.push(formatCheckpointContext(checkpoint, 'the earlier run this task resumes,'));
+        if (task.additionalContext) blocks.push(`=== Additional instructions for this run ===\n${task.additionalContext}`);
+      }
       const context = (task.snapshot as { context?: { interrupted?: boolean } }).context;
-      const resume = context?.interrupted === true && task.sessionId !== null && task.attempt > 1;
+      // An interrupted run continues its own agent session, if the agent got far enough to create one.
+      const runs = context?.interrupted === true ? await this.store.taskRuns(task.id) : [];
+      const startedSession = runs.some((run) => run.attempt < task.attempt && run.sessionId !== null);
+      if (context?.interrupted === true) {
+        blocks.push(
+          '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
+        );
+      }
+      const session =
+        startedSession && task.sessionId
+          ? { resumeSessionId: task.sessionId }
+          : task.forkSessionId
+            ? { forkFromSessionId: task.forkSessionId, sessionId: task.sessionId ?? undefined }
+            : { sessionId: task.sessionId ?? undefined };
       const command = agent.buildCommand(
         {
           taskId: task.id,
           attempt: task.attempt,
-          prompt: task.prompt,
+          prompt: composePrompt(task.prompt, blocks),
           workingDirectory: task.workingDirectory,
           model: task.model ?? undefined,
           permissionMode: task.permissionMode ?? this.options.config.permissionMode,
           allowedTools: task.allowedTools,
           disallowedTools: task.disallowedTools,
           maxBudgetUsd: task.maxBudgetUsd ?? undefined,
-          ...(resume ? { resumeSessionId: task.sessionId ?? undefined } : { sessionId: task.sessionId ?? undefined }),
+          ...session,
         },
         this.options.env ?? process.env,
       );
@@ -291,6 +322,7 @@ export class Runner {
           timeoutMs: task.timeoutMs,
           maxOutputBuffer: task.maxOutputBuffer,
           killGraceMs: this.timing.killGraceMs,
+          baseEnv: { ...(this.options.env ?? process.env) },
         },
       };
     } catch (error) {
@@ -305,7 +337,15 @@ export class Runner {
       return () => undefined;
     }
     let finished = false;
+    let sessionRecorded = false;
     const handle = this.pool!.launch(plan.request, (message) => {
+      if (message.cmd === ChildCommand.Progress && message.value.sessionId && !sessionRecorded) {
+        // Once the agent has reported its session, an interrupted run can be resumed in it.
+        sessionRecorded = true;
+        this.store
+          .recordRunSession(input.taskId, input.attempt, message.value.sessionId)
+          .catch((error: unknown) => this.log.warn('could not record agent session', { task: input.taskId, error: String(error) }));
+      }
       if (message.cmd !== ChildCommand.Started) return;
       const { pid, pidStartTime } = message.value;
       this.store
@@ -344,6 +384,11 @@ export class Runner {
         const now = this.clock.now();
         const decided = decideTaskEvent(task, event, now, outcomeColumns(outcome));
         if (!decided) return;
+        const next = decided.step.snapshot.value;
+        const checkpoint =
+          next === 'completed' || next === 'failed'
+            ? await this.checkpointOf(task, input.attempt, next, outcome, decided.step.set.error ?? null, now)
+            : undefined;
         const applied = await this.store.commitTaskStep(
           task.id,
           { state: 'running', owner: this.nodeId, attempt: input.attempt },
@@ -352,6 +397,7 @@ export class Runner {
             now,
             nodeId: this.nodeId,
             runEnd: { outcome: outcome.end, exitCode: outcome.exitCode, outputBytes: outcome.outputBytes, costUsd: outcome.result.costUsd ?? null, sessionId: outcome.result.sessionId ?? null },
+            ...(checkpoint ? { checkpoint } : {}),
             decideDependant: dependantDecider(now),
           },
         );
@@ -363,6 +409,23 @@ export class Runner {
     } finally {
       this.localRuns.delete(input.taskId);
     }
+  }
+
+  /** The checkpoint of a finished attempt: read before the commit, written in it. */
+  private async checkpointOf(task: TaskRecord, attempt: number, outcomeState: string, outcome: RunOutcome, error: string | null, now: number): Promise<Checkpoint> {
+    const git = await captureGitState(task.workingDirectory);
+    return {
+      taskId: task.id,
+      attempt,
+      createdAt: now,
+      outcome: outcomeState,
+      gitBranch: git.branch,
+      gitSha: git.sha,
+      gitDirty: git.dirty,
+      lastLines: outcome.lastLines.slice(-checkpointLines),
+      error,
+      sessionId: outcome.result.sessionId ?? null,
+    };
   }
 
   /** Shutdown: give the task back to the queue so another runner (or this one, restarted) runs it again. */

@@ -115,3 +115,20 @@ export function checkWorkingDirectory(dir: string): string {
   if (!isDir) throw new UsageError('invalid_input', `workingDirectory '${dir}': no such directory; expected an absolute path of an existing directory`);
   return dir;
 }
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A delay as users write it: milliseconds as a number, or `500ms`, `30s`, `5m`, `2h`, `1d`. */
+export function parseDelay(value: string | number, field: string): number {
+  const shownValue = typeof value === 'string' ? `'${value}'` : String(value);
+  const message = `${field} ${shownValue}: expected a duration such as 30s, 5m or 2h (or milliseconds), at most 24h`;
+  let ms: number;
+  if (typeof value === 'number') ms = value;
+  else {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+    if (!match) throw new UsageError('invalid_input', message);
+    ms = Number(match[1]) * durationUnits[match[2] ?? 'ms']!;
+  }
+  if (!Number.isFinite(ms) || ms < 0 || ms > 86_400_000) throw new UsageError('invalid_input', message);
+  return Math.round(ms);
+}

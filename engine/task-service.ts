@@ -10,9 +10,10 @@ import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { taskLogPaths } from './pool/protocol.js';
-import type { Store, TaskRecord } from './store/store.js';
+import type { Checkpoint, NewTaskNode, Store, SubmitDecider, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
 import { decideSubmit, decideTaskEvent, dependantDecider } from './task-steps.js';
+import { taskLimits } from './config.js';
 import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
 import { agentNames } from '../adapters/agents/index.js';
 
@@ -43,6 +44,14 @@ export interface TaskView {
   retryOf: string | null;
 }
 
+/** Where a new task comes from: a retry, or a resume of a finished task. */
+export interface Lineage {
+  parentTaskId?: string | null;
+  retryOf?: string | null;
+  additionalContext?: string | null;
+  forkSessionId?: string | null;
+}
+
 /** Which output of a task to read. */
 export type LogStream = 'stdout' | 'stderr' | 'both';
 
@@ -69,8 +78,68 @@ export class TaskService {
   ) {}
 
   /** Validate and queue a task; nothing is written when the input is bad. */
-  async delegate(raw: unknown, lineage: { parentTaskId?: string; retryOf?: string } = {}): Promise<TaskView> {
+  async delegate(raw: unknown, lineage: Lineage = {}): Promise<TaskView> {
     const input: DelegateTaskInput = parseInput(delegateTaskSchema, raw);
+    const node = this.prepare(input, lineage);
+    const now = this.clock.now();
+    const [task] = await this.store.insertTaskGraph([node], now, this.submitDecider(now));
+    return this.view(task!);
+  }
+
+  /**
+   * Queue a pipeline: each step depends on the previous one and continues from its checkpoint, and waits
+   * `delayMs` after it completes. All steps are written in one transaction.
+   */
+  async pipeline(steps: ReadonlyArray<{ prompt: string; delayMs?: number | undefined }>, common: Omit<DelegateTaskInput, 'prompt' | 'dependsOn' | 'continueFrom'> = {}): Promise<TaskView[]> {
+    if (steps.length < 1) throw new UsageError('invalid_input', 'steps: expected at least one step');
+    const nodes: NewTaskNode[] = [];
+    steps.forEach((step, index) => {
+      if (step.delayMs !== undefined && (!Number.isInteger(step.delayMs) || step.delayMs < 0 || step.delayMs > taskLimits.timeoutMs.max)) {
+        throw new UsageError('invalid_input', `steps[${index}].delay ${step.delayMs}: expected milliseconds from 0 to ${taskLimits.timeoutMs.max}`);
+      }
+      const previous = nodes[index - 1]?.task.id;
+      let input: DelegateTaskInput;
+      try {
+        input = parseInput(delegateTaskSchema, { ...common, prompt: step.prompt, ...(previous ? { dependsOn: [previous], continueFrom: previous } : {}) });
+      } catch (error) {
+        if (error instanceof UsageError) throw new UsageError(error.code, `steps[${index}].${error.message}`);
+        throw error;
+      }
+      nodes.push(this.prepare(input, {}, previous ? (step.delayMs ?? 0) : 0));
+    });
+    const now = this.clock.now();
+    const tasks = await this.store.insertTaskGraph(nodes, now, this.submitDecider(now));
+    return Promise.all(tasks.map((task) => this.view(task)));
+  }
+
+  /**
+   * Resume a finished task as a new task (`parentTaskId`): its checkpoint and `additionalContext` go into the
+   * prompt, and when its agent session is known the new run forks that session, so the agent keeps its memory.
+   */
+  async resume(taskId: string, additionalContext?: string): Promise<TaskView> {
+    const task = await this.require(taskId);
+    if (!(finishedStates as readonly string[]).includes(task.state)) {
+      throw new UsageError('conflict', `task ${taskId} is ${task.state}; only failed, completed or cancelled tasks can be resumed`);
+    }
+    const checkpoint = await this.store.latestCheckpoint(taskId);
+    const input = await this.inputOf(task);
+    delete input.dependsOn;
+    delete input.continueFrom;
+    return this.delegate(input, {
+      parentTaskId: task.id,
+      additionalContext: additionalContext?.trim() ? additionalContext.trim() : null,
+      forkSessionId: checkpoint?.sessionId ?? null,
+    });
+  }
+
+  /** The checkpoint of a task's latest finished attempt (git state, last lines, error, session). */
+  async checkpoint(taskId: string): Promise<Checkpoint | null> {
+    await this.require(taskId);
+    return this.store.latestCheckpoint(taskId);
+  }
+
+  /** Turn validated input into a row to insert; checks what the schema cannot (directory, agent, continueFrom). */
+  private prepare(input: DelegateTaskInput, lineage: Lineage, startDelayMs = 0): NewTaskNode {
     const workingDirectory = checkWorkingDirectory(input.workingDirectory ?? this.cwd);
     const agent = input.agent ?? 'claude';
     if (!agentNames.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${agentNames.join(', ')}`);
@@ -78,9 +147,9 @@ export class TaskService {
     if (input.continueFrom && !dependsOn.includes(input.continueFrom)) {
       throw new UsageError('invalid_input', `continueFrom ${input.continueFrom}: expected one of the dependsOn ids (add it to dependsOn)`);
     }
-    const now = this.clock.now();
-    const task = await this.store.insertTask(
-      {
+    return {
+      dependsOn,
+      task: {
         id: newTaskId(),
         prompt: input.prompt,
         priority: (input.priority ?? 'P2') as TaskRecord['priority'],
@@ -97,12 +166,15 @@ export class TaskService {
         continueFrom: input.continueFrom ?? null,
         parentTaskId: lineage.parentTaskId ?? null,
         retryOf: lineage.retryOf ?? null,
+        startDelayMs,
+        additionalContext: lineage.additionalContext ?? null,
+        forkSessionId: lineage.forkSessionId ?? null,
       },
-      dependsOn,
-      now,
-      (pendingDeps, failedDependency) => decideSubmit(pendingDeps, failedDependency, now),
-    );
-    return this.view(task);
+    };
+  }
+
+  private submitDecider(now: number): SubmitDecider {
+    return (task, pendingDeps, failedDependency) => decideSubmit(pendingDeps, failedDependency, now, { startDelayMs: task.startDelayMs });
   }
 
   /** Run a finished task again as a new task with the same inputs and `retryOf` set. */

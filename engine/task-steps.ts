@@ -4,7 +4,7 @@
  * here writes or runs anything; callers commit the step and only then act on the returned actions.
  */
 import { initialTransition, transition } from 'xstate';
-import { taskMachine, type TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
+import { taskMachine, taskStepAccepted, type TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
 import type { DependantDecider, TaskColumns, TaskRecord, TaskStep } from './store/store.js';
 
 /** How many times a run may be taken over after its runner died before the task fails with `crashed`. */
@@ -47,12 +47,22 @@ function toActions(actions: ReadonlyArray<{ type: string; params?: unknown }>): 
     .map((action) => ({ type: action.type, params: (action.params ?? {}) as Record<string, unknown> }));
 }
 
+/** When a task that became ready may be claimed: a pipeline step waits its delay after its dependencies. */
+function readyColumns(startDelayMs: number, now: number): TaskColumns {
+  return { runAfter: startDelayMs > 0 ? now + startDelayMs : null };
+}
+
 /** The step that creates a task: `queued`, then at once `waiting`/`ready` (or `failed` when a dependency already failed). */
-export function decideSubmit(pendingDeps: number, failedDependency: string | null, now: number, maxRecoveries = defaultMaxRecoveries): TaskStep {
-  const [initial] = initialTransition(taskMachine, { pendingDeps, maxRecoveries });
+export function decideSubmit(
+  pendingDeps: number,
+  failedDependency: string | null,
+  now: number,
+  options: { startDelayMs?: number; maxRecoveries?: number } = {},
+): TaskStep {
+  const [initial] = initialTransition(taskMachine, { pendingDeps, maxRecoveries: options.maxRecoveries ?? defaultMaxRecoveries });
   const event: TaskMachineEvent = failedDependency ? { type: 'DEPENDENCY_FAILED', dependencyId: failedDependency } : { type: 'SUBMIT' };
   const [next] = transition(taskMachine, initial, event);
-  return toStep(event.type, next, {}, now);
+  return toStep(event.type, next, next.value === 'ready' ? readyColumns(options.startDelayMs ?? 0, now) : {}, now);
 }
 
 /** Restore the task's statechart from its row. */
@@ -64,17 +74,18 @@ export function taskSnapshotOf(task: TaskRecord): TaskSnapshot {
 /** Decide one event for a task; null when its statechart does not accept the event in its current state. */
 export function decideTaskEvent(task: TaskRecord, event: TaskMachineEvent, now: number, extra: TaskColumns = {}): DecidedStep | null {
   const snapshot = taskSnapshotOf(task);
-  if (!snapshot.can(event)) return null;
+  if (!taskStepAccepted(snapshot, event)) return null;
   const [next, actions] = transition(taskMachine, snapshot, event);
-  const step = toStep(event.type, next, extra, now);
+  const becameReady = next.value === 'ready' && snapshot.value === 'waiting';
+  const step = toStep(event.type, next, becameReady ? { ...readyColumns(task.startDelayMs, now), ...extra } : extra, now);
   return { step, actions: toActions(actions as ReadonlyArray<{ type: string; params?: unknown }>) };
 }
 
 /** How dependants learn of a dependency's end, inside the finishing transaction (DESIGN §5). */
 export function dependantDecider(now: number): DependantDecider {
-  return (dependant, dependencyId, outcome) => {
+  return (dependant, dependencyId, outcome, rootTaskId) => {
     const event: TaskMachineEvent =
-      outcome === 'completed' ? { type: 'DEPENDENCY_COMPLETED', dependencyId } : { type: 'DEPENDENCY_FAILED', dependencyId };
+      outcome === 'completed' ? { type: 'DEPENDENCY_COMPLETED', dependencyId } : { type: 'DEPENDENCY_FAILED', dependencyId, rootTaskId };
     return decideTaskEvent(dependant, event, now)?.step ?? null;
   };
 }

@@ -21,6 +21,7 @@ export function testEnv(dataDir: string, extra: Record<string, string> = {}): No
     HOME: process.env.HOME ?? os.tmpdir(),
     DELEGATE_DATA_DIR: dataDir,
     FAKE_CLAUDE_LOG: path.join(dataDir, 'fake-claude.jsonl'),
+    FAKE_CLAUDE_SESSIONS: path.join(dataDir, 'fake-claude-sessions'),
     DELEGATE_IDLE_EXIT: '3000',
     CPU_THRESHOLD: '100',
     MEMORY_RESERVE: '0',
@@ -61,6 +62,9 @@ export interface FakeClaudeEvent {
   at: number;
   sessionId?: string;
   exitCode?: number;
+  resumedFrom?: string | null;
+  forked?: boolean;
+  history?: string[];
 }
 
 /** Everything the fake claude logged for this data dir. */

@@ -34,6 +34,9 @@ function newTask(overrides: Partial<NewTask> = {}): NewTask {
     continueFrom: null,
     parentTaskId: null,
     retryOf: null,
+    startDelayMs: 0,
+    additionalContext: null,
+    forkSessionId: null,
     ...overrides,
   };
 }
@@ -163,6 +166,58 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       // A task that depends on an already failed task fails at once.
       const late = await insert(store, 3000, {}, [c.id]);
       expect(late).toMatchObject({ state: 'failed', failReason: 'dependency_failed' });
+    });
+
+    it('inserts a batch in dependency order and rejects cycles, self-dependencies and unknown ids without writing', async () => {
+      const decide = (now: number) => (_task: NewTask, pending: number, failed: string | null) => decideSubmit(pending, failed, now);
+      const existing = await insert(store, 500);
+      const [x, y, z] = [newTask(), newTask(), newTask()];
+      // Listed out of order: z depends on y, y on x and on an existing task.
+      const inserted = await store.insertTaskGraph(
+        [
+          { task: z, dependsOn: [y.id] },
+          { task: x, dependsOn: [] },
+          { task: y, dependsOn: [x.id, existing.id] },
+        ],
+        1000,
+        decide(1000),
+      );
+      expect(inserted.map((t) => [t.id, t.state, t.pendingDeps])).toEqual([
+        [z.id, 'waiting', 1],
+        [x.id, 'ready', 0],
+        [y.id, 'waiting', 2],
+      ]);
+      const before = (await store.listTasks({ limit: 100 })).length;
+      const [a, b, c] = [newTask(), newTask(), newTask()];
+      await expect(store.insertTaskGraph([{ task: a, dependsOn: [b.id] }, { task: b, dependsOn: [a.id] }], 2000, decide(2000))).rejects.toThrow(
+        `dependsOn: cycle ${a.id} → ${b.id} → ${a.id}`,
+      );
+      await expect(
+        store.insertTaskGraph([{ task: a, dependsOn: [c.id] }, { task: b, dependsOn: [a.id] }, { task: c, dependsOn: [b.id] }], 2000, decide(2000)),
+      ).rejects.toThrow(`dependsOn: cycle ${a.id} → ${c.id} → ${b.id} → ${a.id}`);
+      await expect(store.insertTaskGraph([{ task: a, dependsOn: [a.id] }], 2000, decide(2000))).rejects.toThrow(`dependsOn: task ${a.id} depends on itself`);
+      await expect(store.insertTaskGraph([{ task: a, dependsOn: [] }, { task: b, dependsOn: ['task-unknown00000'] }], 2000, decide(2000))).rejects.toThrow(
+        'dependsOn: task task-unknown00000 does not exist',
+      );
+      expect((await store.listTasks({ limit: 100 })).length).toBe(before);
+    });
+
+    it('keeps a delayed task from being claimed before its time (fake clock)', async () => {
+      const first = newTask();
+      const second = newTask({ startDelayMs: 60_000 });
+      await store.insertTaskGraph(
+        [
+          { task: first, dependsOn: [] },
+          { task: second, dependsOn: [first.id] },
+        ],
+        1000,
+        (task, pending, failed) => decideSubmit(pending, failed, 1000, { startDelayMs: task.startDelayMs }),
+      );
+      const running = (await claim(store, 'n', 2000))!;
+      expect(await finish(store, running, 'n', 5000, 0)).toBe(true);
+      expect(await store.getTask(second.id)).toMatchObject({ state: 'ready', runAfter: 65_000 });
+      expect(await claim(store, 'n', 64_999)).toBeNull();
+      expect((await claim(store, 'n', 65_000))?.id).toBe(second.id);
     });
 
     it('renews leases of owned runs only', async () => {

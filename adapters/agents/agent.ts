@@ -18,8 +18,10 @@ export interface AgentRunSpec {
   maxBudgetUsd?: number | undefined;
   /** A session id chosen by the engine before the run, so the session can be resumed even after a crash. */
   sessionId?: string | undefined;
-  /** Resume this earlier agent session instead of starting a new one. */
+  /** Continue this earlier agent session (the same session goes on: an interrupted run of the same task). */
   resumeSessionId?: string | undefined;
+  /** Start a new session (`sessionId`) that carries this earlier session's history (a resumed task). */
+  forkFromSessionId?: string | undefined;
 }
 
 /** An argument-array command (never a shell string), with the prompt fed on stdin. */

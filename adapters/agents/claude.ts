@@ -44,8 +44,12 @@ export function resolveClaudeBin(env: NodeJS.ProcessEnv): string {
 /** The CLI arguments for one run (without the binary). Exported for tests and for `delegate` dry runs. */
 export function buildClaudeArgs(spec: AgentRunSpec): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--verbose'];
+  // claude accepts --session-id with --resume only together with --fork-session.
   if (spec.resumeSessionId) args.push('--resume', spec.resumeSessionId);
-  else if (spec.sessionId) args.push('--session-id', spec.sessionId);
+  else if (spec.forkFromSessionId) {
+    args.push('--resume', spec.forkFromSessionId, '--fork-session');
+    if (spec.sessionId) args.push('--session-id', spec.sessionId);
+  } else if (spec.sessionId) args.push('--session-id', spec.sessionId);
   if (spec.model) args.push('--model', spec.model);
   if (spec.permissionMode) args.push('--permission-mode', spec.permissionMode);
   // Variadic in the CLI: values run until the next flag, and the prompt is on stdin, so nothing else is eaten.

@@ -33,11 +33,14 @@ const PIPE_CLOSE_WAIT_MS = 1000;
 const MAX_TIMER_MS = 2_147_483_647;
 
 const SAFE_ENV_NAMES = new Set([
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TERM', 'TMPDIR', 'SHELL', 'TZ', 'FAKE_CLAUDE_LOG',
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TERM', 'TMPDIR', 'SHELL', 'TZ',
   // claude must reach its API from behind corporate proxies and TLS interception too.
   'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS',
 ]);
-const SAFE_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'XDG_', 'DELEGATE_'];
+// DELEGATE_ lets an agent delegate further into the same data dir; FAKE_CLAUDE_ configures the test fixture.
+const SAFE_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'XDG_', 'DELEGATE_', 'FAKE_CLAUDE_'];
+/** Never passed on, whatever the prefix: credentials of the engine's own database. */
+const SECRET_ENV_NAMES = new Set(['DELEGATE_DATABASE_TOKEN', 'DELEGATE_DATABASE_URL']);
 
 /**
  * The agent's environment: a safelist of `parent` plus `extra`. A safelist, not a blocklist, so secrets of the
@@ -46,7 +49,7 @@ const SAFE_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'XDG_', 'DELEGATE_'];
 export function launcherEnv(parent: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined) continue;
+    if (value === undefined || SECRET_ENV_NAMES.has(name)) continue;
     if (SAFE_ENV_NAMES.has(name) || SAFE_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
   }
   return { ...env, ...extra };
@@ -253,7 +256,7 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
   try {
     child = spawn(req.command.file, req.command.args, {
       cwd: req.cwd,
-      env: launcherEnv(process.env, req.command.env),
+      env: launcherEnv(req.baseEnv ?? process.env, req.command.env),
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

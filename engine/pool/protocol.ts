@@ -18,6 +18,8 @@ export interface LaunchRequest {
   maxOutputBuffer: number;
   /** Grace between SIGTERM and SIGKILL of the process group. */
   killGraceMs: number;
+  /** The environment the agent's is drawn from (through a safelist); default the worker's process.env. */
+  baseEnv?: Record<string, string | undefined>;
 }
 
 /** Why an agent run ended. */

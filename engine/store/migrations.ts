@@ -29,6 +29,10 @@ export const migrations: readonly string[][] = [
       parent_task_id TEXT,
       retry_of TEXT,
       pending_deps INTEGER NOT NULL DEFAULT 0,
+      start_delay_ms INTEGER NOT NULL DEFAULT 0,
+      run_after INTEGER,
+      additional_context TEXT,
+      fork_session_id TEXT,
       owner TEXT,
       attempt INTEGER NOT NULL DEFAULT 0,
       lease_until INTEGER,
@@ -96,6 +100,20 @@ export const migrations: readonly string[][] = [
       autostarted INTEGER NOT NULL DEFAULT 0,
       started_at INTEGER NOT NULL,
       heartbeat_at INTEGER NOT NULL
+    )`,
+    // What a finished attempt left behind, for continueFrom and ResumeTask (SPEC §8).
+    `CREATE TABLE checkpoints (
+      task_id TEXT NOT NULL REFERENCES tasks (id),
+      attempt INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      outcome TEXT NOT NULL,
+      git_branch TEXT,
+      git_sha TEXT,
+      git_dirty TEXT,
+      last_lines TEXT NOT NULL,
+      error TEXT,
+      session_id TEXT,
+      PRIMARY KEY (task_id, attempt)
     )`,
     // Node-local actors (supervisor, slots) write their snapshots here for the inspector.
     `CREATE TABLE actor_snapshots (

@@ -40,6 +40,14 @@ export interface TaskRecord {
   parentTaskId: string | null;
   retryOf: string | null;
   pendingDeps: number;
+  /** A pipeline step waits this long after its dependencies complete. */
+  startDelayMs: number;
+  /** Ready, but not to be claimed before this time (epoch ms). */
+  runAfter: number | null;
+  /** Extra instructions of a resumed task (ResumeTask additionalContext). */
+  additionalContext: string | null;
+  /** A resumed task's agent session starts as a fork of this one. */
+  forkSessionId: string | null;
   owner: string | null;
   attempt: number;
   leaseUntil: number | null;
@@ -73,6 +81,7 @@ export type TaskColumns = Partial<
     | 'usage'
     | 'result'
     | 'resumeAt'
+    | 'runAfter'
     | 'startedAt'
     | 'endedAt'
   >
@@ -113,13 +122,39 @@ export type NewTask = Pick<
   | 'continueFrom'
   | 'parentTaskId'
   | 'retryOf'
+  | 'startDelayMs'
+  | 'additionalContext'
+  | 'forkSessionId'
 >;
+
+/** One task of a batch insert; `dependsOn` names existing tasks or tasks earlier or later in the same batch. */
+export interface NewTaskNode {
+  task: NewTask;
+  dependsOn: readonly string[];
+}
+
+/** Decides the step that creates a task, given its unfinished dependencies and a failed one if any. */
+export type SubmitDecider = (task: NewTask, pendingDeps: number, failedDependency: string | null) => TaskStep;
+
+/** What a finished attempt left behind (SPEC §8). */
+export interface Checkpoint {
+  taskId: string;
+  attempt: number;
+  createdAt: number;
+  outcome: string;
+  gitBranch: string | null;
+  gitSha: string | null;
+  gitDirty: string[];
+  lastLines: string[];
+  error: string | null;
+  sessionId: string | null;
+}
 
 /** How a dependency's end reaches its dependants. */
 export type DependencyOutcome = 'completed' | 'failed';
 
 /** Decides the step of a dependant when one of its dependencies ends; null when the event does not apply. */
-export type DependantDecider = (dependant: TaskRecord, dependencyId: string, outcome: DependencyOutcome) => TaskStep | null;
+export type DependantDecider = (dependant: TaskRecord, dependencyId: string, outcome: DependencyOutcome, rootTaskId: string) => TaskStep | null;
 
 /** One attempt of a task. */
 export interface TaskRun {
@@ -183,6 +218,13 @@ export interface Store {
   readonly kind: 'embedded' | 'client';
   /** Insert a task and its dependency edges in one transaction; unknown dependencies are a UsageError. */
   insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord>;
+  /**
+   * Insert several tasks and their edges in one transaction. Dependencies may name existing tasks or tasks of
+   * the batch; unknown ids and cycles are UsageErrors and nothing is written. Returns the tasks in batch order.
+   */
+  insertTaskGraph(nodes: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]>;
+  /** The checkpoint of a task's latest finished attempt. */
+  latestCheckpoint(taskId: string): Promise<Checkpoint | null>;
   getTask(id: string): Promise<TaskRecord | null>;
   listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
   dependenciesOf(id: string): Promise<string[]>;
@@ -204,10 +246,12 @@ export interface Store {
     id: string,
     fence: TaskFence,
     step: TaskStep,
-    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; decideDependant?: DependantDecider },
+    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; checkpoint?: Checkpoint; decideDependant?: DependantDecider },
   ): Promise<boolean>;
   /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
   recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void>;
+  /** Record the agent session a run reported (so an interrupted run can be resumed in it). */
+  recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void>;
   /** Extend the leases of every task this node runs; returns the runs it still owns. */
   renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>>;
   /** The runs this node owns right now (cheap; used to notice cancels and lost leases). */
@@ -239,6 +283,7 @@ const columnNames: Record<keyof TaskColumns, string> = {
   usage: 'usage',
   result: 'result',
   resumeAt: 'resume_at',
+  runAfter: 'run_after',
   startedAt: 'started_at',
   endedAt: 'ended_at',
 };
@@ -276,6 +321,10 @@ function toTask(row: SqlRow): TaskRecord {
     parentTaskId: str(row.parent_task_id),
     retryOf: str(row.retry_of),
     pendingDeps: Number(row.pending_deps),
+    startDelayMs: Number(row.start_delay_ms),
+    runAfter: num(row.run_after),
+    additionalContext: str(row.additional_context),
+    forkSessionId: str(row.fork_session_id),
     owner: str(row.owner),
     attempt: Number(row.attempt),
     leaseUntil: num(row.lease_until),
@@ -376,20 +425,69 @@ async function cascadeToDependants(
   nodeId: string | null,
 ): Promise<void> {
   const pending: Array<{ id: string; outcome: DependencyOutcome }> = [{ id: rootId, outcome: rootOutcome }];
-  while (pending.length > 0) {
-    const { id, outcome } = pending.shift()!;
+  for (let next = 0; next < pending.length; next++) {
+    const { id, outcome } = pending[next]!;
     const rows = await tx.all(
       `SELECT t.* FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = ? AND t.state IN (${placeholders(unfinishedStates.length)})`,
       [id, ...unfinishedStates],
     );
     for (const row of rows) {
       const dependant = toTask(row);
-      const step = decide(dependant, id, outcome);
+      const step = decide(dependant, id, outcome, rootId);
       if (!step) continue;
       const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
       if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
     }
   }
+}
+
+/**
+ * The batch in an order where every task comes after its batch dependencies (Kahn's algorithm), or a
+ * UsageError naming a cycle. Linear in tasks plus edges.
+ */
+function topologicalOrder(nodes: readonly NewTaskNode[]): NewTaskNode[] {
+  const byId = new Map<string, NewTaskNode>();
+  for (const node of nodes) {
+    if (byId.has(node.task.id)) throw new UsageError('invalid_input', `id ${node.task.id}: used by two tasks of the batch; ids must be unique`);
+    byId.set(node.task.id, node);
+  }
+  const indegree = new Map<string, number>();
+  const dependants = new Map<string, string[]>();
+  for (const node of nodes) {
+    const deps = [...new Set(node.dependsOn)].filter((dep) => byId.has(dep));
+    if (deps.includes(node.task.id)) throw new UsageError('invalid_input', `dependsOn: task ${node.task.id} depends on itself`);
+    indegree.set(node.task.id, deps.length);
+    for (const dep of deps) dependants.set(dep, [...(dependants.get(dep) ?? []), node.task.id]);
+  }
+  const ready = nodes.filter((node) => indegree.get(node.task.id) === 0).map((node) => node.task.id);
+  const order: NewTaskNode[] = [];
+  for (let next = 0; next < ready.length; next++) {
+    const id = ready[next]!;
+    order.push(byId.get(id)!);
+    for (const dependant of dependants.get(id) ?? []) {
+      const left = indegree.get(dependant)! - 1;
+      indegree.set(dependant, left);
+      if (left === 0) ready.push(dependant);
+    }
+  }
+  if (order.length < nodes.length) {
+    throw new UsageError('invalid_input', `dependsOn: cycle ${describeCycle(nodes.filter((node) => indegree.get(node.task.id)! > 0), byId)}`);
+  }
+  return order;
+}
+
+/** One cycle among the tasks left over by Kahn's algorithm, as `a → b → a`. */
+function describeCycle(left: readonly NewTaskNode[], byId: Map<string, NewTaskNode>): string {
+  const remaining = new Set(left.map((node) => node.task.id));
+  const path: string[] = [];
+  const seen = new Map<string, number>();
+  let current = left[0]!.task.id;
+  while (!seen.has(current)) {
+    seen.set(current, path.length);
+    path.push(current);
+    current = byId.get(current)!.dependsOn.find((dep) => remaining.has(dep))!;
+  }
+  return [...path.slice(seen.get(current)), current].join(' → ');
 }
 
 class SqlStore implements Store {
@@ -400,57 +498,93 @@ class SqlStore implements Store {
   }
 
   async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
-    const deps = [...new Set(dependsOn)];
+    const [inserted] = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
+    return inserted!;
+  }
+
+  async insertTaskGraph(nodes: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]> {
+    const order = topologicalOrder(nodes);
+    const batchIds = new Set(nodes.map((node) => node.task.id));
     return this.db.write(async (tx) => {
-      let pendingDeps = 0;
-      let failedDependency: string | null = null;
-      if (deps.length > 0) {
-        const rows = await tx.all(`SELECT id, state FROM tasks WHERE id IN (${placeholders(deps.length)})`, deps);
-        const states = new Map(rows.map((row) => [String(row.id), String(row.state)]));
+      const external = [...new Set(nodes.flatMap((node) => node.dependsOn.filter((dep) => !batchIds.has(dep))))];
+      const states = new Map<string, string>();
+      if (external.length > 0) {
+        const rows = await tx.all(`SELECT id, state FROM tasks WHERE id IN (${placeholders(external.length)})`, external);
+        for (const row of rows) states.set(String(row.id), String(row.state));
+        const unknown = external.find((dep) => !states.has(dep));
+        if (unknown) throw new UsageError('not_found', `dependsOn: task ${unknown} does not exist`);
+      }
+      for (const node of order) {
+        const { task } = node;
+        const deps = [...new Set(node.dependsOn)];
+        let pendingDeps = 0;
+        let failedDependency: string | null = null;
         for (const dep of deps) {
           const state = states.get(dep);
-          if (state === undefined) throw new UsageError('not_found', `dependsOn: task ${dep} does not exist`);
           if (state === 'failed' || state === 'cancelled') failedDependency ??= dep;
           else if (state !== 'completed') pendingDeps++;
         }
+        const step = decide(task, pendingDeps, failedDependency);
+        await tx.run(
+          `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
+             working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
+             pending_deps, start_delay_ms, additional_context, fork_session_id, created_at, updated_at)
+           VALUES (${placeholders(24)})`,
+          [
+            task.id,
+            task.prompt,
+            priorityNumber[task.priority],
+            'queued',
+            JSON.stringify(step.snapshot),
+            task.agent,
+            task.model,
+            task.permissionMode,
+            JSON.stringify(task.allowedTools),
+            JSON.stringify(task.disallowedTools),
+            task.workingDirectory,
+            task.timeoutMs,
+            task.maxOutputBuffer,
+            task.maxBudgetUsd,
+            task.worktree ? 1 : 0,
+            task.continueFrom,
+            task.parentTaskId,
+            task.retryOf,
+            pendingDeps,
+            task.startDelayMs,
+            task.additionalContext,
+            task.forkSessionId,
+            now,
+            now,
+          ],
+        );
+        for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
+        // The insert is the `queued` state; the submit step moves it on within the same transaction.
+        const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
+        if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
+        states.set(task.id, step.snapshot.value);
       }
-      const step = decide(pendingDeps, failedDependency);
-      await tx.run(
-        `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
-           working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
-           pending_deps, created_at, updated_at)
-         VALUES (${placeholders(21)})`,
-        [
-          task.id,
-          task.prompt,
-          priorityNumber[task.priority],
-          'queued',
-          JSON.stringify(step.snapshot),
-          task.agent,
-          task.model,
-          task.permissionMode,
-          JSON.stringify(task.allowedTools),
-          JSON.stringify(task.disallowedTools),
-          task.workingDirectory,
-          task.timeoutMs,
-          task.maxOutputBuffer,
-          task.maxBudgetUsd,
-          task.worktree ? 1 : 0,
-          task.continueFrom,
-          task.parentTaskId,
-          task.retryOf,
-          pendingDeps,
-          now,
-          now,
-        ],
-      );
-      for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
-      // The insert is the `queued` state; the submit step moves it on within the same transaction.
-      const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
-      if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
-      const row = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
-      return toTask(row[0]!);
+      const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
+      const byId = new Map(rows.map((row) => [String(row.id), toTask(row)]));
+      return nodes.map((node) => byId.get(node.task.id)!);
     });
+  }
+
+  async latestCheckpoint(taskId: string): Promise<Checkpoint | null> {
+    const rows = await this.db.all(`SELECT * FROM checkpoints WHERE task_id = ? ORDER BY attempt DESC LIMIT 1`, [taskId]);
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      taskId: String(row.task_id),
+      attempt: Number(row.attempt),
+      createdAt: Number(row.created_at),
+      outcome: String(row.outcome),
+      gitBranch: str(row.git_branch),
+      gitSha: str(row.git_sha),
+      gitDirty: (json(row.git_dirty) as string[] | null) ?? [],
+      lastLines: (json(row.last_lines) as string[] | null) ?? [],
+      error: str(row.error),
+      sessionId: str(row.session_id),
+    };
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {
@@ -506,7 +640,10 @@ class SqlStore implements Store {
     decide: (task: TaskRecord) => TaskStep,
   ): Promise<TaskRecord | null> {
     return this.db.write(async (tx) => {
-      const rows = await tx.all(`SELECT * FROM tasks WHERE state = 'ready' ORDER BY priority, created_at LIMIT 1`);
+      const rows = await tx.all(
+        `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`,
+        [claim.now],
+      );
       if (!rows[0]) return null;
       const task = toTask(rows[0]);
       const step = decide(task);
@@ -528,7 +665,7 @@ class SqlStore implements Store {
     id: string,
     fence: TaskFence,
     step: TaskStep,
-    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; decideDependant?: DependantDecider },
+    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; checkpoint?: Checkpoint; decideDependant?: DependantDecider },
   ): Promise<boolean> {
     const nodeId = options.nodeId ?? null;
     return this.db.write(async (tx) => {
@@ -540,6 +677,25 @@ class SqlStore implements Store {
           `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id)
            WHERE task_id = ? AND attempt = ?`,
           [options.now, end.outcome, end.exitCode, end.outputBytes, end.costUsd, end.sessionId, id, fence.attempt],
+        );
+      }
+      const checkpoint = options.checkpoint;
+      if (checkpoint) {
+        await tx.run(
+          `INSERT OR REPLACE INTO checkpoints (task_id, attempt, created_at, outcome, git_branch, git_sha, git_dirty, last_lines, error, session_id)
+           VALUES (${placeholders(10)})`,
+          [
+            checkpoint.taskId,
+            checkpoint.attempt,
+            checkpoint.createdAt,
+            checkpoint.outcome,
+            checkpoint.gitBranch,
+            checkpoint.gitSha,
+            JSON.stringify(checkpoint.gitDirty),
+            JSON.stringify(checkpoint.lastLines),
+            checkpoint.error,
+            checkpoint.sessionId,
+          ],
         );
       }
       const next = step.snapshot.value;
@@ -558,6 +714,10 @@ class SqlStore implements Store {
       taskId,
       attempt,
     ]);
+  }
+
+  async recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
+    await this.db.run(`UPDATE task_runs SET session_id = ? WHERE task_id = ? AND attempt = ?`, [sessionId, taskId, attempt]);
   }
 
   async renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>> {

@@ -1,0 +1,68 @@
+/**
+ * An engine in the test process: the real store on a temp database file, the front-door TaskService and a real
+ * runner whose agents are real (fake claude) processes. Faster than spawning the CLI for every step.
+ */
+import { loadConfig, type DelegateConfig } from '../engine/config.js';
+import { createLogger } from '../engine/logger.js';
+import { Runner, type RunnerTiming } from '../engine/runner.js';
+import { openStore, type Store } from '../engine/store/store.js';
+import { systemClock, type Clock } from '../engine/clock.js';
+import { TaskService, type TaskView } from '../engine/task-service.js';
+import { eventually, testEnv } from './helpers.js';
+
+/** A running engine for one test. */
+export interface EngineHarness {
+  env: NodeJS.ProcessEnv;
+  config: DelegateConfig;
+  store: Store;
+  tasks: TaskService;
+  runner: Runner | null;
+  startRunner(): Promise<Runner>;
+  /** Wait until every task is finished; returns their views. */
+  settled(ids: string[], timeoutMs?: number): Promise<TaskView[]>;
+  close(): Promise<void>;
+}
+
+/** Open an engine on `dataDir`; the runner starts unless `startRunner: false`. */
+export async function openEngine(
+  dataDir: string,
+  options: { env?: Record<string, string>; cwd?: string; clock?: Clock; timing?: Partial<RunnerTiming>; startRunner?: boolean } = {},
+): Promise<EngineHarness> {
+  const env = testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', LOG_LEVEL: 'warn', ...options.env });
+  const config = loadConfig(env);
+  const store = await openStore(config.databaseUrl);
+  const clock = options.clock ?? systemClock;
+  const tasks = new TaskService(store, config, clock, options.cwd ?? dataDir);
+  const harness: EngineHarness = {
+    env,
+    config,
+    store,
+    tasks,
+    runner: null,
+    async startRunner() {
+      const started = await Runner.start({
+        config,
+        logger: createLogger('runner', config.logLevel),
+        autostarted: false,
+        env,
+        clock,
+        timing: { killGraceMs: 1000, sampleMs: 200, ...options.timing },
+      });
+      if (!('runner' in started)) throw new Error('a runner was already up');
+      harness.runner = started.runner;
+      return started.runner;
+    },
+    settled(ids, timeoutMs = 30_000) {
+      return eventually(async () => {
+        const views = await Promise.all(ids.map((id) => tasks.get(id)));
+        return views.every((view) => ['completed', 'failed', 'cancelled'].includes(view.status)) ? views : null;
+      }, timeoutMs);
+    },
+    async close() {
+      await harness.runner?.shutdown('test over');
+      await store.close();
+    },
+  };
+  if (options.startRunner !== false) await harness.startRunner();
+  return harness;
+}
