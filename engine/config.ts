@@ -18,6 +18,8 @@ export interface DelegateConfig {
   /** Undefined: derive from CPU and memory (see resource-monitor). */
   maxWorkers: number | undefined;
   idleExitMs: number;
+  /** A run's lease; a runner that misses renewing it for this long loses its tasks to another runner. */
+  leaseMs: number;
   autostart: boolean;
   permissionMode: string;
   logLevel: LogLevel;
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     memoryReserve: readInt(env, 'MEMORY_RESERVE', 1_073_741_824, 0, max, 'bytes'),
     maxWorkers: maxWorkersRaw ? readInt(env, 'DELEGATE_MAX_WORKERS', 1, 1, 1024, 'worker slots') : undefined,
     idleExitMs: readInt(env, 'DELEGATE_IDLE_EXIT', 600_000, 0, max, 'milliseconds; 0 = never exit'),
+    leaseMs: readInt(env, 'DELEGATE_LEASE_MS', 30_000, 1000, 600_000, 'milliseconds'),
     autostart: readChoice(env, 'DELEGATE_AUTOSTART', '1', ['0', '1']) === '1',
     permissionMode: readChoice(env, 'DELEGATE_PERMISSION_MODE', 'bypassPermissions', permissionModes),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),

@@ -39,3 +39,31 @@ function isZombie(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Kill the process group led by `pid` — only if that pid is still the process that started at `startTime`
+ * (a reused pid is never killed). SIGTERM first, SIGKILL after `graceMs`. Resolves true once it is gone.
+ */
+export async function killProcessGroup(pid: number, startTime: number | null, graceMs: number): Promise<boolean> {
+  if (!isProcessAlive(pid, startTime)) return true;
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone already.
+      }
+    }
+  };
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid, startTime)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  signalGroup('SIGKILL');
+  for (let tries = 0; tries < 40 && isProcessAlive(pid, startTime); tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+  return !isProcessAlive(pid, startTime);
+}

@@ -24,7 +24,7 @@ export function cliEntry(): string {
 /** Live runners of this data dir on this host. */
 export async function liveLocalRunners(store: Store, config: DelegateConfig, now = Date.now()): Promise<NodeRecord[]> {
   const nodes = await store.listNodes(os.hostname());
-  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now));
+  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, config.leaseMs));
 }
 
 /** Start `delegate serve` detached (its output to runner.log); returns its pid. */

@@ -18,7 +18,7 @@ import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { AgentPool } from './pool/agent-pool.js';
 import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from './pool/protocol.js';
-import { processStartTime } from './process-info.js';
+import { isProcessAlive, killProcessGroup, processStartTime } from './process-info.js';
 import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
 import { openStore, type Checkpoint, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
@@ -40,9 +40,18 @@ export interface RunnerTiming {
   killGraceMs: number;
   /** How long a shutdown waits for slots to hand their tasks back. */
   shutdownMs: number;
+  /** How often the recovery sweep looks for runs of dead nodes. */
+  sweepMs: number;
 }
 
-export const defaultRunnerTiming: RunnerTiming = { leaseMs: defaultLeaseMs, pollMs: 50, sampleMs: 1000, killGraceMs: 5000, shutdownMs: 15_000 };
+export const defaultRunnerTiming: RunnerTiming = {
+  leaseMs: defaultLeaseMs,
+  pollMs: 50,
+  sampleMs: 1000,
+  killGraceMs: 5000,
+  shutdownMs: 15_000,
+  sweepMs: 2000,
+};
 
 /** How to start a runner. */
 export interface RunnerOptions {
@@ -124,7 +133,7 @@ export class Runner {
     private readonly store: Store,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.timing = { ...defaultRunnerTiming, ...options.timing };
+    this.timing = { ...defaultRunnerTiming, leaseMs: options.config.leaseMs, ...options.timing };
     this.logDir = logDirOf(options.config.dataDir);
     this.maxWorkers = deriveMaxWorkers(options.config);
   }
@@ -136,17 +145,7 @@ export class Runner {
     const runner = new Runner(options, store);
     const now = runner.clock.now();
     const registration = await store.registerNode(
-      {
-        id: runner.nodeId,
-        host: runner.host,
-        pid: process.pid,
-        pidStart: processStartTime(process.pid),
-        dataDir: config.dataDir,
-        version: delegateVersion,
-        autostarted: options.autostarted,
-        startedAt: now,
-        heartbeatAt: now,
-      },
+      runner.nodeRecord(now),
       options.autostarted ? { isAlive: (other) => isLiveLocalNode(other, now, runner.timing.leaseMs) } : undefined,
     );
     if (!registration.registered) {
@@ -155,6 +154,27 @@ export class Runner {
     }
     runner.run();
     return { runner };
+  }
+
+  private readonly startedAt = Date.now();
+
+  private nodeRecord(now: number): NodeRecord {
+    return {
+      id: this.nodeId,
+      host: this.host,
+      pid: process.pid,
+      pidStart: processStartTime(process.pid),
+      dataDir: this.options.config.dataDir,
+      version: delegateVersion,
+      autostarted: this.options.autostarted,
+      startedAt: this.startedAt,
+      heartbeatAt: now,
+    };
+  }
+
+  /** Send to the supervisor unless it is shutting down (background steps may still be finishing). */
+  private tell(event: Parameters<Actor<typeof supervisorMachine>['send']>[0]): void {
+    if (!this.stopping) this.supervisor?.send(event);
   }
 
   private get log(): Logger {
@@ -184,6 +204,9 @@ export class Runner {
       { input: { nodeId: this.nodeId, maxWorkers: this.maxWorkers, tickMs: this.timing.leaseMs / 3 } },
     );
     this.supervisor = supervisor;
+    supervisor.subscribe({
+      error: (error: unknown) => this.log.error('supervisor failed', { error: String(error), stack: (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ') }),
+    });
     supervisor.start();
     this.log.info('runner started', { node: this.nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: this.options.config.databaseUrl });
     supervisor.send({ type: 'WAKE' });
@@ -200,13 +223,16 @@ export class Runner {
     };
     every(this.store.kind === 'embedded' ? this.timing.pollMs : Math.max(this.timing.pollMs, 1000), () => this.watchDatabase());
     every(this.timing.leaseMs / 3, () => this.renew());
+    every(this.timing.sweepMs, async () => void (await this.recoverLapsedLeases()));
+    // On start too: runs of a runner that died on this host are taken over at once, not after the next tick.
+    void this.recoverLapsedLeases().catch((error: unknown) => this.log.error('recovery sweep failed', { error: String(error) }));
     const monitor = new ResourceMonitor(this.options.config);
     every(this.timing.sampleMs, async () => {
       const sample = await monitor.sample();
       // Never starve: with nothing running here, one agent may always start.
-      supervisor.send({ type: 'RESOURCES', admissible: sample.admissible || this.localRuns.size === 0 });
+      this.tell({ type: 'RESOURCES', admissible: sample.admissible || this.localRuns.size === 0 });
       // Delayed pipeline steps become claimable with time, not with a commit.
-      supervisor.send({ type: 'WAKE' });
+      this.tell({ type: 'WAKE' });
       await this.resumeDuePausedTasks();
       await this.checkIdle();
     });
@@ -217,7 +243,7 @@ export class Runner {
     const version = await this.store.dataVersion();
     if (version !== null && version === this.lastDataVersion) return;
     this.lastDataVersion = version;
-    this.supervisor?.send({ type: 'WAKE' });
+    this.tell({ type: 'WAKE' });
     await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.ownedRuns(this.nodeId)));
   }
 
@@ -225,7 +251,11 @@ export class Runner {
   private async renew(): Promise<void> {
     const now = this.clock.now();
     const alive = await this.store.heartbeatNode(this.nodeId, now);
-    if (!alive) this.log.warn('node row disappeared; another node took this one for dead');
+    if (!alive) {
+      // Another node took this one for dead (it stalled past its lease) and took its runs; carry on as a node.
+      this.log.warn('node row disappeared; another node took this one for dead; registering again');
+      await this.store.registerNode(this.nodeRecord(now));
+    }
     await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.renewLeases(this.nodeId, now + this.timing.leaseMs)));
   }
 
@@ -241,7 +271,7 @@ export class Runner {
       if (owned.has(`${taskId}#${attempt}`) || this.localRuns.get(taskId) !== attempt) continue;
       this.log.info('run revoked (cancelled or taken over); stopping its agent', { task: taskId, attempt });
       this.localRuns.delete(taskId);
-      this.supervisor?.send({ type: 'TASK_REVOKED', taskId, attempt, reason: 'no longer owned' });
+      this.tell({ type: 'TASK_REVOKED', taskId, attempt, reason: 'no longer owned' });
     }
   }
 
@@ -411,6 +441,66 @@ export class Runner {
     }
   }
 
+  /**
+   * The recovery sweep (DESIGN §4): take over runs whose owner is gone. A run is lost when its lease lapsed,
+   * or at once when its owner was a process on this host that no longer exists. Its agent, if still running
+   * here, is killed first (checked by pid and start time), so the task never runs twice at once; then
+   * LEASE_LOST lets the statechart requeue it as an interrupted run or fail it as `crashed`.
+   */
+  async recoverLapsedLeases(): Promise<number> {
+    const now = this.clock.now();
+    let recovered = 0;
+    for (const run of await this.store.foreignRuns(this.nodeId)) {
+      const ownerDeadHere = run.ownerNode !== null && run.ownerNode.host === this.host && !isProcessAlive(run.ownerNode.pid, run.ownerNode.pidStart);
+      const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
+      if (!ownerDeadHere && !lapsed) continue;
+      if (run.runHost === this.host && run.runPid !== null) {
+        const gone = await killProcessGroup(run.runPid, run.runPidStart, this.timing.killGraceMs);
+        if (!gone) {
+          this.log.error('could not kill the agent of a lost run; not taking it over', { task: run.taskId, pid: run.runPid });
+          continue;
+        }
+      }
+      const task = await this.store.getTask(run.taskId);
+      if (!task || task.state !== 'running' || task.owner !== run.owner || task.attempt !== run.attempt) continue;
+      const decided = decideTaskEvent(task, { type: 'LEASE_LOST' }, now);
+      if (!decided) continue;
+      decided.step.detail = ownerDeadHere ? `runner ${run.owner} (pid ${run.ownerNode?.pid}) died` : `lease of ${run.owner} lapsed`;
+      const applied = await this.store.commitTaskStep(
+        task.id,
+        // A live but stalled owner may renew at any moment: only a lapsed lease can be taken from it.
+        { state: 'running', owner: run.owner, attempt: run.attempt, ...(ownerDeadHere ? {} : { leaseLapsedBy: now }) },
+        decided.step,
+        {
+          now,
+          nodeId: this.nodeId,
+          runEnd: { outcome: 'lost', exitCode: null, outputBytes: 0, costUsd: null, sessionId: null },
+          decideDependant: dependantDecider(now),
+        },
+      );
+      if (applied) {
+        recovered++;
+        this.log.warn('took over a lost run', { task: task.id, attempt: run.attempt, owner: run.owner, next: decided.step.snapshot.value });
+      }
+    }
+    await this.forgetDeadNodes(now);
+    if (recovered > 0) this.tell({ type: 'WAKE' });
+    return recovered;
+  }
+
+  /** Remove node rows of processes that are gone and own nothing any more (keeps `delegate status` honest). */
+  private async forgetDeadNodes(now: number): Promise<void> {
+    for (const node of await this.store.listNodes()) {
+      if (node.id === this.nodeId) continue;
+      const deadHere = node.host === this.host && !isProcessAlive(node.pid, node.pidStart);
+      const silent = now - node.heartbeatAt > 3 * this.timing.leaseMs;
+      if (!deadHere && !silent) continue;
+      if ((await this.store.ownedRuns(node.id)).length > 0) continue;
+      await this.store.removeNode(node.id);
+      this.log.info('forgot a dead node', { node: node.id, pid: node.pid, host: node.host });
+    }
+  }
+
   /** The checkpoint of a finished attempt: read before the commit, written in it. */
   private async checkpointOf(task: TaskRecord, attempt: number, outcomeState: string, outcome: RunOutcome, error: string | null, now: number): Promise<Checkpoint> {
     const git = await captureGitState(task.workingDirectory);
@@ -450,7 +540,7 @@ export class Runner {
       if (task.resumeAt === null || task.resumeAt > now) continue;
       const decided = decideTaskEvent(task, { type: 'RESUME_DUE' }, now);
       if (decided && (await this.store.commitTaskStep(task.id, { state: 'paused' }, decided.step, { now, nodeId: this.nodeId }))) {
-        this.supervisor?.send({ type: 'WAKE' });
+        this.tell({ type: 'WAKE' });
       }
     }
   }

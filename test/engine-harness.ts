@@ -28,7 +28,7 @@ export async function openEngine(
   dataDir: string,
   options: { env?: Record<string, string>; cwd?: string; clock?: Clock; timing?: Partial<RunnerTiming>; startRunner?: boolean } = {},
 ): Promise<EngineHarness> {
-  const env = testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', LOG_LEVEL: 'warn', ...options.env });
+  const env = testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', ...options.env });
   const config = loadConfig(env);
   const store = await openStore(config.databaseUrl);
   const clock = options.clock ?? systemClock;

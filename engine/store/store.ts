@@ -101,6 +101,22 @@ export interface TaskFence {
   state: string;
   owner?: string | undefined;
   attempt?: number | undefined;
+  /** Only if the run's lease lapsed before this time (a takeover must not race a renewal). */
+  leaseLapsedBy?: number | undefined;
+}
+
+/** A run owned by another node, with what the recovery sweep needs to judge whether that node is gone. */
+export interface ForeignRun {
+  taskId: string;
+  owner: string;
+  attempt: number;
+  leaseUntil: number | null;
+  /** The owner's node row, if it still exists. */
+  ownerNode: NodeRecord | null;
+  /** The agent process of the run, as the owner recorded it. */
+  runHost: string | null;
+  runPid: number | null;
+  runPidStart: number | null;
 }
 
 /** What a new task is created with. */
@@ -250,6 +266,8 @@ export interface Store {
   ): Promise<boolean>;
   /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
   recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void>;
+  /** Runs owned by nodes other than `nodeId`, for the recovery sweep. */
+  foreignRuns(nodeId: string): Promise<ForeignRun[]>;
   /** Record the agent session a run reported (so an interrupted run can be resumed in it). */
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void>;
   /** Extend the leases of every task this node runs; returns the runs it still owns. */
@@ -402,6 +420,10 @@ async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: Ta
   if (fence.attempt !== undefined) {
     where += ' AND attempt = ?';
     args.push(fence.attempt);
+  }
+  if (fence.leaseLapsedBy !== undefined) {
+    where += ' AND lease_until < ?';
+    args.push(fence.leaseLapsedBy);
   }
   const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
   if (updated.length === 0) return false;
@@ -714,6 +736,28 @@ class SqlStore implements Store {
       taskId,
       attempt,
     ]);
+  }
+
+  async foreignRuns(nodeId: string): Promise<ForeignRun[]> {
+    const rows = await this.db.all(
+      `SELECT t.id AS task_id, t.owner, t.attempt, t.lease_until, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
+              n.id, n.host, n.pid, n.pid_start, n.data_dir, n.version, n.autostarted, n.started_at, n.heartbeat_at
+       FROM tasks t
+       LEFT JOIN task_runs r ON r.task_id = t.id AND r.attempt = t.attempt
+       LEFT JOIN nodes n ON n.id = t.owner
+       WHERE t.state = 'running' AND t.owner IS NOT NULL AND t.owner != ?`,
+      [nodeId],
+    );
+    return rows.map((row) => ({
+      taskId: String(row.task_id),
+      owner: String(row.owner),
+      attempt: Number(row.attempt),
+      leaseUntil: num(row.lease_until),
+      ownerNode: row.id === null || row.id === undefined ? null : toNode(row),
+      runHost: str(row.run_host),
+      runPid: num(row.run_pid),
+      runPidStart: num(row.run_pid_start),
+    }));
   }
 
   async recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {

@@ -1,0 +1,189 @@
+/**
+ * Crash recovery (issue 6): runs of dead or stalled runners are taken over, their agents killed first, and a
+ * stale runner's late writes are rejected. Real `delegate serve` processes and real signals.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openEngine, type EngineHarness } from './engine-harness.js';
+import { eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv } from './helpers.js';
+import { decideTaskEvent } from '../engine/task-steps.js';
+import { killProcessGroup, processStartTime } from '../engine/process-info.js';
+import { openStore } from '../engine/store/store.js';
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  dataDir = tempDir();
+  env = testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', DELEGATE_LEASE_MS: '2000', LOG_LEVEL: 'info' });
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    try {
+      process.kill(child.pid!, 'SIGCONT');
+      child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  await stopRunners(env);
+  removeDir(dataDir);
+});
+
+function startServe(): ChildProcess {
+  const child = serve(env);
+  children.push(child);
+  return child;
+}
+
+async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
+  const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('killProcessGroup', () => {
+  it('never kills a process whose pid was reused (start time differs)', async () => {
+    const victim = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      const start = processStartTime(victim.pid!)!;
+      expect(await killProcessGroup(victim.pid!, start + 1, 200)).toBe(true);
+      expect(processExists(victim.pid!)).toBe(true);
+      expect(await killProcessGroup(victim.pid!, start, 200)).toBe(true);
+      await eventually(() => !processExists(victim.pid!));
+    } finally {
+      victim.kill('SIGKILL');
+    }
+  });
+});
+
+describe('recovery sweep', () => {
+  it('takes over a run of a runner killed with -9, kills its agent, and resumes the same agent session', async () => {
+    const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '2000' }, startRunner: false });
+    let takeover: EngineHarness | undefined;
+    try {
+      const { taskId } = await engine.tasks.delegate({ prompt: 'long job [sleep 60000]' });
+      const first = startServe();
+      const firstAgent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
+      // Wait until the agent reported its session, so the next run can resume it.
+      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.sessionId);
+      first.kill('SIGKILL');
+      await eventually(() => first.exitCode !== null || first.signalCode !== null);
+      const killedAt = Date.now();
+      // A new runner on this host sees the owner is dead at once (no need to wait for the lease).
+      takeover = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: true });
+      const second = await eventually(() => fakeClaudeEvents(dataDir).filter((event) => event.event === 'start')[1], 20_000);
+      expect(second.at - killedAt).toBeLessThan(10_000);
+      expect(processExists(firstAgent.pid)).toBe(false);
+      expect(second.argv).toEqual(expect.arrayContaining(['--resume', firstAgent.sessionId!]));
+      expect(second.argv).not.toContain('--session-id');
+      expect(second.history).toEqual(['long job [sleep 60000]']);
+      expect(second.prompt).toContain('An earlier run of this task was interrupted');
+      const task = await engine.store.getTask(taskId);
+      expect(task).toMatchObject({ state: 'running', attempt: 2 });
+      const runs = await engine.store.taskRuns(taskId);
+      expect(runs[0]).toMatchObject({ attempt: 1, outcome: 'lost' });
+      const events = await engine.store.taskEvents(taskId);
+      expect(events.map((event) => event.event)).toEqual(['SUBMIT', 'CLAIM', 'LEASE_LOST', 'CLAIM']);
+      expect(events[2]!.detail).toMatch(/^runner node-\w+ \(pid \d+\) died$/);
+      await engine.tasks.cancel(taskId);
+    } finally {
+      await takeover?.close();
+      await engine.close();
+    }
+  });
+
+  it('takes over a lapsed lease without killing an unrelated process that reuses the pid', async () => {
+    const victim = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      const engine = await openEngine(dataDir, { startRunner: false });
+      try {
+        const { taskId } = await engine.tasks.delegate({ prompt: 'orphaned' });
+        const now = Date.now();
+        // A node on another host (so only its lease can tell) claimed it and then went silent.
+        await engine.store.registerNode({ id: 'node-gone', host: 'elsewhere', pid: 1, pidStart: null, dataDir, version: '0', autostarted: false, startedAt: now - 600_000, heartbeatAt: now - 600_000 });
+        await engine.store.claimNextTask({ nodeId: 'node-gone', host: os.hostname(), now: now - 60_000, leaseMs: 2000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-gone' }, now - 60_000)!.step);
+        // Its run's pid now belongs to an unrelated process that started at another time.
+        await engine.store.recordRunProcess(taskId, 1, { pid: victim.pid!, pidStart: processStartTime(victim.pid!)! - 100, sessionId: null });
+        await engine.startRunner();
+        await engine.settled([taskId]);
+        expect(processExists(victim.pid!)).toBe(true);
+        expect(await engine.store.getTask(taskId)).toMatchObject({ state: 'completed', attempt: 2 });
+        expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'lost' });
+        // The silent node, owning nothing now, is forgotten.
+        await eventually(async () => !(await engine.store.listNodes()).some((node) => node.id === 'node-gone'));
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      victim.kill('SIGKILL');
+    }
+  });
+
+  it('fails a task as crashed after it lost its runner too many times', async () => {
+    const engine = await openEngine(dataDir, { startRunner: false });
+    try {
+      const { taskId } = await engine.tasks.delegate({ prompt: 'cursed' });
+      const now = Date.now() - 60_000;
+      for (let i = 0; i < 4; i++) {
+        await engine.store.claimNextTask({ nodeId: `node-${i}`, host: 'elsewhere', now, leaseMs: 1000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: `node-${i}` }, now)!.step);
+        const runner = await engine.startRunner();
+        await eventually(async () => (await engine.store.getTask(taskId))!.owner !== `node-${i}`);
+        await runner.shutdown('next round');
+      }
+      const task = (await engine.store.getTask(taskId))!;
+      // Between the lost runs the test's own runner claimed it and handed it back on shutdown (no penalty):
+      // attempts 1, 3, 5, 7 were lost, 2, 4, 6 handed back; the fourth loss ends it.
+      expect(task).toMatchObject({ state: 'failed', failReason: 'crashed', attempt: 7 });
+      const lost = (await engine.store.taskEvents(taskId)).filter((event) => event.event === 'LEASE_LOST');
+      expect(lost.map((event) => [event.attempt, event.to])).toEqual([
+        [1, 'ready'],
+        [3, 'ready'],
+        [5, 'ready'],
+        [7, 'failed'],
+      ]);
+      expect(task.error).toBe('the runner died 4 times while running this task');
+    } finally {
+      engine.runner = null;
+      await engine.close();
+    }
+  });
+
+  it('fences a stalled runner: its run is taken over and its late writes are rejected', async () => {
+    const stalled = startServe();
+    const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '2000' }, startRunner: false });
+    try {
+      const { taskId } = await engine.tasks.delegate({ prompt: 'slow [sleep 4000]' });
+      const firstAgent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
+      const stalledOwner = (await engine.store.getTask(taskId))!.owner;
+      stalled.kill('SIGSTOP');
+      await engine.startRunner();
+      // The lease lapses; the other runner kills the stalled node's agent and runs the task again.
+      await eventually(async () => (await engine.store.getTask(taskId))!.attempt === 2, 20_000);
+      expect(processExists(firstAgent.pid)).toBe(false);
+      stalled.kill('SIGCONT');
+      const [done] = await engine.settled([taskId]);
+      expect(done).toMatchObject({ status: 'completed', attempt: 2 });
+      const runs = await engine.store.taskRuns(taskId);
+      expect(runs.map((run) => [run.attempt, run.outcome])).toEqual([
+        [1, 'lost'],
+        [2, 'exited'],
+      ]);
+      expect(runs[1]!.nodeId).not.toBe(stalledOwner);
+      // The stalled runner woke up, found the run was no longer its own, and wrote nothing over it.
+      const history = await engine.store.taskEvents(taskId);
+      expect(history.filter((event) => event.nodeId === stalledOwner).map((event) => event.event)).toEqual(['CLAIM']);
+      // And it is still a working node: it registers again and keeps serving.
+      await eventually(async () => (await engine.store.listNodes()).some((node) => node.pid === stalled.pid));
+    } finally {
+      await engine.close();
+    }
+  });
+});
