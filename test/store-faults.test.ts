@@ -1,0 +1,84 @@
+/** Database faults: another process holding the write lock, and a failure in the middle of a transaction. */
+import path from 'node:path';
+import Database from 'libsql';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openStore, type Store } from '../engine/store/store.js';
+import { decideSubmit } from '../engine/task-steps.js';
+import { removeDir, tempDir } from './helpers.js';
+
+let dir: string;
+let store: Store;
+let file: string;
+
+beforeEach(async () => {
+  dir = tempDir();
+  file = path.join(dir, 'delegate.db');
+  store = await openStore(`file:${file}`);
+});
+afterEach(async () => {
+  await store.close();
+  removeDir(dir);
+});
+
+const newTask = (id: string) => ({
+  id,
+  prompt: 'p',
+  priority: 'P2' as const,
+  agent: 'claude',
+  model: null,
+  permissionMode: null,
+  allowedTools: [],
+  disallowedTools: [],
+  workingDirectory: '/tmp',
+  timeoutMs: 60_000,
+  maxOutputBuffer: 10_000,
+  maxBudgetUsd: null,
+  worktree: false,
+  continueFrom: null,
+  parentTaskId: null,
+  retryOf: null,
+  startDelayMs: 0,
+  additionalContext: null,
+  forkSessionId: null,
+});
+
+it('waits out another connection holding the write lock, without blocking the event loop', async () => {
+  const other = new Database(file);
+  other.exec('BEGIN IMMEDIATE');
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 10);
+  const released = new Promise<number>((resolve) =>
+    setTimeout(() => {
+      other.exec('COMMIT');
+      resolve(Date.now());
+    }, 600),
+  );
+  const started = Date.now();
+  const task = await store.insertTask(newTask('task-000000000001'), [], started, (pending, failed) => decideSubmit(pending, failed, started));
+  const releasedAt = await released;
+  clearInterval(ticker);
+  other.close();
+  expect(task.state).toBe('ready');
+  expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
+  // The event loop kept running while the write waited (SQLite's own busy handler would have frozen it).
+  expect(ticks).toBeGreaterThan(20);
+});
+
+it('rolls back every row of a step when the transaction fails half way', async () => {
+  const now = Date.now();
+  await store.insertTask(newTask('task-000000000002'), [], now, (pending, failed) => decideSubmit(pending, failed, now));
+  // The second task of the batch fails after the first was inserted: neither may remain.
+  await expect(
+    store.insertTaskGraph(
+      [
+        { task: newTask('task-000000000003'), dependsOn: [] },
+        { task: newTask('task-000000000002'), dependsOn: [] },
+      ],
+      now,
+      (_task, pending, failed) => decideSubmit(pending, failed, now),
+    ),
+  ).rejects.toThrow(/UNIQUE|constraint/i);
+  expect(await store.getTask('task-000000000003')).toBeNull();
+  expect((await store.listTasks()).map((task) => task.id)).toEqual(['task-000000000002']);
+  expect(await store.taskEvents('task-000000000003')).toEqual([]);
+});
