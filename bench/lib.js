@@ -1,0 +1,225 @@
+/**
+ * Shared helpers of the benchmarks: temp data dirs, the fake claude, a `delegate serve` child, direct spawns of
+ * the fake claude (the baselines), /proc readings and table printing. Benchmarks never call the real `claude`
+ * or the network: the fake claude (test/fixtures/bin/claude) is first on PATH.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const fakeClaudeDir = path.join(repoRoot, 'test', 'fixtures', 'bin');
+export const fakeClaude = path.join(fakeClaudeDir, 'claude');
+export const cliBin = path.join(repoRoot, 'bin', 'delegate.js');
+/** The flags the engine passes to claude (adapters/agents/claude.ts), minus the per-run session id. */
+export const claudeFlags = ['-p', '--output-format', 'stream-json', '--verbose'];
+
+/** Import a compiled engine module from dist/ (run `npx tsc -p tsconfig.json` first). */
+export async function dist(relative) {
+  const file = path.join(repoRoot, 'dist', relative);
+  if (!existsSync(file)) throw new Error(`${file} is missing: build first (npx tsc -p tsconfig.json)`);
+  return import(pathToFileURL(file).href);
+}
+
+/** A fresh temp data dir. */
+export function tempDir(prefix = 'delegate-bench-') {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** The environment of a runner and of the baseline spawns: the fake claude first on PATH, no autostart, no idle exit. */
+export function benchEnv(dataDir, maxWorkers) {
+  return {
+    PATH: `${fakeClaudeDir}${path.delimiter}${process.env.PATH ?? ''}`,
+    HOME: process.env.HOME ?? os.tmpdir(),
+    DELEGATE_DATA_DIR: dataDir,
+    DELEGATE_MAX_WORKERS: String(maxWorkers),
+    DELEGATE_AUTOSTART: '0',
+    DELEGATE_IDLE_EXIT: '0',
+    CPU_THRESHOLD: '100',
+    MEMORY_RESERVE: '0',
+    FAKE_CLAUDE_LOG: path.join(dataDir, 'fake-claude.jsonl'),
+  };
+}
+
+/** The engine's store and task service, in this process, for fast setup. */
+export async function openEngine(env) {
+  const { loadConfig } = await dist('engine/config.js');
+  const { openStore } = await dist('engine/store/store.js');
+  const { TaskService } = await dist('engine/task-service.js');
+  const { systemClock } = await dist('engine/clock.js');
+  const config = loadConfig(env);
+  const store = await openStore(config.databaseUrl);
+  const service = new TaskService(store, config, systemClock, config.dataDir);
+  return { config, store, service };
+}
+
+/** Start `delegate serve` as a child (stderr to <dataDir>/runner.log) and wait until it is registered. */
+export async function startRunner(env, engine) {
+  const log = openSync(path.join(env.DELEGATE_DATA_DIR, 'runner.log'), 'a');
+  const child = spawn(process.execPath, [cliBin, 'serve'], { env, cwd: env.DELEGATE_DATA_DIR, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  child.exited = exited;
+  const { waitForRunner } = await dist('engine/runner-control.js');
+  const node = await Promise.race([waitForRunner(engine.store, engine.config, 20_000, child.pid), exited.then(() => null)]);
+  if (!node) {
+    await stopRunner(child);
+    throw new Error(`the runner did not come up; see ${env.DELEGATE_DATA_DIR}/runner.log:\n${tail(path.join(env.DELEGATE_DATA_DIR, 'runner.log'))}`);
+  }
+  return child;
+}
+
+/** SIGTERM the runner and wait for it to exit (SIGKILL after 20 s). */
+export async function stopRunner(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+function tail(file, lines = 20) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Peak resident set (VmHWM) of a live process, in bytes. */
+export function peakRss(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+  if (!kb) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
+/** CPU time (user + system) a live process has used, in ms. */
+export function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** VmHWM of a bare `node -e "setTimeout(()=>{},1000)"`, read just before it exits. */
+export async function bareNodePeakRss() {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(()=>{},1000)'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await sleep(850);
+  const rss = peakRss(child.pid);
+  await exited;
+  return rss;
+}
+
+/**
+ * Run the fake claude once, the way the engine's launcher does (same binary, flags, detached, prompt on stdin,
+ * stdout and stderr read to the end). Resolves with its duration in ms.
+ */
+export function spawnFakeClaude(prompt, env, cwd) {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(fakeClaude, [...claudeFlags, '--session-id', randomUUID(), '--permission-mode', 'bypassPermissions'], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (out += chunk));
+    child.stderr.resume();
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0 || !out.includes('"type":"result"')) reject(new Error(`fake claude exited ${code} without a result`));
+      else resolve(performance.now() - started);
+    });
+    child.stdin.end(prompt);
+  });
+}
+
+/** Run `count` jobs, `concurrency` at a time; resolves with each job's result. */
+export async function pool(count, concurrency, job) {
+  const results = new Array(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await job(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return results;
+}
+
+/** Poll until no task is unfinished; resolves with the tasks (up to `limit`). */
+export async function waitAllFinished(store, limit, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while ((await store.countUnfinished()) > 0) {
+    if (Date.now() > deadline) throw new Error(`tasks still unfinished after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+  return store.listTasks({ limit });
+}
+
+/** How many runs the fake claude logged as started in its FAKE_CLAUDE_LOG (a check that every task really ran it). */
+export function agentStarts(logFile) {
+  if (!existsSync(logFile)) return 0;
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"event":"start"')).length;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export const mean = (values) => values.reduce((sum, value) => sum + value, 0) / values.length;
+
+/** A small seeded PRNG (mulberry32), so the DAG is the same every run. */
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Number formatting for tables. */
+export const fmt = {
+  s: (ms) => (ms / 1000).toFixed(2),
+  ms: (ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1)),
+  mib: (bytes) => (bytes / 1048576).toFixed(1),
+  ratio: (value) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : '—'),
+  n: (value) => (Number.isInteger(value) ? String(value) : value.toFixed(1)),
+};
+
+/** Print a markdown table with aligned columns: `header` is an array of titles, `rows` arrays of cells. */
+export function printTable(title, header, rows, notes = []) {
+  const cells = [header, ...rows].map((row) => row.map((cell) => String(cell ?? '')));
+  const widths = header.map((_, col) => Math.max(3, ...cells.map((row) => row[col].length)));
+  const numeric = header.map((_, col) => rows.every((row) => /^[-+]?[\d.]+x?$|^—$/.test(String(row[col] ?? ''))));
+  const line = (row) => `| ${row.map((cell, col) => (numeric[col] ? cell.padStart(widths[col]) : cell.padEnd(widths[col]))).join(' | ')} |`;
+  const rule = `|${widths.map((width, col) => (numeric[col] ? `${'-'.repeat(width + 1)}:` : `${'-'.repeat(width + 2)}`)).join('|')}|`;
+  const out = [`### ${title}`, '', line(cells[0]), rule, ...cells.slice(1).map(line)];
+  if (notes.length) out.push('', ...notes.map((note) => `- ${note}`));
+  process.stdout.write(`${out.join('\n')}\n\n`);
+}
+
+/** True when this module file is the script node was started with. */
+export function isMain(moduleUrl) {
+  return process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(moduleUrl);
+}
