@@ -21,21 +21,29 @@ function git(cwd: string, args: string[]): Promise<string | null> {
   });
 }
 
-/** Branch, HEAD and uncommitted files of `cwd` (at most 200 files listed). */
+/**
+ * Branch, HEAD and uncommitted files of `cwd` (at most 200 files listed), from one `git status` (porcelain v2
+ * reports the branch and HEAD too): one process per checkpoint, since it runs between a task and the next.
+ */
 export async function captureGitState(cwd: string): Promise<GitState> {
-  const inside = await git(cwd, ['rev-parse', '--is-inside-work-tree']);
-  if (inside?.trim() !== 'true') return { branch: null, sha: null, dirty: [] };
-  const [branch, sha, status] = await Promise.all([
-    git(cwd, ['rev-parse', '--abbrev-ref', 'HEAD']),
-    git(cwd, ['rev-parse', 'HEAD']),
-    git(cwd, ['status', '--porcelain=v1', '--untracked-files=normal']),
-  ]);
-  const dirty = (status ?? '')
-    .split('\n')
-    .filter((line) => line.length > 3)
-    .map((line) => line.slice(3))
-    .slice(0, 200);
-  return { branch: branch?.trim() || null, sha: sha?.trim() || null, dirty };
+  const status = await git(cwd, ['status', '--porcelain=v2', '--branch', '--untracked-files=normal']);
+  if (status === null) return { branch: null, sha: null, dirty: [] };
+  let branch: string | null = null;
+  let sha: string | null = null;
+  const dirty: string[] = [];
+  for (const line of status.split('\n')) {
+    if (line.startsWith('# branch.oid ')) sha = line.slice('# branch.oid '.length).trim();
+    else if (line.startsWith('# branch.head ')) branch = line.slice('# branch.head '.length).trim();
+    else if (line.startsWith('1 ') || line.startsWith('u ')) dirty.push(line.split(' ').slice(line.startsWith('1 ') ? 8 : 10).join(' '));
+    else if (line.startsWith('2 ')) dirty.push(line.split(' ').slice(9).join(' ').split('\t')[0]!);
+    else if (line.startsWith('? ')) dirty.push(line.slice(2));
+  }
+  return {
+    branch: branch === '(detached)' ? null : branch,
+    // A repository without commits reports "(initial)".
+    sha: sha && /^[0-9a-f]{7,}$/.test(sha) ? sha : null,
+    dirty: dirty.slice(0, 200),
+  };
 }
 
 /** Lines of output a checkpoint keeps. */

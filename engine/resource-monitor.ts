@@ -1,7 +1,9 @@
 /**
- * Admission control: may this node start another agent now? CPU load comes from systeminformation on an
- * interval (its first call takes a 0.5 s baseline sample, later calls diff since the last one, so it is never
- * called per decision); free memory comes from the OS, which is as cheap as a function call (stack.md §7).
+ * Admission control: may this node start another agent now? Available memory comes from systeminformation
+ * (`mem().available`, from /proc/meminfo: what the kernel could hand out, unlike free memory). CPU load is the
+ * busy share of the cores' tick counters between two samples, from `os.cpus()`: systeminformation's
+ * `currentLoad()` reads the same counters by starting `sh -c "cat /proc/stat | grep cpu"`, three processes
+ * a call, which was most of an idle runner's CPU on 2 cores.
  */
 import os from 'node:os';
 import si from 'systeminformation';
@@ -26,13 +28,30 @@ export function deriveMaxWorkers(config: Pick<DelegateConfig, 'maxWorkers' | 'me
   return Math.max(1, Math.min(byMemory, byCpu));
 }
 
+/** Busy and total CPU ticks over all cores. */
+function cpuTicks(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const cpu of os.cpus()) {
+    const { user, nice, sys, idle, irq } = cpu.times;
+    busy += user + nice + sys + irq;
+    total += user + nice + sys + idle + irq;
+  }
+  return { busy, total };
+}
+
 /** Samples CPU and memory against the configured thresholds. */
 export class ResourceMonitor {
+  private last = cpuTicks();
+
   constructor(private readonly config: Pick<DelegateConfig, 'cpuThreshold' | 'memoryReserve'>) {}
 
   async sample(): Promise<ResourceSample> {
-    const [load, mem] = await Promise.all([si.currentLoad(), si.mem()]);
-    const cpuPercent = Number.isFinite(load.currentLoad) ? load.currentLoad : 0;
+    const now = cpuTicks();
+    const total = now.total - this.last.total;
+    const cpuPercent = total > 0 ? (100 * (now.busy - this.last.busy)) / total : 0;
+    this.last = now;
+    const mem = await si.mem();
     const availableBytes = mem.available || os.freemem();
     return {
       cpuPercent,

@@ -661,11 +661,11 @@ class SqlStore implements Store {
     claim: { nodeId: string; host: string; now: number; leaseMs: number; logPath: (taskId: string) => string },
     decide: (task: TaskRecord) => TaskStep,
   ): Promise<TaskRecord | null> {
+    const readySql = `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`;
+    // Most polls find nothing: look first without taking the write lock that every other runner needs too.
+    if ((await this.db.all(readySql, [claim.now])).length === 0) return null;
     return this.db.write(async (tx) => {
-      const rows = await tx.all(
-        `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`,
-        [claim.now],
-      );
+      const rows = await tx.all(readySql, [claim.now]);
       if (!rows[0]) return null;
       const task = toTask(rows[0]);
       const step = decide(task);
