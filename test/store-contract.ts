@@ -15,7 +15,8 @@ export interface StoreFactory {
 }
 
 let counter = 0;
-function newTask(overrides: Partial<NewTask> = {}): NewTask {
+/** A new task with defaults and a unique id, for store tests. */
+export function newTask(overrides: Partial<NewTask> = {}): NewTask {
   counter++;
   return {
     id: `task-${String(counter).padStart(12, '0')}`,

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore, type Store } from '../engine/store/store.js';
 import { decideSubmit } from '../engine/task-steps.js';
 import { removeDir, tempDir } from './helpers.js';
+import { newTask as makeTask } from './store-contract.js';
 
 let dir: string;
 let store: Store;
@@ -20,28 +21,6 @@ afterEach(async () => {
   removeDir(dir);
 });
 
-const newTask = (id: string) => ({
-  id,
-  prompt: 'p',
-  priority: 'P2' as const,
-  agent: 'claude',
-  model: null,
-  permissionMode: null,
-  allowedTools: [],
-  disallowedTools: [],
-  workingDirectory: '/tmp',
-  timeoutMs: 60_000,
-  maxOutputBuffer: 10_000,
-  maxBudgetUsd: null,
-  worktree: false,
-  continueFrom: null,
-  parentTaskId: null,
-  retryOf: null,
-  startDelayMs: 0,
-  additionalContext: null,
-  forkSessionId: null,
-});
-
 it('waits out another connection holding the write lock, without blocking the event loop', async () => {
   const other = new Database(file);
   other.exec('BEGIN IMMEDIATE');
@@ -54,7 +33,7 @@ it('waits out another connection holding the write lock, without blocking the ev
     }, 600),
   );
   const started = Date.now();
-  const task = await store.insertTask(newTask('task-000000000001'), [], started, (pending, failed) => decideSubmit(pending, failed, started));
+  const task = await store.insertTask(makeTask({ id: 'task-000000000001' }), [], started, (pending, failed) => decideSubmit(pending, failed, started));
   const releasedAt = await released;
   clearInterval(ticker);
   other.close();
@@ -66,13 +45,13 @@ it('waits out another connection holding the write lock, without blocking the ev
 
 it('rolls back every row of a step when the transaction fails half way', async () => {
   const now = Date.now();
-  await store.insertTask(newTask('task-000000000002'), [], now, (pending, failed) => decideSubmit(pending, failed, now));
+  await store.insertTask(makeTask({ id: 'task-000000000002' }), [], now, (pending, failed) => decideSubmit(pending, failed, now));
   // The second task of the batch fails after the first was inserted: neither may remain.
   await expect(
     store.insertTaskGraph(
       [
-        { task: newTask('task-000000000003'), dependsOn: [] },
-        { task: newTask('task-000000000002'), dependsOn: [] },
+        { task: makeTask({ id: 'task-000000000003' }), dependsOn: [] },
+        { task: makeTask({ id: 'task-000000000002' }), dependsOn: [] },
       ],
       now,
       (_task, pending, failed) => decideSubmit(pending, failed, now),
