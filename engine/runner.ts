@@ -172,6 +172,19 @@ export class Runner {
     };
   }
 
+  /** Steps running on timers; shutdown waits for them before it closes the store they use. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  private background(step: Promise<unknown>): Promise<void> {
+    const tracked = step.then(
+      () => undefined,
+      (error: unknown) => this.log.error('background step failed', { error: String(error) }),
+    );
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+    return tracked;
+  }
+
   /** Send to the supervisor unless it is shutting down (background steps may still be finishing). */
   private tell(event: Parameters<Actor<typeof supervisorMachine>['send']>[0]): void {
     if (!this.stopping) this.supervisor?.send(event);
@@ -215,9 +228,7 @@ export class Runner {
       const timer = setInterval(() => {
         if (busy || this.stopping) return;
         busy = true;
-        fn()
-          .catch((error: unknown) => this.log.error('background step failed', { error: String(error) }))
-          .finally(() => (busy = false));
+        this.background(fn()).finally(() => (busy = false));
       }, ms);
       this.timers.push(timer);
     };
@@ -225,7 +236,7 @@ export class Runner {
     every(this.timing.leaseMs / 3, () => this.renew());
     every(this.timing.sweepMs, async () => void (await this.recoverLapsedLeases()));
     // On start too: runs of a runner that died on this host are taken over at once, not after the next tick.
-    void this.recoverLapsedLeases().catch((error: unknown) => this.log.error('recovery sweep failed', { error: String(error) }));
+    void this.background(this.recoverLapsedLeases());
     const monitor = new ResourceMonitor(this.options.config);
     every(this.timing.sampleMs, async () => {
       const sample = await monitor.sample();
@@ -573,6 +584,7 @@ export class Runner {
         supervisor.stop();
       }
       await this.pool?.close().catch(() => undefined);
+      await Promise.all(this.inFlight);
       await this.store.removeNode(this.nodeId).catch(() => undefined);
       await this.store.close().catch(() => undefined);
       this.log.info('runner stopped', { node: this.nodeId });

@@ -9,14 +9,13 @@ import { permissionModes, taskLimits } from './config.js';
 import { UsageError } from './errors.js';
 import { priorities } from './store/store.js';
 
-const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+/** A value as error messages show it: strings quoted, the rest as JSON. */
+export const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value)));
 
-function intInRange(field: string, min: number, max: number, unit: string) {
-  return z
-    .number({ error: (issue) => `${field} ${shown(issue.input)}: expected a number of ${unit} from ${min} to ${max}` })
-    .int({ error: (issue) => `${field} ${shown(issue.input)}: expected a whole number of ${unit} from ${min} to ${max}` })
-    .min(min, { error: (issue) => `${field} ${shown(issue.input)}: expected ${unit} from ${min} to ${max}` })
-    .max(max, { error: (issue) => `${field} ${shown(issue.input)}: expected ${unit} from ${min} to ${max}` });
+/** A whole number in a range, with one-line messages naming the field and the range. */
+export function intInRange(field: string, min: number, max: number, unit: string) {
+  const expected = (issue: { input?: unknown }): string => `${field} ${shown(issue.input)}: expected a whole number of ${unit} from ${min} to ${max}`;
+  return z.number({ error: expected }).int({ error: expected }).min(min, { error: expected }).max(max, { error: expected });
 }
 
 const taskIdPattern = /^task-[a-z0-9]+$/;
@@ -87,19 +86,48 @@ export const delegateTaskSchema = z.object(delegateTaskShape).strict();
 /** DelegateTask input as validated. */
 export type DelegateTaskInput = z.infer<typeof delegateTaskSchema>;
 
-/** Turn the first zod issue into the one-line message of its field. */
-export function firstIssueMessage(error: z.ZodError): string {
+/**
+ * The first zod issue as one line naming its field: the schema's own message, or for an unknown field the
+ * allowed ones, or for a missing field what it expects.
+ */
+export function firstIssueMessage(error: z.ZodError, input: unknown, allowedFields: readonly string[]): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid input';
-  if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field; allowed fields are ${Object.keys(delegateTaskShape).join(', ')}`;
-  const field = issue.path.join('.');
-  return issue.message.startsWith(String(issue.path[0] ?? '')) || !field ? issue.message : `${field}: ${issue.message}`;
+  if (issue.code === 'unrecognized_keys') {
+    // Only the top level's fields are known here; a nested object's unknown field is named by its path.
+    if (issue.path.length > 0) return `${issue.keys.map((key) => fieldPath([...issue.path, key])).join(', ')}: unknown field`;
+    return `${issue.keys.join(', ')}: unknown field; allowed fields are ${allowedFields.join(', ')}`;
+  }
+  const field = fieldPath(issue.path);
+  const leaf = issue.path.at(-1);
+  // Schema messages start with their field's name ("prompt 3: …", or for an array item the array's name):
+  // a nested field gets its whole path in place of its name.
+  const message = !field
+    ? issue.message
+    : typeof leaf === 'string' && issue.path.length > 1 && issue.message.startsWith(leaf)
+      ? `${field}${issue.message.slice(leaf.length)}`
+      : issue.message.startsWith(String(issue.path[0])) ? issue.message : `${field}: ${issue.message}`;
+  const top = issue.path[0];
+  const missing = issue.path.length === 1 && typeof top === 'string' && typeof input === 'object' && input !== null && (input as Record<string, unknown>)[top] === undefined;
+  if (missing) {
+    // Field messages read "<field> <value>: expected …"; a missing field has no value to show.
+    return `${field}: missing; ${message.includes(': ') ? message.slice(message.indexOf(': ') + 2) : message}`;
+  }
+  return message;
+}
+
+/** A field's path as users write it: `steps[0].prompt`. */
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`)).join('');
 }
 
 /** Parse with a schema, throwing a one-line UsageError. */
 export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
   const result = schema.safeParse(input);
-  if (!result.success) throw new UsageError('invalid_input', firstIssueMessage(result.error));
+  if (!result.success) {
+    const allowed = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+    throw new UsageError('invalid_input', firstIssueMessage(result.error, input, allowed));
+  }
   return result.data;
 }
 

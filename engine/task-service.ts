@@ -25,6 +25,8 @@ export interface TaskView {
   prompt: string;
   agent: string;
   workingDirectory: string;
+  /** The claude --permission-mode the task runs with. */
+  permissionMode: string | null;
   failReason: string | null;
   error: string | null;
   exitCode: number | null;
@@ -155,7 +157,8 @@ export class TaskService {
         priority: (input.priority ?? 'P2') as TaskRecord['priority'],
         agent,
         model: input.model ?? null,
-        permissionMode: input.permissionMode ?? null,
+        // The front door's DELEGATE_PERMISSION_MODE (e.g. from .mcp.json env) is what its user chose: keep it with the task.
+        permissionMode: input.permissionMode ?? this.config.permissionMode,
         allowedTools: input.allowedTools ?? [],
         disallowedTools: input.disallowedTools ?? [],
         workingDirectory,
@@ -256,7 +259,8 @@ export class TaskService {
     let lines: string[] = [];
     if (stream === 'stdout' || stream === 'both') lines = lines.concat(read(paths.text));
     if (stream === 'stderr' || stream === 'both') lines = lines.concat(read(paths.stderr).map((line) => (stream === 'both' ? `[stderr] ${line}` : line)));
-    if (options.tail !== undefined) lines = lines.slice(-options.tail);
+    // slice(-0) would be every line.
+    if (options.tail !== undefined) lines = options.tail === 0 ? [] : lines.slice(-options.tail);
     return { task, lines };
   }
 
@@ -275,6 +279,7 @@ export class TaskService {
       prompt: task.prompt,
       agent: task.agent,
       workingDirectory: task.workingDirectory,
+      permissionMode: task.permissionMode,
       failReason: task.failReason,
       error: task.error,
       exitCode: task.exitCode,

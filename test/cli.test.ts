@@ -244,8 +244,8 @@ describe('usage errors', () => {
   it.each([
     [['delegate', 'x', '--priority', 'P9'], "delegate: priority 'P9': expected P0, P1 or P2\n"],
     [['delegate', '   '], 'delegate: prompt: expected a non-empty string (got an empty one)\n'],
-    [['delegate', 'x', '--timeout', '5'], 'delegate: timeout 5: expected milliseconds from 1000 to 86400000\n'],
-    [['delegate', 'x', '--timeout', 'soon'], "delegate: timeout 'soon': expected a number of milliseconds from 1000 to 86400000\n"],
+    [['delegate', 'x', '--timeout', '5'], 'delegate: timeout 5: expected a whole number of milliseconds from 1000 to 86400000\n'],
+    [['delegate', 'x', '--timeout', 'soon'], "delegate: timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
     [['delegate', 'x', '--working-directory', 'rel/dir'], "delegate: workingDirectory 'rel/dir': expected an absolute path of an existing directory\n"],
     [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: workingDirectory '/no/such/dir': no such directory; expected an absolute path of an existing directory\n"],
     [['delegate', 'x', '--depends-on', 'task-000000000000'], 'delegate: dependsOn: task task-000000000000 does not exist\n'],

@@ -57,7 +57,10 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         this.context.stderr.write(`delegate: ${error.message}\n`);
         return exitCode.usage;
       }
-      throw error;
+      // Not rethrown: clipanion would print it on stdout, which belongs to --json output.
+      const detail = error instanceof Error ? (this.context.env.LOG_LEVEL === 'debug' ? (error.stack ?? error.message) : error.message) : String(error);
+      this.context.stderr.write(`delegate: internal error: ${detail}\n  (LOG_LEVEL=debug shows the stack)\n`);
+      return exitCode.failed;
     } finally {
       await store?.close();
     }

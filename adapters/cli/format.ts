@@ -49,6 +49,7 @@ export function formatTaskDetail(task: TaskView): string {
     ['agent', task.agent],
     ['prompt', oneLine(task.prompt, 200)],
     ['directory', task.workingDirectory],
+    ['permissions', task.permissionMode],
     ['created', task.createdAt],
     ['started', task.startedAt],
     ['finished', task.completedAt],

@@ -24,6 +24,8 @@ export interface SqlExecutor {
 /** A connection: statements, write transactions and the cross-process change counter. */
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'embedded' | 'client';
+  /** Per-connection setup (WAL, busy timeout); retried while another process is creating the same file. */
+  open(): Promise<void>;
   /** Run `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none of it. */
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** `PRAGMA data_version`: changes only when another connection commits. Null where it means nothing (remote). */
@@ -83,10 +85,18 @@ class EmbeddedDriver implements SqlDriver {
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
     this.db = new Database(file);
-    this.db.exec('PRAGMA journal_mode = WAL');
+    // First, so that the setup below already waits for a process that is creating the same file.
     this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    this.db.exec('PRAGMA foreign_keys = ON');
+  }
+
+  open(): Promise<void> {
+    return this.mutex.run(() =>
+      withBusyRetry(async () => {
+        this.db.exec('PRAGMA journal_mode = WAL');
+        this.db.exec('PRAGMA synchronous = NORMAL');
+        this.db.exec('PRAGMA foreign_keys = ON');
+      }),
+    );
   }
 
   private statement(sql: string): Database.Statement<unknown[]> {
@@ -166,7 +176,14 @@ class ClientDriver implements SqlDriver {
   readonly kind = 'client' as const;
   private readonly mutex = new Mutex();
 
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    private readonly localFile: boolean,
+  ) {}
+
+  async open(): Promise<void> {
+    if (this.localFile) await this.all('PRAGMA journal_mode = WAL');
+  }
 
   private static executor(target: Client | Transaction): SqlExecutor {
     return {
@@ -240,7 +257,7 @@ export function openSqlDriver(url: string, options: { authToken?: string | undef
     // Applies the busy timeout to every pooled connection of a local file (stack.md §3).
     ...(isFile ? { timeout: busyTimeoutMs, concurrency: 1 } : {}),
   });
-  return new ClientDriver(client);
+  return new ClientDriver(client, isFile);
 }
 
 function filePathOf(url: string): string {

@@ -823,7 +823,7 @@ class SqlStore implements Store {
 export async function openStore(url: string, options: { authToken?: string | undefined; driver?: DriverChoice; now?: number } = {}): Promise<Store> {
   const driver = openSqlDriver(url, options);
   try {
-    if (driver.kind === 'client' && url.startsWith('file:')) await driver.all('PRAGMA journal_mode = WAL');
+    await driver.open();
     await migrate(driver, options.now ?? Date.now());
   } catch (error) {
     await driver.close().catch(() => undefined);
