@@ -9,6 +9,10 @@ import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
 import { LogsCommand } from './commands/logs.js';
+import { PipelineCommand } from './commands/pipeline.js';
+import { ResumeCommand } from './commands/resume.js';
+import { RetryCommand } from './commands/retry.js';
+import { McpStartCommand } from './commands/mcp/start.js';
 import { ServeCommand } from './commands/serve.js';
 import { StatusCommand } from './commands/status.js';
 import { StopCommand } from './commands/stop.js';
@@ -31,7 +35,7 @@ export function createCli(options: { colors?: boolean } = {}): Cli<DelegateConte
     enableColors: options.colors ?? false,
   });
   // Help goes first: clipanion shows only the default command's own usage when it is registered last.
-  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, ServeCommand, StopCommand, DemoCommand]) {
+  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand]) {
     cli.register(command);
   }
   cli.register(Builtins.HelpCommand);

@@ -1,0 +1,39 @@
+import { Command } from 'clipanion';
+import { exitCode, type DelegateContext } from '../../context.js';
+import { isUsageError } from '../../../../engine/errors.js';
+import { startStdioServer } from '../../../mcp/server.js';
+
+/** `delegate mcp start`: serve the MCP tools on stdio until the client closes stdin. */
+export class McpStartCommand extends Command<DelegateContext> {
+  static override paths = [['mcp', 'start']];
+  static override usage = Command.Usage({
+    description: 'Serve the MCP tools (DelegateTask, TaskStatus, …) on stdio for Claude Code or any MCP client',
+    details:
+      'Speaks MCP on stdin/stdout (logs go to stderr) until the client closes stdin. Tasks are queued in the data dir and run by a runner node, started in the background when none is up (unless DELEGATE_AUTOSTART=0), so they keep running after the client exits. Tasks run in the directory the server was started in unless they say otherwise.',
+    examples: [
+      ['Serve (what .mcp.json runs)', '$0 mcp start'],
+      ['Queue only; run tasks with your own `delegate serve`', 'DELEGATE_AUTOSTART=0 $0 mcp start'],
+    ],
+  });
+
+  override async execute(): Promise<number> {
+    let server;
+    try {
+      server = await startStdioServer(this.context.env, this.context.cwd, { stdin: this.context.stdin, stdout: this.context.stdout });
+    } catch (error) {
+      if (isUsageError(error)) {
+        this.context.stderr.write(`delegate: ${error.message}\n`);
+        return exitCode.usage;
+      }
+      // Not rethrown: clipanion prints errors on stdout, which belongs to the protocol here.
+      this.context.stderr.write(`delegate: the MCP server could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      return exitCode.failed;
+    }
+    const running = server;
+    const stop = (signal: string): void => void running.close(signal);
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    await running.closed;
+    return exitCode.ok;
+  }
+}

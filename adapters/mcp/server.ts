@@ -1,0 +1,167 @@
+/**
+ * The MCP stdio server (`delegate mcp start`): the tools of SPEC §4 over the engine API. Like every front door
+ * it only queues work and makes sure a runner node is alive for its data dir; it never runs an agent itself, so
+ * tasks keep running after the client (Claude Code) goes away. stdout carries the protocol only; logs go to
+ * stderr. The server ends when its stdin closes, after answering the requests it has already received.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+} from '@modelcontextprotocol/sdk/types.js';
+import { systemClock } from '../../engine/clock.js';
+import { loadConfig, type DelegateConfig } from '../../engine/config.js';
+import { createLogger, type Logger } from '../../engine/logger.js';
+import { ensureRunner, noRunnerHint, type RunnerState } from '../../engine/runner-control.js';
+import { openStore, type Store } from '../../engine/store/store.js';
+import { TaskService } from '../../engine/task-service.js';
+import { delegateVersion } from '../../engine/version.js';
+import { cancelTask } from './tools/cancel-task.js';
+import { createPipeline } from './tools/create-pipeline.js';
+import { resumeTask } from './tools/resume-task.js';
+import { delegateTask } from './tools/delegate-task.js';
+import { retryTask } from './tools/retry-task.js';
+import { taskLogs } from './tools/task-logs.js';
+import { taskStatus } from './tools/task-status.js';
+import type { McpTool, RunnerReport, ToolDeps } from './tools/tool.js';
+
+/** The tools this server offers, in the order tools/list shows them. */
+export const mcpTools: readonly McpTool[] = [delegateTask, taskStatus, taskLogs, cancelTask, retryTask, resumeTask, createPipeline];
+
+const instructions =
+  'delegate runs Claude Code tasks in the background on this machine. DelegateTask queues a task and returns its ' +
+  'taskId at once; the task keeps running after this session ends. Follow tasks with TaskStatus, read their output ' +
+  'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask.';
+
+/** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
+export function createMcpServer(deps: ToolDeps): McpServer {
+  const server = new McpServer({ name: 'delegate', version: delegateVersion }, { instructions });
+  for (const tool of mcpTools) tool.register(server, deps);
+  return server;
+}
+
+/** A front door's runner check as a report for tool results. Never throws: the task is saved before it runs. */
+export function runnerStarter(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv, logger: Logger): () => Promise<RunnerReport> {
+  const log = `${config.dataDir}/runner.log`;
+  const notes: Record<RunnerState, string> = {
+    running: 'A runner is up and will run it.',
+    started: `Started a runner for ${config.dataDir} (log: ${log}); it runs the task in the background.`,
+    starting: 'A runner is being started and will run it.',
+    disabled: `${noRunnerHint.charAt(0).toUpperCase()}${noRunnerHint.slice(1)}.`,
+  };
+  return async () => {
+    try {
+      const state = await ensureRunner(store, config, env);
+      if (state === 'started') logger.info('started a runner', { dataDir: config.dataDir, log });
+      return { runner: state, note: notes[state] };
+    } catch (error) {
+      const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      logger.error('could not start a runner', { error: message });
+      return { runner: 'failed', note: `Could not start a runner (${message}); the task is saved and waits in the queue until you start one with \`delegate serve\` (log: ${log}).` };
+    }
+  };
+}
+
+/** A serving stdio server. */
+export interface StdioServer {
+  /** Resolves once the server has closed (stdin ended, stdout broke, or `close` was called) and the store is closed. */
+  closed: Promise<void>;
+  /** Stop serving: answer the requests already received (waiting up to 10 s), then close the transport and the store. */
+  close(why: string): Promise<void>;
+}
+
+/** How long a closing server waits for unanswered requests (a DelegateTask may be starting a runner). */
+const drainMs = 10_000;
+
+/**
+ * A transport that knows which requests it has not answered yet, so a server whose client went away still
+ * finishes what it was asked (the task is queued, a runner started) before it exits.
+ */
+class AnsweringTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  readonly unanswered = new Set<string | number>();
+
+  constructor(private readonly inner: Transport) {
+    inner.onmessage = (message, extra) => {
+      if (isJSONRPCRequest(message)) this.unanswered.add(message.id);
+      this.onmessage?.(message, extra);
+    };
+    inner.onclose = () => this.onclose?.();
+    inner.onerror = (error) => this.onerror?.(error);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    try {
+      await this.inner.send(message, options);
+    } finally {
+      if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && message.id !== undefined) this.unanswered.delete(message.id);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Resolves when every request received so far is answered, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.unanswered.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Serve MCP on stdio for the data dir of `env`, with `cwd` as the default working directory of tasks. Throws a
+ * UsageError (`invalid_config`) before serving anything when the configuration is bad.
+ */
+export async function startStdioServer(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  io: { stdin?: Readable; stdout?: Writable } = {},
+): Promise<StdioServer> {
+  const config = loadConfig(env);
+  const logger = createLogger('mcp', config.logLevel);
+  const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+  const stdin = io.stdin ?? process.stdin;
+  const stdout = io.stdout ?? process.stdout;
+  const server = createMcpServer({
+    tasks: new TaskService(store, config, systemClock, cwd),
+    ensureRunner: runnerStarter(store, config, env, logger),
+    logger,
+  });
+  const transport = new AnsweringTransport(new StdioServerTransport(stdin, stdout));
+
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  let closing = false;
+  const close = async (why: string): Promise<void> => {
+    if (closing) return closed;
+    closing = true;
+    logger.info('closing', { why, unanswered: transport.unanswered.size });
+    await transport.drained(drainMs);
+    await server.close().catch((error: unknown) => logger.warn('closing the transport failed', { error: String(error) }));
+    await store.close();
+    markClosed();
+    return closed;
+  };
+
+  // The SDK's stdio transport does not watch for the end of stdin; a client that goes away just closes it.
+  stdin.once('end', () => void close('stdin closed'));
+  stdout.on('error', (error: Error) => void close(`stdout failed: ${error.message}`));
+  server.server.onerror = (error) => logger.warn('protocol error', { error: error.message });
+  server.server.onclose = () => void close('transport closed');
+  await server.connect(transport);
+  logger.info('serving MCP on stdio', { dataDir: config.dataDir, cwd, pid: process.pid, version: delegateVersion });
+  return { closed, close };
+}

@@ -1,0 +1,43 @@
+/** CancelTask: cancel a task; a runner kills its agent's process tree, its dependants fail. */
+import { z } from 'zod';
+import { taskIdSchema } from '../../../engine/task-input.js';
+import { statusLabel } from '../../cli/format.js';
+import { taskStates, taskViewSchema } from './task-view.js';
+import { defineTool, shown } from './tool.js';
+
+export const cancelTask = defineTool({
+  name: 'CancelTask',
+  title: 'Cancel a task',
+  description:
+    'Cancel a queued, waiting or running task. A running agent and every process it started are killed. Tasks that ' +
+    'depend on it fail with dependency_failed. Finished tasks cannot be cancelled.',
+  input: {
+    taskId: taskIdSchema('taskId').describe('The task to cancel.'),
+    reason: z
+      .string({ error: (issue) => `reason ${shown(issue.input)}: expected a string` })
+      .max(1000, { error: 'reason: expected at most 1000 characters' })
+      .optional()
+      .describe('Why, kept in the task history.'),
+  },
+  output: {
+    taskId: z.string().describe('The task.'),
+    status: z.enum(taskStates).describe('cancelled.'),
+    failedDependants: z.array(z.string()).describe('Tasks that failed with dependency_failed because of this cancel.'),
+    task: taskViewSchema,
+  },
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  async run(input, deps) {
+    const task = await deps.tasks.cancel(input.taskId, input.reason);
+    const dependants = await Promise.all(task.dependants.map((id) => deps.tasks.get(id)));
+    const failedDependants = dependants.filter((dependant) => dependant.failReason === 'dependency_failed').map((dependant) => dependant.taskId);
+    const text = [
+      `${task.taskId} ${statusLabel(task)}${input.reason ? ` (${input.reason})` : ''}.`,
+      task.startedAt ? 'The runner kills its agent and every process the agent started.' : '',
+      failedDependants.length ? `Failed with dependency_failed: ${failedDependants.join(', ')}.` : '',
+    ];
+    return {
+      text: text.filter(Boolean).join(' '),
+      data: { taskId: task.taskId, status: task.status as (typeof taskStates)[number], failedDependants, task },
+    };
+  },
+});

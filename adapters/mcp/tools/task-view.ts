@@ -1,0 +1,39 @@
+/** The task as the MCP tools return it: the engine's TaskView, declared as an output schema. */
+import { z } from 'zod';
+import type { TaskView } from '../../../engine/task-service.js';
+import { finishedStates, priorities, unfinishedStates } from '../../../engine/store/store.js';
+
+/** Every task state, unfinished first. */
+export const taskStates = [...unfinishedStates, ...finishedStates] as const;
+
+const time = (what: string) => z.string().nullable().describe(`${what} (ISO 8601 UTC), null until then`);
+
+/** One task (SPEC §4 TaskStatus result). */
+export const taskViewSchema: z.ZodType<TaskView> = z
+  .object({
+    taskId: z.string().describe('The task id, task-<random>.'),
+    status: z.enum(taskStates).describe('Lifecycle state.'),
+    priority: z.enum(priorities as readonly string[] as [string, ...string[]]).describe('P0, P1 or P2.'),
+    prompt: z.string().describe('What the agent was asked to do.'),
+    agent: z.string().describe('Which agent runs it.'),
+    workingDirectory: z.string().describe('Where the agent runs.'),
+    permissionMode: z.string().nullable().describe('The claude --permission-mode it runs with.'),
+    failReason: z.string().nullable().describe('Why it failed: exit_code, timeout, output_limit, dependency_failed, spawn_error, budget_exceeded or crashed.'),
+    error: z.string().nullable().describe('The error, when it failed.'),
+    exitCode: z.number().nullable().describe("The agent process's exit code."),
+    attempt: z.number().describe('How many times a runner has claimed it.'),
+    createdAt: z.string().describe('When it was submitted (ISO 8601 UTC).'),
+    startedAt: time('When the agent started'),
+    completedAt: time('When it finished'),
+    durationMs: z.number().nullable().describe('Run time in milliseconds.'),
+    costUsd: z.number().nullable().describe('What the agent reported it spent, in US dollars.'),
+    sessionId: z.string().nullable().describe('The Claude Code session id (for claude --resume).'),
+    numTurns: z.number().nullable().describe('Agent turns.'),
+    result: z.string().nullable().describe("The agent's final answer."),
+    dependsOn: z.array(z.string()).describe('Tasks it waits for.'),
+    dependants: z.array(z.string()).describe('Tasks that wait for it.'),
+    continueFrom: z.string().nullable().describe('The dependency whose checkpoint was added to its prompt.'),
+    parentTaskId: z.string().nullable().describe('The task it resumes.'),
+    retryOf: z.string().nullable().describe('The task it retries.'),
+  })
+  .describe('A task.');

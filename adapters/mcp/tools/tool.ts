@@ -1,0 +1,125 @@
+/**
+ * How a tool of the MCP server is declared and served. A tool is a thin adapter over the engine API: an input
+ * shape (zod, published in tools/list with its types, ranges and descriptions), an output shape (its
+ * `structuredContent`, also published), annotations, and `run`, which calls TaskService and returns the data
+ * plus a short text for the model.
+ *
+ * Validation is done here, not by the SDK. The SDK's `registerTool` parses the arguments against the registered
+ * schema before the handler and answers bad ones with "MCP error -32602: Input validation error: …" and a JSON
+ * dump of zod issues. So each tool registers a schema that accepts any object but carries the real JSON Schema
+ * as zod metadata (zod merges `.meta()` into its JSON Schema output, which is what tools/list sends), and the
+ * handler parses with the real schema: bad input becomes `isError: true` with the engine's one-line message.
+ */
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { isUsageError } from '../../../engine/errors.js';
+import type { Logger } from '../../../engine/logger.js';
+import type { RunnerState } from '../../../engine/runner-control.js';
+import type { TaskService } from '../../../engine/task-service.js';
+import { intInRange, parseInput, shown } from '../../../engine/task-input.js';
+
+/** What happened when a tool made sure a runner serves the data dir (SPEC §2). */
+export interface RunnerReport {
+  /** `running`: one was up; `started`/`starting`: this or another front door started one; `disabled`: none is up and DELEGATE_AUTOSTART=0; `failed`: starting one failed. */
+  runner: RunnerState | 'failed';
+  /** One sentence for the result text. */
+  note: string;
+}
+
+/** What the tools need from the process that serves them. */
+export interface ToolDeps {
+  tasks: TaskService;
+  /** Make sure a runner serves this data dir; never throws (a failure is reported, the task stays queued). */
+  ensureRunner(): Promise<RunnerReport>;
+  logger: Logger;
+}
+
+/** A tool's answer: the structured result and a short human text. */
+export interface ToolReply<Out> {
+  text: string;
+  data: Out;
+}
+
+/** The declaration of one tool. */
+export interface ToolSpec<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
+  name: string;
+  title: string;
+  description: string;
+  input: In;
+  output: Out;
+  annotations: Omit<ToolAnnotations, 'title'>;
+  run(input: z.output<z.ZodObject<In>>, deps: ToolDeps): Promise<ToolReply<z.output<z.ZodObject<Out>>>>;
+}
+
+/** A declared tool, ready to be registered on a server. */
+export interface McpTool {
+  name: string;
+  register(server: McpServer, deps: ToolDeps): void;
+}
+
+/** Declare a tool. */
+export function defineTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(spec: ToolSpec<In, Out>): McpTool {
+  const schema = z.object(spec.input).strict();
+  return {
+    name: spec.name,
+    register(server, deps) {
+      server.registerTool(
+        spec.name,
+        {
+          title: spec.title,
+          description: spec.description,
+          inputSchema: acceptingAnyObjectPublishing(schema),
+          outputSchema: z.object(spec.output),
+          annotations: { title: spec.title, ...spec.annotations },
+        },
+        (args) => answer(spec, schema, args, deps),
+      );
+    },
+  };
+}
+
+async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
+  spec: ToolSpec<In, Out>,
+  schema: z.ZodObject<In>,
+  args: Record<string, unknown>,
+  deps: ToolDeps,
+): Promise<CallToolResult> {
+  try {
+    const reply = await spec.run(parseInput(schema, args), deps);
+    deps.logger.debug('tool call', { tool: spec.name });
+    return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.data as Record<string, unknown> };
+  } catch (error) {
+    if (isUsageError(error)) {
+      deps.logger.debug('tool call refused', { tool: spec.name, error: error.message });
+      return toolError(error.message);
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    deps.logger.error('tool call failed', { tool: spec.name, error: message });
+    return toolError(`${spec.name} failed: ${message.split('\n')[0]}`);
+  }
+}
+
+/** A tool result that reports a mistake or failure in one line. */
+function toolError(message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true };
+}
+
+/**
+ * A schema that accepts any object (so the SDK's own validation never answers for us) and whose JSON Schema is
+ * that of `schema` (so clients still see the exact types, enums, ranges and descriptions).
+ */
+function acceptingAnyObjectPublishing(schema: z.ZodObject): z.ZodType<Record<string, unknown>> {
+  const { $schema: _dialect, ...published } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
+  return z.looseObject({}).meta(published);
+}
+
+/** A whole number in a range, with one-line messages like the engine's. */
+export const wholeNumber = intInRange;
+export { shown };
+
+/** A choice among fixed strings, with a one-line message listing them. */
+export function oneOf<const T extends readonly [string, ...string[]]>(field: string, values: T) {
+  const allowed = values.length === 2 ? values.join(' or ') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+  return z.enum(values, { error: (issue) => `${field} ${shown(issue.input)}: expected ${allowed}` });
+}
