@@ -240,6 +240,41 @@ describe('runner lifecycle', () => {
   });
 });
 
+describe('the reference README examples', () => {
+  it('build → test → deploy, continue-from, resume with context, retry and a pipeline', async () => {
+    const build = await submit(['npm run build [lines 2]', '--priority', 'P1']);
+    const test = await submit(['npm test [exit 1]', '--depends-on', build, '--continue-from', build]);
+    const deploy = await submit(['npm run deploy', '--depends-on', test]);
+    expect(await finishedStates([build, test, deploy])).toEqual(['completed', 'failed', 'failed']);
+    const deployed = await status(deploy);
+    expect(deployed).toMatchObject({ failReason: 'dependency_failed' });
+    const detail = await cli(['status', test], env);
+    expect(detail.stdout).toMatch(new RegExp(`depends on: +${build}`));
+    expect(detail.stdout).toMatch(new RegExp(`dependants: +${deploy}`));
+    expect(detail.stdout).toMatch(new RegExp(`continues: +${build}`));
+
+    const resumed = (await cli(['resume', test, '--context', 'Try a different approach this time', '--json'], env));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const resumedTask = JSON.parse(resumed.stdout) as TaskJson & { parentTaskId: string };
+    expect(resumedTask.parentTaskId).toBe(test);
+    const retried = await cli(['retry', build], env);
+    expect(retried.code, retried.stderr).toBe(0);
+    const retryId = retried.stdout.trim();
+    const pipeline = await cli(['pipeline', 'first step', 'second step', '--delay', '1s'], env);
+    expect(pipeline.code, pipeline.stderr).toBe(0);
+    const [first, second] = pipeline.stdout.trim().split('\n') as [string, string];
+    expect(await finishedStates([resumedTask.taskId, retryId, first, second])).toEqual(['failed', 'completed', 'completed', 'completed']);
+    const starts = fakeClaudeEvents(dataDir).filter((event) => event.event === 'start');
+    const resumedStart = starts.find((event) => event.prompt.includes('Try a different approach this time'))!;
+    expect(resumedStart.argv).toEqual(expect.arrayContaining(['--resume', '--fork-session']));
+    expect(starts.find((event) => event.prompt.endsWith('second step'))!.prompt).toContain(`continues, ${first}`);
+    expect((await status(retryId)) as TaskJson & { retryOf: string }).toMatchObject({ retryOf: build });
+    const bad = await cli(['pipeline', 'a', 'b', '--delay', 'soon'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("delegate: --delay 'soon': expected a duration such as 30s, 5m or 2h (or milliseconds), at most 24h\n");
+  });
+});
+
 describe('usage errors', () => {
   it.each([
     [['delegate', 'x', '--priority', 'P9'], "delegate: priority 'P9': expected P0, P1 or P2\n"],
