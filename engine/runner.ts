@@ -77,8 +77,14 @@ function failedToStart(error: string): RunOutcome {
   return { end: 'spawn_error', exitCode: null, signal: null, error, result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] };
 }
 
+/**
+ * How long to pause when the reported reset time has already passed (clock skew, a stale message): resuming at
+ * once would hit the limit again and loop.
+ */
+export const minUsageLimitPauseMs = 60_000;
+
 /** The task event a run's outcome means; null when there is nothing to record (we cancelled it ourselves). */
-export function outcomeEvent(outcome: RunOutcome): TaskMachineEvent | null {
+export function outcomeEvent(outcome: RunOutcome, now: number): TaskMachineEvent | null {
   switch (outcome.end) {
     case 'cancelled':
       return null;
@@ -88,7 +94,10 @@ export function outcomeEvent(outcome: RunOutcome): TaskMachineEvent | null {
       return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };
     case 'exited': {
       const result: AgentResult = outcome.result;
-      if (result.usageLimitResetAt !== undefined) return { type: 'USAGE_LIMIT', resetAt: result.usageLimitResetAt };
+      if (result.usageLimitResetAt !== undefined) {
+        const resetAt = result.usageLimitResetAt > now ? result.usageLimitResetAt : now + minUsageLimitPauseMs;
+        return { type: 'USAGE_LIMIT', resetAt };
+      }
       const error = result.isError ? `agent reported an error: ${(result.resultText ?? '').split('\n')[0]?.slice(0, 300) ?? ''}` : outcome.error;
       return { type: 'AGENT_EXITED', exitCode: outcome.exitCode, sawResult: result.sawResult, isError: result.isError, ...(error ? { error } : {}) };
     }
@@ -414,7 +423,7 @@ export class Runner {
   private async settle(input: SettleInput): Promise<void> {
     const outcome = input.outcome.kind === 'exited' ? (input.outcome.detail as RunOutcome) : failedToStart(`runner error: ${String(input.outcome.detail)}`);
     try {
-      const event = outcomeEvent(outcome);
+      const event = outcomeEvent(outcome, this.clock.now());
       if (!event) return;
       for (let tries = 0; tries < 3; tries++) {
         const task = await this.store.getTask(input.taskId);

@@ -35,6 +35,8 @@ export interface TaskView {
   startedAt: string | null;
   completedAt: string | null;
   durationMs: number | null;
+  /** When a task paused by a usage limit goes back to the queue. */
+  resumeAt: string | null;
   costUsd: number | null;
   sessionId: string | null;
   numTurns: number | null;
@@ -288,6 +290,7 @@ export class TaskService {
       startedAt: iso(task.startedAt),
       completedAt: iso(task.endedAt),
       durationMs: task.startedAt !== null && task.endedAt !== null ? task.endedAt - task.startedAt : null,
+      resumeAt: task.state === 'paused' ? iso(task.resumeAt) : null,
       costUsd: task.costUsd,
       sessionId: task.sessionId,
       numTurns: task.numTurns,

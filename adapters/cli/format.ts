@@ -54,6 +54,7 @@ export function formatTaskDetail(task: TaskView): string {
     ['started', task.startedAt],
     ['finished', task.completedAt],
     ['duration', task.durationMs === null ? null : formatDuration(task.durationMs)],
+    ['resumes at', task.resumeAt],
     ['attempt', task.attempt > 0 ? String(task.attempt) : null],
     ['exit code', task.exitCode === null ? null : String(task.exitCode)],
     ['cost', task.costUsd === null ? null : formatCost(task.costUsd)],

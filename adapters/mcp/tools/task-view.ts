@@ -26,6 +26,7 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     startedAt: time('When the agent started'),
     completedAt: time('When it finished'),
     durationMs: z.number().nullable().describe('Run time in milliseconds.'),
+    resumeAt: z.string().nullable().describe('For a task paused by a usage limit: when it goes back to the queue (ISO 8601 UTC).'),
     costUsd: z.number().nullable().describe('What the agent reported it spent, in US dollars.'),
     sessionId: z.string().nullable().describe('The Claude Code session id (for claude --resume).'),
     numTurns: z.number().nullable().describe('Agent turns.'),
