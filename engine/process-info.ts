@@ -2,7 +2,8 @@
  * Process identity on this host. A pid alone can be reused after a process dies, so a process is identified by
  * pid plus its start time (Linux: field 22 of /proc/<pid>/stat, clock ticks since boot).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import os from 'node:os';
 
 /** Start time of a process in clock ticks since boot; null where /proc is unavailable or the process is gone. */
 export function processStartTime(pid: number): number | null {
@@ -40,30 +41,116 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/** Fields of /proc/<pid>/stat after the command name (field 3 onwards), or null when the process is gone. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+function procPids(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Live (not zombie) members of a process group, from /proc. */
+export function processGroupMembers(pgid: number): number[] {
+  return procPids().filter((pid) => {
+    const fields = statFields(pid);
+    return fields !== null && fields[0] !== 'Z' && Number(fields[2]) === pgid;
+  });
+}
+
+/** Process groups of live processes whose environment holds `name=value` (what an agent of a run carries). */
+export function processGroupsWithEnv(name: string, value: string): number[] {
+  const needle = `${name}=${value}`;
+  const groups = new Set<number>();
+  for (const pid of procPids()) {
+    if (pid === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    if (!environ.split('\0').includes(needle)) continue;
+    const fields = statFields(pid);
+    if (fields && fields[0] !== 'Z') groups.add(Number(fields[2]));
+  }
+  return [...groups];
+}
+
 /**
- * Kill the process group led by `pid` — only if that pid is still the process that started at `startTime`
- * (a reused pid is never killed). SIGTERM first, SIGKILL after `graceMs`. Resolves true once it is gone.
+ * Kill the process group of an agent whose leader was `pid`, started at `startTime` — never a reused pid's.
+ * SIGTERM first, SIGKILL after `graceMs`; resolves true once no live member is left. The group is judged by its
+ * members, not its leader: a leader that exited (or is a zombie nobody reaps) can leave tools running. A process
+ * group id is not handed out again while the group has members, so a group with this id is still the run's,
+ * unless the leader's pid now belongs to a process that started at another time (then the old group is gone).
  */
 export async function killProcessGroup(pid: number, startTime: number | null, graceMs: number): Promise<boolean> {
-  if (!isProcessAlive(pid, startTime)) return true;
-  const signalGroup = (signal: NodeJS.Signals): void => {
+  const current = statFields(pid);
+  // A live process holds the pid and we cannot tell it is ours: not ours to kill (the run's environment marker
+  // finds the agent exactly when its start time was never recorded).
+  if (current !== null && current[0] !== 'Z' && (startTime === null || Number(current[19]) !== startTime)) return true;
+  return killGroupById(pid, graceMs);
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`, the members of process group `pgid`; true once none is left. */
+export async function killGroupById(pgid: number, graceMs: number): Promise<boolean> {
+  const signal = (name: NodeJS.Signals): void => {
     try {
-      process.kill(-pid, signal);
+      process.kill(-pgid, name);
     } catch {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // Gone already.
-      }
+      // No member left, or none we may signal.
     }
   };
-  signalGroup('SIGTERM');
+  if (processGroupMembers(pgid).length === 0) return true;
+  signal('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isProcessAlive(pid, startTime)) return true;
+    if (processGroupMembers(pgid).length === 0) return true;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  signalGroup('SIGKILL');
-  for (let tries = 0; tries < 40 && isProcessAlive(pid, startTime); tries++) await new Promise((resolve) => setTimeout(resolve, 25));
-  return !isProcessAlive(pid, startTime);
+  signal('SIGKILL');
+  for (let tries = 0; tries < 40; tries++) {
+    if (processGroupMembers(pgid).length === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return processGroupMembers(pgid).length === 0;
+}
+
+let hostIdentity: string | undefined;
+
+/**
+ * This host as the recovery sweep must know it: the hostname alone is not enough, because containers that share
+ * a database may share a hostname but not a pid namespace, and a pid means something only within one boot of
+ * one pid namespace. So: hostname, boot id and pid namespace.
+ */
+export function localHostIdentity(): string {
+  if (hostIdentity === undefined) {
+    const read = (file: string): string => {
+      try {
+        return readFileSync(file, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    let pidNamespace = '';
+    try {
+      pidNamespace = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      pidNamespace = '';
+    }
+    const boot = read('/proc/sys/kernel/random/boot_id').slice(0, 8);
+    hostIdentity = [os.hostname(), boot, pidNamespace.replace(/\D/g, '')].filter(Boolean).join('/');
+  }
+  return hostIdentity;
 }

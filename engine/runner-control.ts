@@ -32,10 +32,13 @@ export function spawnDetachedRunner(config: DelegateConfig, env: NodeJS.ProcessE
   mkdirSync(config.dataDir, { recursive: true });
   const log = openSync(path.join(config.dataDir, 'runner.log'), 'a');
   try {
+    // A front door run by an agent carries that agent's run marker; the runner must not, or recovering that
+    // agent's run would take the runner for part of it.
+    const { DELEGATE_RUN: _marker, ...runnerEnv } = env;
     const child = spawn(process.execPath, [cliEntry(), 'serve', ...extraArgs], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...env, DELEGATE_DATA_DIR: config.dataDir },
+      env: { ...runnerEnv, DELEGATE_DATA_DIR: config.dataDir },
       cwd: config.dataDir,
     });
     child.unref();
@@ -45,52 +48,68 @@ export function spawnDetachedRunner(config: DelegateConfig, env: NodeJS.ProcessE
   }
 }
 
-/** A starter lock older than this was left by a front door that died mid-start. */
-const staleLockMs = 10_000;
-
 /** What `ensureRunner` found or did. */
 export type RunnerState = 'running' | 'started' | 'starting' | 'disabled';
 
 /** What a front door tells the user when no runner will pick up the work (autostart off). */
 export const noRunnerHint = 'no runner is running for this data dir and DELEGATE_AUTOSTART=0: the task waits in the queue until you start one with `delegate serve`';
 
+/** A starter lock older than this was left by a front door that died mid-start. */
+const staleLockMs = 20_000;
+/** How long the starter waits for its runner to register; less than the stale age, so its lock is never taken. */
+const startWaitMs = 15_000;
+
 /**
  * Make sure a runner serves this data dir on this host; start one (detached) when none does. Returns
  * `started` when this call started it, `running` when one was up, `starting` when another front door is
- * starting it right now, `disabled` when none runs and DELEGATE_AUTOSTART=0 (the work stays queued).
+ * starting it right now (or one was started but is slow to register), `disabled` when none runs and
+ * DELEGATE_AUTOSTART=0 (the work stays queued).
  */
 export async function ensureRunner(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunnerState> {
-  if ((await liveLocalRunners(store, config)).length > 0) return 'running';
-  if (!config.autostart) return 'disabled';
-  mkdirSync(config.dataDir, { recursive: true });
-  const lock = path.join(config.dataDir, 'runner-start.lock');
-  let fd: number;
-  try {
-    fd = openSync(lock, 'wx');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    if (Date.now() - lockAge(lock) < staleLockMs) return 'starting';
-    unlinkSync(lock);
-    return ensureRunner(store, config, env);
-  }
-  try {
-    writeSync(fd, String(process.pid));
-    // Another front door may have finished starting one between our check and the lock.
+  for (let tries = 0; ; tries++) {
     if ((await liveLocalRunners(store, config)).length > 0) return 'running';
-    spawnDetachedRunner(config, env, ['--autostarted']);
-    await waitForRunner(store, config, staleLockMs);
-    return 'started';
-  } finally {
-    closeSync(fd);
-    unlinkSync(lock);
+    if (!config.autostart) return 'disabled';
+    mkdirSync(config.dataDir, { recursive: true });
+    const lock = path.join(config.dataDir, 'runner-start.lock');
+    let fd: number;
+    try {
+      fd = openSync(lock, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = lockAge(lock);
+      // The holder is starting one, unless it died mid-start (stale) or just finished (gone: look again).
+      if (age !== null && age < staleLockMs) return 'starting';
+      if (age !== null) removeQuietly(lock);
+      if (tries < 3) continue;
+      return 'starting';
+    }
+    try {
+      writeSync(fd, String(process.pid));
+      // Another front door may have finished starting one between our check and the lock.
+      if ((await liveLocalRunners(store, config)).length > 0) return 'running';
+      const pid = spawnDetachedRunner(config, env, ['--autostarted']);
+      return (await waitForRunner(store, config, startWaitMs, pid)) || (await liveLocalRunners(store, config)).length > 0 ? 'started' : 'starting';
+    } finally {
+      closeSync(fd);
+      removeQuietly(lock);
+    }
   }
 }
 
-function lockAge(file: string): number {
+/** Milliseconds since the lock was written, or null when it is gone. */
+function lockAge(file: string): number | null {
   try {
-    return statSync(file).mtimeMs;
+    return Date.now() - statSync(file).mtimeMs;
   } catch {
-    return 0;
+    return null;
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already removed.
   }
 }
 

@@ -18,10 +18,10 @@ import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { AgentPool } from './pool/agent-pool.js';
 import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from './pool/protocol.js';
-import { isProcessAlive, killProcessGroup, processStartTime } from './process-info.js';
+import { isProcessAlive, killGroupById, killProcessGroup, localHostIdentity, processGroupsWithEnv, processStartTime } from './process-info.js';
 import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
-import { openStore, type Checkpoint, type NodeRecord, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
+import { openStore, type Checkpoint, type NodeRecord, type OpenRun, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
 import { captureGitState, checkpointLines, composePrompt, formatCheckpointContext } from './checkpoint.js';
 import { decideTaskEvent, dependantDecider } from './task-steps.js';
 import { logDirOf } from './task-service.js';
@@ -72,6 +72,14 @@ function newNodeId(): string {
   return `node-${randomBytes(5).toString('hex')}`;
 }
 
+/** The environment variable that marks an agent's processes with their run. */
+export const runMarkerVariable = 'DELEGATE_RUN';
+
+/** The marker value of one run. */
+export function runMarker(taskId: string, attempt: number): string {
+  return `${taskId}#${attempt}`;
+}
+
 /** An outcome for a run that never reached a process. */
 function failedToStart(error: string): RunOutcome {
   return { end: 'spawn_error', exitCode: null, signal: null, error, result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] };
@@ -120,12 +128,15 @@ function outcomeColumns(outcome: RunOutcome): TaskColumns {
 /** A running node. */
 export class Runner {
   readonly nodeId = newNodeId();
-  readonly host = os.hostname();
+  /** Hostname, boot and pid namespace: pids in run rows mean something only on the same one. */
+  readonly host = localHostIdentity();
   private readonly clock: Clock;
   private readonly timing: RunnerTiming;
   private readonly logDir: string;
   /** Runs this node committed a claim for and has not settled: taskId → attempt. */
   private readonly localRuns = new Map<string, number>();
+  /** Agent launches in flight, by `taskId#attempt`; `done` resolves once the agent's process group is gone. */
+  private readonly launches = new Map<string, { done: Promise<RunOutcome> }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private supervisor: Actor<typeof supervisorMachine> | undefined;
   private pool: AgentPool | undefined;
@@ -227,7 +238,11 @@ export class Runner {
     );
     this.supervisor = supervisor;
     supervisor.subscribe({
-      error: (error: unknown) => this.log.error('supervisor failed', { error: String(error), stack: (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ') }),
+      error: (error: unknown) => {
+        // Without its supervisor this node runs nothing: stop, so leases lapse and other runners take over.
+        this.log.error('supervisor failed; shutting down', { error: String(error), stack: (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ') });
+        void this.shutdown('supervisor failed');
+      },
     });
     supervisor.start();
     this.log.info('runner started', { node: this.nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: this.options.config.databaseUrl });
@@ -276,7 +291,8 @@ export class Runner {
       this.log.warn('node row disappeared; another node took this one for dead; registering again');
       await this.store.registerNode(this.nodeRecord(now));
     }
-    await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.renewLeases(this.nodeId, now + this.timing.leaseMs)));
+    const local = [...this.localRuns].map(([id, attempt]) => ({ id, attempt }));
+    await this.dropRevokedRuns(await this.ownedSnapshot(() => this.store.renewLeases(this.nodeId, now + this.timing.leaseMs, local)));
   }
 
   /** Run a query of owned runs, remembering which local runs existed before it (later claims are not judged by it). */
@@ -290,7 +306,7 @@ export class Runner {
     for (const [taskId, attempt] of before) {
       if (owned.has(`${taskId}#${attempt}`) || this.localRuns.get(taskId) !== attempt) continue;
       this.log.info('run revoked (cancelled or taken over); stopping its agent', { task: taskId, attempt });
-      this.localRuns.delete(taskId);
+      this.forgetLocalRun(taskId, attempt);
       this.tell({ type: 'TASK_REVOKED', taskId, attempt, reason: 'no longer owned' });
     }
   }
@@ -361,6 +377,8 @@ export class Runner {
         },
         this.options.env ?? process.env,
       );
+      // Marks the agent's processes as this run's, so the recovery sweep finds them even if their pid was never recorded.
+      command.env = { ...command.env, [runMarkerVariable]: runMarker(task.id, task.attempt) };
       return {
         request: {
           taskId: task.id,
@@ -388,6 +406,7 @@ export class Runner {
     }
     let finished = false;
     let sessionRecorded = false;
+    const key = `${input.taskId}#${input.attempt}`;
     const handle = this.pool!.launch(plan.request, (message) => {
       if (message.cmd === ChildCommand.Progress && message.value.sessionId && !sessionRecorded) {
         // Once the agent has reported its session, an interrupted run can be resumed in it.
@@ -403,9 +422,13 @@ export class Runner {
         .catch((error: unknown) => this.log.warn('could not record agent pid', { task: input.taskId, error: String(error) }));
       sendBack({ type: 'AGENT_STARTED', pid });
     });
+    this.launches.set(key, handle);
+    void handle.done.finally(() => this.launches.delete(key));
     handle.done.then(
       (outcome) => {
         finished = true;
+        // A run this node stopped (revoked or shut down) is ended here; no task step will end it.
+        if (outcome.end === 'cancelled') void this.background(this.store.endRun(input.taskId, input.attempt, 'cancelled', this.clock.now()));
         sendBack({ type: 'AGENT_EXITED', outcome });
       },
       (error: unknown) => {
@@ -457,55 +480,86 @@ export class Runner {
         }
       }
     } finally {
-      this.localRuns.delete(input.taskId);
+      this.forgetLocalRun(input.taskId, input.attempt);
     }
   }
 
+  /** Forget a local run, unless the task's entry is already a newer attempt of this node. */
+  private forgetLocalRun(taskId: string, attempt: number): void {
+    if (this.localRuns.get(taskId) === attempt) this.localRuns.delete(taskId);
+  }
+
   /**
-   * The recovery sweep (DESIGN §4): take over runs whose owner is gone. A run is lost when its lease lapsed,
-   * or at once when its owner was a process on this host that no longer exists. Its agent, if still running
-   * here, is killed first (checked by pid and start time), so the task never runs twice at once; then
-   * LEASE_LOST lets the statechart requeue it as an interrupted run or fail it as `crashed`.
+   * The recovery sweep (DESIGN §4), over every run whose row has not ended. A run is recovered when its node is
+   * gone — a process on this host that no longer exists, or a node whose lease lapsed — or when it is this
+   * node's own but no slot runs it any more. A run that is still its task's live run is first taken over (a
+   * fenced write, so a stalled owner that wakes can neither renew nor settle it), then its agent is killed if it
+   * runs here, and only then does LEASE_LOST let the statechart requeue the task or fail it as `crashed`. A run
+   * whose task moved on (cancelled while its runner was dead) just has its agent killed and its row ended.
    */
   async recoverLapsedLeases(): Promise<number> {
     const now = this.clock.now();
     let recovered = 0;
-    for (const run of await this.store.foreignRuns(this.nodeId)) {
-      const ownerDeadHere = run.ownerNode !== null && run.ownerNode.host === this.host && !isProcessAlive(run.ownerNode.pid, run.ownerNode.pidStart);
+    for (const run of await this.store.openRuns()) {
+      const mine = run.nodeId === this.nodeId;
+      if (mine && this.localRuns.get(run.taskId) === run.attempt) continue;
+      const live = run.taskState === 'running' && run.taskOwner === run.nodeId && run.taskAttempt === run.attempt;
+      const nodeDeadHere = run.node !== null && run.node.host === this.host && !isProcessAlive(run.node.pid, run.node.pidStart);
+      const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * this.timing.leaseMs;
       const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
-      if (!ownerDeadHere && !lapsed) continue;
-      if (run.runHost === this.host && run.runPid !== null) {
-        const gone = await killProcessGroup(run.runPid, run.runPidStart, this.timing.killGraceMs);
-        if (!gone) {
-          this.log.error('could not kill the agent of a lost run; not taking it over', { task: run.taskId, pid: run.runPid });
-          continue;
-        }
+      if (live ? !(nodeDeadHere || lapsed) : !(nodeGone || mine)) continue;
+      if (live) {
+        const taken = await this.store.takeOverRun({
+          taskId: run.taskId,
+          attempt: run.attempt,
+          from: run.nodeId,
+          to: this.nodeId,
+          leaseUntil: now + this.timing.leaseMs,
+          ...(nodeDeadHere ? {} : { leaseLapsedBy: now }),
+        });
+        if (!taken) continue;
+      }
+      if (run.host === this.host && !(await this.killRunAgent(run))) {
+        // Still ours (taken over): the next sweep tries again.
+        this.log.error('could not kill the agent of a lost run', { task: run.taskId, attempt: run.attempt, pid: run.pid });
+        continue;
+      }
+      if (!live) {
+        await this.store.endRun(run.taskId, run.attempt, 'lost', now);
+        continue;
       }
       const task = await this.store.getTask(run.taskId);
-      if (!task || task.state !== 'running' || task.owner !== run.owner || task.attempt !== run.attempt) continue;
+      if (!task) continue;
       const decided = decideTaskEvent(task, { type: 'LEASE_LOST' }, now);
       if (!decided) continue;
-      decided.step.detail = ownerDeadHere ? `runner ${run.owner} (pid ${run.ownerNode?.pid}) died` : `lease of ${run.owner} lapsed`;
-      const applied = await this.store.commitTaskStep(
-        task.id,
-        // A live but stalled owner may renew at any moment: only a lapsed lease can be taken from it.
-        { state: 'running', owner: run.owner, attempt: run.attempt, ...(ownerDeadHere ? {} : { leaseLapsedBy: now }) },
-        decided.step,
-        {
-          now,
-          nodeId: this.nodeId,
-          runEnd: { outcome: 'lost', exitCode: null, outputBytes: 0, costUsd: null, sessionId: null },
-          decideDependant: dependantDecider(now),
-        },
-      );
+      decided.step.detail = nodeDeadHere
+        ? `runner ${run.nodeId} (pid ${run.node?.pid}) died`
+        : mine
+          ? `run ${run.attempt} of this runner had no slot any more`
+          : `lease of ${run.nodeId} lapsed`;
+      const applied = await this.store.commitTaskStep(task.id, { state: 'running', owner: this.nodeId, attempt: run.attempt }, decided.step, {
+        now,
+        nodeId: this.nodeId,
+        runEnd: { outcome: 'lost', exitCode: null, outputBytes: 0, costUsd: null, sessionId: null },
+        decideDependant: dependantDecider(now),
+      });
       if (applied) {
         recovered++;
-        this.log.warn('took over a lost run', { task: task.id, attempt: run.attempt, owner: run.owner, next: decided.step.snapshot.value });
+        this.log.warn('took over a lost run', { task: task.id, attempt: run.attempt, owner: run.nodeId, next: decided.step.snapshot.value });
       }
     }
     await this.forgetDeadNodes(now);
     if (recovered > 0) this.tell({ type: 'WAKE' });
     return recovered;
+  }
+
+  /** Kill what is left of a run's agent on this host: its recorded process group, and any process carrying its marker. */
+  private async killRunAgent(run: OpenRun): Promise<boolean> {
+    let gone = run.pid === null || (await killProcessGroup(run.pid, run.pidStart, this.timing.killGraceMs));
+    for (const group of processGroupsWithEnv(runMarkerVariable, runMarker(run.taskId, run.attempt))) {
+      gone = (await killGroupById(group, this.timing.killGraceMs)) && gone;
+    }
+    return gone;
   }
 
   /** Remove node rows of processes that are gone and own nothing any more (keeps `delegate status` honest). */
@@ -541,6 +595,8 @@ export class Runner {
   /** Shutdown: give the task back to the queue so another runner (or this one, restarted) runs it again. */
   private async handBack(input: HandBackInput): Promise<void> {
     try {
+      // Not before the agent is gone: another runner may claim the task the moment it is back in the queue.
+      await this.launches.get(`${input.taskId}#${input.attempt}`)?.done.catch(() => undefined);
       const task = await this.store.getTask(input.taskId);
       if (!task || task.state !== 'running' || task.owner !== this.nodeId || task.attempt !== input.attempt) return;
       const now = this.clock.now();
@@ -549,15 +605,14 @@ export class Runner {
       await this.store.commitTaskStep(task.id, { state: 'running', owner: this.nodeId, attempt: input.attempt }, decided.step, { now, nodeId: this.nodeId });
       this.log.info('task handed back', { task: task.id, attempt: input.attempt });
     } finally {
-      this.localRuns.delete(input.taskId);
+      this.forgetLocalRun(input.taskId, input.attempt);
     }
   }
 
   /** Paused tasks (usage limit) whose reset time has come go back to the queue. */
   private async resumeDuePausedTasks(): Promise<void> {
     const now = this.clock.now();
-    for (const task of await this.store.listTasks({ states: ['paused'], limit: 100 })) {
-      if (task.resumeAt === null || task.resumeAt > now) continue;
+    for (const task of await this.store.duePausedTasks(now)) {
       const decided = decideTaskEvent(task, { type: 'RESUME_DUE' }, now);
       if (decided && (await this.store.commitTaskStep(task.id, { state: 'paused' }, decided.step, { now, nodeId: this.nodeId }))) {
         this.tell({ type: 'WAKE' });
@@ -574,7 +629,11 @@ export class Runner {
       return;
     }
     this.idleSince ??= now;
-    if (now - this.idleSince >= idleExitMs) void this.shutdown(`idle for ${idleExitMs} ms`);
+    if (now - this.idleSince < idleExitMs) return;
+    // Deregister in the same transaction that finds nothing to do: a front door that queued a task meanwhile
+    // either sees this runner gone (and starts another) or this runner sees its task (and stays).
+    if (await this.store.removeNodeIfIdle(this.nodeId)) void this.shutdown(`idle for ${idleExitMs} ms`);
+    else this.idleSince = null;
   }
 
   /** Stop claiming, stop the slots (running tasks are handed back), release the node. Idempotent. */

@@ -215,3 +215,81 @@ describe('usage limits', () => {
     }
   });
 });
+
+describe('findings of the second read', () => {
+  it('kills an agent whose pid was never recorded, found by its run marker, before requeueing', async () => {
+    const engine = await openEngine(dataDir, { startRunner: false });
+    try {
+      const { taskId } = await engine.tasks.delegate({ prompt: 'unrecorded' });
+      const now = Date.now();
+      await engine.store.claimNextTask({ nodeId: 'node-gone', host: 'elsewhere', now: now - 60_000, leaseMs: 1000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-gone' }, now - 60_000)!.step);
+      // The dead runner's agent: it carries the run marker, but its pid never reached the database.
+      const orphan = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { ...process.env, DELEGATE_RUN: `${taskId}#1` } });
+      // Its run row says it ran here, so this host's sweep is the one to look for it.
+      const { localHostIdentity } = await import('../engine/process-info.js');
+      const db = (await import('libsql')).default;
+      const raw = new db(path.join(dataDir, 'delegate.db'));
+      raw.prepare('UPDATE task_runs SET host = ? WHERE task_id = ?').run(localHostIdentity(), taskId);
+      raw.close();
+      await engine.startRunner();
+      await engine.settled([taskId]);
+      expect(processExists(orphan.pid!)).toBe(false);
+      expect(await engine.store.getTask(taskId)).toMatchObject({ state: 'completed', attempt: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('cleans up after a task cancelled while its runner was dead: its agent is killed and its run ended', async () => {
+    const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: false });
+    try {
+      const { taskId } = await engine.tasks.delegate({ prompt: 'cancel me [sleep 60000]' });
+      const first = startServe();
+      const agent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
+      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.pid);
+      first.kill('SIGKILL');
+      await eventually(() => first.exitCode !== null || first.signalCode !== null);
+      await engine.tasks.cancel(taskId, 'never mind');
+      expect(processExists(agent.pid)).toBe(true);
+      await engine.startRunner();
+      await eventually(() => !processExists(agent.pid));
+      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.outcome === 'lost');
+      expect((await engine.store.getTask(taskId))!.state).toBe('cancelled');
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('hands a task back at shutdown only once its agent is gone', async () => {
+    const engine = await openEngine(dataDir);
+    const { taskId } = await engine.tasks.delegate({ prompt: 'interrupted [sleep 60000]' });
+    await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
+    await engine.runner!.shutdown('test');
+    const end = fakeClaudeEvents(dataDir).find((event) => event.event === 'end')!;
+    const release = (await engine.store.taskEvents(taskId)).find((event) => event.event === 'RELEASE')!;
+    expect(release.at).toBeGreaterThanOrEqual(end.at);
+    expect((await engine.store.getTask(taskId))!.state).toBe('ready');
+    expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'cancelled' });
+    engine.runner = null;
+    await engine.close();
+  });
+
+  it('takes back a run this runner owns but no slot runs, once its lease lapses', async () => {
+    const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '1500' } });
+    try {
+      // Claim the task as this runner's node, behind its back: it has no slot for it, so it never renews it.
+      await engine.runner!.shutdown('swap');
+      const runner = await engine.startRunner();
+      const now = Date.now();
+      await engine.store.registerNode({ id: 'node-x', host: 'h', pid: 1, pidStart: null, dataDir, version: '0', autostarted: false, startedAt: now, heartbeatAt: now });
+      const { taskId } = await engine.tasks.delegate({ prompt: 'orphaned in process [sleep 100]' });
+      await runner.shutdown('no claims');
+      await engine.store.claimNextTask({ nodeId: runner.nodeId, host: 'h', now, leaseMs: 1500, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: runner.nodeId }, now)!.step);
+      await engine.startRunner();
+      const [done] = await engine.settled([taskId]);
+      expect(done).toMatchObject({ status: 'completed', attempt: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+});

@@ -226,9 +226,31 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       await insert(store, 1001);
       const a = (await claim(store, 'node-a', 2000))!;
       const b = (await claim(store, 'node-b', 2000))!;
-      expect(await store.renewLeases('node-a', 99_000)).toEqual([{ id: a.id, attempt: 1 }]);
+      expect(await store.renewLeases('node-a', 99_000, [{ id: a.id, attempt: 1 }])).toEqual([{ id: a.id, attempt: 1 }]);
       expect((await store.getTask(a.id))?.leaseUntil).toBe(99_000);
       expect((await store.getTask(b.id))?.leaseUntil).toBe(32_000);
+      // A run it owns but no longer runs is reported, not renewed.
+      expect(await store.renewLeases('node-b', 99_000, [])).toEqual([{ id: b.id, attempt: 1 }]);
+      expect((await store.getTask(b.id))?.leaseUntil).toBe(32_000);
+    });
+
+    it('lists open runs, takes a run over fenced on its lease, ends runs, and deregisters only when idle', async () => {
+      const task = await insert(store, 1000);
+      await claim(store, 'node-a', 2000);
+      const [open] = await store.openRuns();
+      expect(open).toMatchObject({ taskId: task.id, attempt: 1, nodeId: 'node-a', taskState: 'running', taskOwner: 'node-a', leaseUntil: 32_000, node: null });
+      // Lease still valid: no takeover; lapsed: taken over once.
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseUntil: 99_000, leaseLapsedBy: 30_000 })).toBe(false);
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseUntil: 99_000, leaseLapsedBy: 40_000 })).toBe(true);
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-c', leaseUntil: 99_000 })).toBe(false);
+      expect(await store.getTask(task.id)).toMatchObject({ owner: 'node-b', leaseUntil: 99_000, state: 'running' });
+      await store.endRun(task.id, 1, 'lost', 50_000);
+      expect(await store.openRuns()).toEqual([]);
+      expect((await store.taskRuns(task.id))[0]).toMatchObject({ endedAt: 50_000, outcome: 'lost' });
+      const node = { id: 'node-idle', host: 'h', pid: 1, pidStart: null, dataDir: '/d', version: '0', autostarted: false, startedAt: 1, heartbeatAt: 1 };
+      await store.registerNode(node);
+      expect(await store.removeNodeIfIdle('node-idle')).toBe(false);
+      expect((await store.listNodes()).map((n) => n.id)).toEqual(['node-idle']);
     });
 
     it('registers nodes, refuses a second live one on a host when asked, and heartbeats', async () => {

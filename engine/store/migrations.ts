@@ -77,6 +77,8 @@ export const migrations: readonly string[][] = [
       cost_usd REAL,
       PRIMARY KEY (task_id, attempt)
     )`,
+    // The recovery sweep looks at runs that have not ended.
+    `CREATE INDEX task_runs_open ON task_runs (task_id, attempt) WHERE ended_at IS NULL`,
     // Every accepted lifecycle event, for status history and the inspector.
     `CREATE TABLE task_events (
       id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -105,18 +105,22 @@ export interface TaskFence {
   leaseLapsedBy?: number | undefined;
 }
 
-/** A run owned by another node, with what the recovery sweep needs to judge whether that node is gone. */
-export interface ForeignRun {
+/** A run whose row has not ended, with its task and its node, as the recovery sweep judges it. */
+export interface OpenRun {
   taskId: string;
-  owner: string;
   attempt: number;
+  nodeId: string;
+  /** The host identity the run's agent ran on. */
+  host: string;
+  pid: number | null;
+  pidStart: number | null;
+  /** The task as it is now: is this run still its live run? */
+  taskState: string;
+  taskAttempt: number;
+  taskOwner: string | null;
   leaseUntil: number | null;
-  /** The owner's node row, if it still exists. */
-  ownerNode: NodeRecord | null;
-  /** The agent process of the run, as the owner recorded it. */
-  runHost: string | null;
-  runPid: number | null;
-  runPidStart: number | null;
+  /** The run's node row, if it still exists. */
+  node: NodeRecord | null;
 }
 
 /** What a new task is created with. */
@@ -266,12 +270,26 @@ export interface Store {
   ): Promise<boolean>;
   /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
   recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void>;
-  /** Runs owned by nodes other than `nodeId`, for the recovery sweep. */
-  foreignRuns(nodeId: string): Promise<ForeignRun[]>;
+  /** Every run whose row has not ended (the recovery sweep's work list). */
+  openRuns(): Promise<OpenRun[]>;
+  /**
+   * Move a live run to another owner before its agent is killed, so a stalled owner that wakes meanwhile can
+   * neither renew it nor settle it. Fenced on owner + attempt and, unless its owner is known dead, a lapsed lease.
+   */
+  takeOverRun(run: { taskId: string; attempt: number; from: string; to: string; leaseUntil: number; leaseLapsedBy?: number }): Promise<boolean>;
+  /** End a run row (cancelled, aborted or lost) that no task step ended. */
+  endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void>;
+  /** Paused tasks whose usage-limit reset has come. */
+  duePausedTasks(now: number): Promise<TaskRecord[]>;
+  /** Remove this node's row only if nothing is unfinished, atomically; false when work arrived meanwhile. */
+  removeNodeIfIdle(id: string): Promise<boolean>;
   /** Record the agent session a run reported (so an interrupted run can be resumed in it). */
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void>;
-  /** Extend the leases of every task this node runs; returns the runs it still owns. */
-  renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>>;
+  /**
+   * Extend the leases of the runs this node is running (`runs`); returns every run it owns. A run it owns but
+   * no longer runs (its slot failed) is not renewed, so the recovery sweep takes it back.
+   */
+  renewLeases(nodeId: string, leaseUntil: number, runs: ReadonlyArray<{ id: string; attempt: number }>): Promise<Array<{ id: string; attempt: number }>>;
   /** The runs this node owns right now (cheap; used to notice cancels and lost leases). */
   ownedRuns(nodeId: string): Promise<Array<{ id: string; attempt: number }>>;
   /** Register a node. With `exclusiveOnHost`, refuse when another live node of this host and data dir exists. */
@@ -738,36 +756,78 @@ class SqlStore implements Store {
     ]);
   }
 
-  async foreignRuns(nodeId: string): Promise<ForeignRun[]> {
+  async openRuns(): Promise<OpenRun[]> {
     const rows = await this.db.all(
-      `SELECT t.id AS task_id, t.owner, t.attempt, t.lease_until, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
+      `SELECT r.task_id, r.attempt AS run_attempt, r.node_id, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
+              t.state AS task_state, t.attempt AS task_attempt, t.owner AS task_owner, t.lease_until,
               n.id, n.host, n.pid, n.pid_start, n.data_dir, n.version, n.autostarted, n.started_at, n.heartbeat_at
-       FROM tasks t
-       LEFT JOIN task_runs r ON r.task_id = t.id AND r.attempt = t.attempt
-       LEFT JOIN nodes n ON n.id = t.owner
-       WHERE t.state = 'running' AND t.owner IS NOT NULL AND t.owner != ?`,
-      [nodeId],
+       FROM task_runs r
+       JOIN tasks t ON t.id = r.task_id
+       LEFT JOIN nodes n ON n.id = r.node_id
+       WHERE r.ended_at IS NULL`,
     );
     return rows.map((row) => ({
       taskId: String(row.task_id),
-      owner: String(row.owner),
-      attempt: Number(row.attempt),
+      attempt: Number(row.run_attempt),
+      nodeId: String(row.node_id),
+      host: String(row.run_host),
+      pid: num(row.run_pid),
+      pidStart: num(row.run_pid_start),
+      taskState: String(row.task_state),
+      taskAttempt: Number(row.task_attempt),
+      taskOwner: str(row.task_owner),
       leaseUntil: num(row.lease_until),
-      ownerNode: row.id === null || row.id === undefined ? null : toNode(row),
-      runHost: str(row.run_host),
-      runPid: num(row.run_pid),
-      runPidStart: num(row.run_pid_start),
+      node: row.id === null || row.id === undefined ? null : toNode(row),
     }));
+  }
+
+  async takeOverRun(run: { taskId: string; attempt: number; from: string; to: string; leaseUntil: number; leaseLapsedBy?: number }): Promise<boolean> {
+    const lapsed = run.leaseLapsedBy !== undefined ? ' AND lease_until < ?' : '';
+    const result = await this.db.write((tx) =>
+      tx.run(`UPDATE tasks SET owner = ?, lease_until = ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`, [
+        run.to,
+        run.leaseUntil,
+        run.taskId,
+        run.from,
+        run.attempt,
+        ...(run.leaseLapsedBy !== undefined ? [run.leaseLapsedBy] : []),
+      ]),
+    );
+    return result.changes > 0;
+  }
+
+  async endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
+    await this.db.write((tx) =>
+      tx.run(`UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL`, [now, outcome, taskId, attempt]),
+    );
+  }
+
+  async duePausedTasks(now: number): Promise<TaskRecord[]> {
+    const rows = await this.db.all(`SELECT * FROM tasks WHERE state = 'paused' AND resume_at <= ? ORDER BY resume_at LIMIT 500`, [now]);
+    return rows.map(toTask);
+  }
+
+  async removeNodeIfIdle(id: string): Promise<boolean> {
+    const result = await this.db.write((tx) =>
+      tx.run(`DELETE FROM nodes WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)}))`, [
+        id,
+        ...unfinishedStates,
+      ]),
+    );
+    return result.changes > 0;
   }
 
   async recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
     await this.db.run(`UPDATE task_runs SET session_id = ? WHERE task_id = ? AND attempt = ?`, [sessionId, taskId, attempt]);
   }
 
-  async renewLeases(nodeId: string, leaseUntil: number): Promise<Array<{ id: string; attempt: number }>> {
-    const rows = await this.db.write((tx) =>
-      tx.all(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' RETURNING id, attempt`, [leaseUntil, nodeId]),
-    );
+  async renewLeases(nodeId: string, leaseUntil: number, runs: ReadonlyArray<{ id: string; attempt: number }>): Promise<Array<{ id: string; attempt: number }>> {
+    const rows = await this.db.write(async (tx) => {
+      for (const run of runs) {
+        await tx.run(`UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseUntil, run.id, nodeId, run.attempt]);
+      }
+      return tx.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);
+    });
     return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
   }
 
