@@ -6,11 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DelegateConfig } from './config.js';
-import { isProcessAlive } from './process-info.js';
+import { isProcessAlive, localHostIdentity } from './process-info.js';
 import { isLiveLocalNode } from './node-liveness.js';
 import type { NodeRecord, Store } from './store/store.js';
 
@@ -23,7 +22,7 @@ export function cliEntry(): string {
 
 /** Live runners of this data dir on this host. */
 export async function liveLocalRunners(store: Store, config: DelegateConfig, now = Date.now()): Promise<NodeRecord[]> {
-  const nodes = await store.listNodes(os.hostname());
+  const nodes = await store.listNodes(localHostIdentity());
   return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, config.leaseMs));
 }
 
