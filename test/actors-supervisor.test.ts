@@ -1,3 +1,4 @@
+import { deferred } from './helpers.js';
 import { describe, expect, test } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock, waitFor, type AnyEventObject } from 'xstate';
 import {
@@ -20,15 +21,6 @@ interface FakeRun {
   cleanedUp: boolean;
 }
 
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 const task = (n: number): ClaimedTask => ({ taskId: `task-${n}`, attempt: 1, launch: { n } });
 

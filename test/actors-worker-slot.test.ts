@@ -1,3 +1,4 @@
+import { deferred } from './helpers.js';
 import { describe, expect, test } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock, waitFor, type AnyEventObject } from 'xstate';
 import {
@@ -20,15 +21,6 @@ function fakeAgents() {
   return { runs, runAgent };
 }
 
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 function makeSlot() {
   const agents = fakeAgents();

@@ -127,3 +127,14 @@ export async function stopRunners(env: NodeJS.ProcessEnv): Promise<void> {
     await store.close();
   }
 }
+
+/** A promise with its resolve and reject, for tests that settle work by hand. */
+export function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
