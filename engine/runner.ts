@@ -23,7 +23,7 @@ import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
 import { openStore, type Checkpoint, type NodeRecord, type OpenRun, type Store, type TaskColumns, type TaskRecord } from './store/store.js';
 import { captureGitState, checkpointLines, composePrompt, formatCheckpointContext } from './checkpoint.js';
-import { decideTaskEvent, dependantDecider } from './task-steps.js';
+import { decideTaskEvent, dependantDecider, type TaskAction } from './task-steps.js';
 import { logDirOf } from './task-service.js';
 import type { TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
 import { delegateVersion } from './version.js';
@@ -476,6 +476,7 @@ export class Runner {
         );
         if (applied) {
           this.log.info('task settled', { task: task.id, attempt: input.attempt, state: decided.step.snapshot.value, reason: decided.step.set.failReason ?? undefined });
+          this.act(decided.actions);
           return;
         }
       }
@@ -546,6 +547,7 @@ export class Runner {
       if (applied) {
         recovered++;
         this.log.warn('took over a lost run', { task: task.id, attempt: run.attempt, owner: run.nodeId, next: decided.step.snapshot.value });
+        this.act(decided.actions);
       }
     }
     await this.forgetDeadNodes(now);
@@ -606,6 +608,29 @@ export class Runner {
       this.log.info('task handed back', { task: task.id, attempt: input.attempt });
     } finally {
       this.forgetLocalRun(input.taskId, input.attempt);
+    }
+  }
+
+  /**
+   * Act on the effects a committed step's statechart asked for (DESIGN §1: only after the commit). Some are
+   * carried by the structure instead: the claim itself starts the agent, the resume time is the task's
+   * resume_at, the checkpoint is written in the step's own commit, and a cancel's kill is done by the owner.
+   */
+  private act(actions: readonly TaskAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'notifyDependants':
+          // The commit readied any dependants it could; claim them now rather than at the next poll.
+          this.tell({ type: 'WAKE' });
+          break;
+        // A cancel is committed by a front door, which cannot reach the agent: the owning runner sees the run is
+        // no longer its own (watchDatabase) and stops it.
+        case 'killAgent':
+        case 'startAgent':
+        case 'scheduleResume':
+        case 'recordCheckpoint':
+          break;
+      }
     }
   }
 
