@@ -61,6 +61,9 @@ export type LogStream = 'stdout' | 'stderr' | 'both';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/** How the launcher marks stderr lines in a task's text log. */
+const stderrMark = '[stderr] ';
+
 /** A new random task id, `task-` plus 12 hex digits. */
 export function newTaskId(): string {
   return `task-${randomBytes(6).toString('hex')}`;
@@ -258,9 +261,11 @@ export class TaskService {
       return lines;
     };
     const stream = options.stream ?? 'stdout';
-    let lines: string[] = [];
-    if (stream === 'stdout' || stream === 'both') lines = lines.concat(read(paths.text));
-    if (stream === 'stderr' || stream === 'both') lines = lines.concat(read(paths.stderr).map((line) => (stream === 'both' ? `[stderr] ${line}` : line)));
+    // The text log is the run as it happened, stderr lines marked `[stderr] ` in place; stderr alone has its own file.
+    let lines: string[];
+    if (stream === 'stderr') lines = read(paths.stderr);
+    else if (stream === 'both') lines = read(paths.text);
+    else lines = read(paths.text).filter((line) => !line.startsWith(stderrMark));
     // slice(-0) would be every line.
     if (options.tail !== undefined) lines = options.tail === 0 ? [] : lines.slice(-options.tail);
     return { task, lines };

@@ -150,6 +150,21 @@ describe('checkpoints, continueFrom, retry and resume', () => {
   });
 });
 
+describe('logs', () => {
+  it('reads the agent text, its stderr, or both in order', async () => {
+    const id = await submit('noisy [lines 2] [stderr warning: low disk]');
+    await engine.settled([id]);
+    const stdout = (await engine.tasks.logs(id)).lines;
+    expect(stdout).toEqual(expect.arrayContaining(['line 1', 'line 2']));
+    expect(stdout.some((line) => line.includes('low disk'))).toBe(false);
+    expect((await engine.tasks.logs(id, { stream: 'stderr' })).lines).toEqual(['warning: low disk']);
+    const both = (await engine.tasks.logs(id, { stream: 'both' })).lines;
+    expect(both.filter((line) => line.includes('low disk'))).toEqual(['[stderr] warning: low disk']);
+    expect((await engine.tasks.logs(id, { tail: 1 })).lines).toEqual([stdout.at(-1)]);
+    expect((await engine.tasks.logs(id, { tail: 0 })).lines).toEqual([]);
+  });
+});
+
 describe('pipelines', () => {
   it('chains steps with continueFrom and waits the delay between them', async () => {
     const steps = await engine.tasks.pipeline([{ prompt: 'step one' }, { prompt: 'step two', delayMs: 1200 }, { prompt: 'step three', delayMs: 1200 }]);
