@@ -63,6 +63,12 @@ function procPids(): number[] {
 
 /** Live (not zombie) members of a process group, from /proc. */
 export function processGroupMembers(pgid: number): number[] {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    // No process at all in the group: skip the scan (the common case, once per finished run).
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return [];
+  }
   return procPids().filter((pid) => {
     const fields = statFields(pid);
     return fields !== null && fields[0] !== 'Z' && Number(fields[2]) === pgid;

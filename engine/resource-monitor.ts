@@ -56,7 +56,8 @@ export class ResourceMonitor {
     return {
       cpuPercent,
       availableBytes,
-      admissible: cpuPercent < this.config.cpuThreshold && availableBytes > this.config.memoryReserve,
+      // At most the threshold: CPU_THRESHOLD=100 means never hold back for CPU.
+      admissible: cpuPercent <= this.config.cpuThreshold && availableBytes > this.config.memoryReserve,
     };
   }
 }

@@ -4,13 +4,14 @@
  * running behind. Plain Node, no engine state: everything it needs is in the LaunchRequest.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { MessagePort } from 'node:worker_threads';
 import type { AgentOutputParser, AgentResult } from '../../adapters/agents/agent.js';
 import { CLAUDE_INSTALL_HINT } from '../../adapters/agents/claude.js';
 import { agentByName } from '../../adapters/agents/index.js';
+import { killGroupById, processStartTime } from '../process-info.js';
 import {
   ChildCommand,
   ParentCommand,
@@ -25,8 +26,6 @@ import {
 const LAST_LINES = 50;
 /** Least time between two progress messages of one run. */
 const PROGRESS_INTERVAL_MS = 250;
-/** How often to look whether a killed process group is gone. */
-const GROUP_POLL_MS = 25;
 /** How long to wait for stdout/stderr to close once the group is dead (a process that left the group may hold them). */
 const PIPE_CLOSE_WAIT_MS = 1000;
 /** setTimeout fires at once for longer delays, so longer timeouts count as none. */
@@ -53,23 +52,6 @@ export function launcherEnv(parent: NodeJS.ProcessEnv, extra: Record<string, str
     if (SAFE_ENV_NAMES.has(name) || SAFE_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
   }
   return { ...env, ...extra };
-}
-
-/**
- * The start time of process `pid`: field 22 of /proc/<pid>/stat, in raw clock ticks since boot (not ms). With
- * the pid it identifies a process across pid reuse: compare with a later read of the same field. Null where
- * /proc is unavailable or the process is gone.
- */
-export function readPidStartTime(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses; fields after the last ')' start at 3.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[22 - 3]);
-    return Number.isFinite(ticks) ? ticks : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Splits a byte stream into text lines, holding back a partial last line and split UTF-8 sequences. */
@@ -125,28 +107,6 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   } catch {
     // ESRCH: the group is already gone
   }
-}
-
-/** True while any process of group `pgid` exists (zombies included, so callers bound their wait). */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** SIGTERM the group, then SIGKILL whatever is left after `graceMs`. Resolves once the group is gone or killed. */
-async function endGroup(pgid: number, graceMs: number): Promise<void> {
-  if (!groupAlive(pgid)) return;
-  killGroup(pgid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    await sleep(GROUP_POLL_MS);
-    if (!groupAlive(pgid)) return;
-  }
-  killGroup(pgid, 'SIGKILL');
 }
 
 function oneLine(text: string, max = 200): string {
@@ -283,7 +243,7 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
     return early('spawn_error', describeSpawnError(spawnError ?? new Error('no pid'), req));
   }
   const pid = child.pid;
-  post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: readPidStartTime(pid) } });
+  post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: processStartTime(pid) } });
 
   const lastLines: string[] = [];
   let readableLines = 0;
@@ -374,7 +334,7 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
   clearTimeout(killTimer);
   clearTimeout(progressTimer);
   // The agent is gone, but tools it started (shells, dev servers) may live on in its group.
-  await endGroup(pid, req.killGraceMs);
+  await killGroupById(pid, req.killGraceMs);
   const closedInTime = await Promise.race([closeP.then(() => true), sleep(PIPE_CLOSE_WAIT_MS).then(() => false)]);
   if (!closedInTime) {
     child.stdout?.destroy();
