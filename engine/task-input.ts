@@ -79,7 +79,7 @@ export const delegateTaskShape = {
   worktree: z
     .boolean({ error: (issue) => `worktree ${shown(issue.input)}: expected true or false` })
     .optional()
-    .describe('Run in a fresh git worktree of workingDirectory.'),
+    .describe('Run in a fresh git worktree of workingDirectory (not supported yet: true is refused).'),
 };
 
 export const delegateTaskSchema = z.object(delegateTaskShape).strict();

@@ -150,6 +150,10 @@ export class TaskService {
     const workingDirectory = checkWorkingDirectory(input.workingDirectory ?? this.cwd);
     const agent = input.agent ?? 'claude';
     if (!agentNames.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${agentNames.join(', ')}`);
+    if (input.worktree === true) {
+      // Refused rather than ignored: a task that asked for isolation must not edit the working tree instead.
+      throw new UsageError('invalid_input', 'worktree true: running in a fresh git worktree is not supported yet; leave worktree unset to run in workingDirectory');
+    }
     const dependsOn = input.dependsOn ?? [];
     if (input.continueFrom && !dependsOn.includes(input.continueFrom)) {
       throw new UsageError('invalid_input', `continueFrom ${input.continueFrom}: expected one of the dependsOn ids (add it to dependsOn)`);
