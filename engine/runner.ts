@@ -504,11 +504,14 @@ export class Runner {
     for (const run of await this.store.openRuns()) {
       const mine = run.nodeId === this.nodeId;
       if (mine && this.localRuns.get(run.taskId) === run.attempt) continue;
-      const live = run.taskState === 'running' && run.taskOwner === run.nodeId && run.taskAttempt === run.attempt;
+      const current = run.taskState === 'running' && run.taskAttempt === run.attempt;
+      const live = current && run.taskOwner === run.nodeId;
+      // An earlier sweep of this node took the run over but could not kill its agent: finish the job.
+      const takenOver = current && !mine && run.taskOwner === this.nodeId;
       const nodeDeadHere = run.node !== null && run.node.host === this.host && !isProcessAlive(run.node.pid, run.node.pidStart);
       const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * this.timing.leaseMs;
       const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
-      if (live ? !(nodeDeadHere || lapsed) : !(nodeGone || mine)) continue;
+      if (live ? !(nodeDeadHere || lapsed) : !(takenOver || nodeGone || mine)) continue;
       if (live) {
         const taken = await this.store.takeOverRun({
           taskId: run.taskId,
@@ -525,7 +528,7 @@ export class Runner {
         this.log.error('could not kill the agent of a lost run', { task: run.taskId, attempt: run.attempt, pid: run.pid });
         continue;
       }
-      if (!live) {
+      if (!live && !takenOver) {
         await this.store.endRun(run.taskId, run.attempt, 'lost', now);
         continue;
       }

@@ -274,6 +274,27 @@ describe('findings of the second read', () => {
     await engine.close();
   });
 
+  it('finishes a takeover an earlier sweep of this runner could not complete', async () => {
+    const engine = await openEngine(dataDir);
+    try {
+      const runner = engine.runner!;
+      await runner.shutdown('set up');
+      const restarted = await engine.startRunner();
+      await restarted.shutdown('claim behind its back');
+      const { taskId } = await engine.tasks.delegate({ prompt: 'half taken over' });
+      const now = Date.now();
+      await engine.store.claimNextTask({ nodeId: 'node-remote', host: 'elsewhere', now, leaseMs: 60_000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-remote' }, now)!.step);
+      const next = await engine.startRunner();
+      // As if this runner's sweep had taken the run over and then failed to kill its agent.
+      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-remote', to: next.nodeId, leaseUntil: now + 60_000 })).toBe(true);
+      const [done] = await engine.settled([taskId]);
+      expect(done).toMatchObject({ status: 'completed', attempt: 2 });
+      expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'lost' });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('takes back a run this runner owns but no slot runs, once its lease lapses', async () => {
     const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '1500' } });
     try {
