@@ -10,7 +10,6 @@ import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv } from './helpers.js';
 import { decideTaskEvent } from '../engine/task-steps.js';
 import { killProcessGroup, processStartTime } from '../engine/process-info.js';
-import { openStore } from '../engine/store/store.js';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -40,13 +39,18 @@ function startServe(): ChildProcess {
   return child;
 }
 
-async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
-  const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
+/**
+ * Submit `prompt`, let a `delegate serve` child start its agent, wait for `ready` (what the test needs recorded
+ * first), then kill -9 the runner. Returns the task and its agent's start event.
+ */
+async function killRunnerMidRun(engine: EngineHarness, prompt: string, ready: (taskId: string) => Promise<unknown>) {
+  const { taskId } = await engine.tasks.delegate({ prompt });
+  const runner = startServe();
+  const agent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
+  await eventually(() => ready(taskId));
+  runner.kill('SIGKILL');
+  await eventually(() => runner.exitCode !== null || runner.signalCode !== null);
+  return { taskId, agent };
 }
 
 describe('killProcessGroup', () => {
@@ -69,13 +73,8 @@ describe('recovery sweep', () => {
     const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '2000' }, startRunner: false });
     let takeover: EngineHarness | undefined;
     try {
-      const { taskId } = await engine.tasks.delegate({ prompt: 'long job [sleep 60000]' });
-      const first = startServe();
-      const firstAgent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
-      // Wait until the agent reported its session, so the next run can resume it.
-      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.sessionId);
-      first.kill('SIGKILL');
-      await eventually(() => first.exitCode !== null || first.signalCode !== null);
+      // Killed once the agent reported its session, so the next run can resume it.
+      const { taskId, agent: firstAgent } = await killRunnerMidRun(engine, 'long job [sleep 60000]', async (id) => (await engine.store.taskRuns(id))[0]?.sessionId);
       const killedAt = Date.now();
       // A new runner on this host sees the owner is dead at once (no need to wait for the lease).
       takeover = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: true });
@@ -243,12 +242,7 @@ describe('findings of the second read', () => {
   it('cleans up after a task cancelled while its runner was dead: its agent is killed and its run ended', async () => {
     const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: false });
     try {
-      const { taskId } = await engine.tasks.delegate({ prompt: 'cancel me [sleep 60000]' });
-      const first = startServe();
-      const agent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
-      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.pid);
-      first.kill('SIGKILL');
-      await eventually(() => first.exitCode !== null || first.signalCode !== null);
+      const { taskId, agent } = await killRunnerMidRun(engine, 'cancel me [sleep 60000]', async (id) => (await engine.store.taskRuns(id))[0]?.pid);
       await engine.tasks.cancel(taskId, 'never mind');
       expect(processExists(agent.pid)).toBe(true);
       await engine.startRunner();
