@@ -5,50 +5,43 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 
-/** Start time of a process in clock ticks since boot; null where /proc is unavailable or the process is gone. */
-export function processStartTime(pid: number): number | null {
+/** Fields of /proc/<pid>/stat after the command name (field 3 onwards), or null when the process is gone. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses; fields after it start at the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[19]);
-    return Number.isFinite(ticks) ? ticks : null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
 
-/** True when a process with this pid runs and, where known, started at `startTime` (so a reused pid is not taken for it). */
+/** Start time (field 22) from stat fields, in clock ticks since boot. */
+function startTimeOf(fields: string[] | null): number | null {
+  const ticks = Number(fields?.[19]);
+  return fields && Number.isFinite(ticks) ? ticks : null;
+}
+
+/** Start time of a process in clock ticks since boot; null where /proc is unavailable or the process is gone. */
+export function processStartTime(pid: number): number | null {
+  return startTimeOf(statFields(pid));
+}
+
+/**
+ * True when a process with this pid runs and, where known, started at `startTime` (so a reused pid is not taken
+ * for it). A zombie has exited and only waits to be reaped by its parent: it runs nothing.
+ */
 export function isProcessAlive(pid: number, startTime: number | null): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (isZombie(pid)) return false;
+  const fields = statFields(pid);
+  if (fields?.[0] === 'Z') return false;
   if (startTime === null) return true;
-  const actual = processStartTime(pid);
+  const actual = startTimeOf(fields);
   return actual === null || actual === startTime;
-}
-
-/** A zombie has exited and only waits to be reaped by its parent: it runs nothing. */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
-/** Fields of /proc/<pid>/stat after the command name (field 3 onwards), or null when the process is gone. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
 }
 
 function procPids(): number[] {
@@ -105,7 +98,7 @@ export async function killProcessGroup(pid: number, startTime: number | null, gr
   const current = statFields(pid);
   // A live process holds the pid and we cannot tell it is ours: not ours to kill (the run's environment marker
   // finds the agent exactly when its start time was never recorded).
-  if (current !== null && current[0] !== 'Z' && (startTime === null || Number(current[19]) !== startTime)) return true;
+  if (current !== null && current[0] !== 'Z' && (startTime === null || startTimeOf(current) !== startTime)) return true;
   return killGroupById(pid, graceMs);
 }
 
