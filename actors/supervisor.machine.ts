@@ -26,7 +26,7 @@ export interface SupervisorInput {
   nodeId: string;
   /** Number of worker slots, i.e. agents this node runs at once. */
   maxWorkers: number;
-  /** Period of the fallback poll and lease-renewal tick, in ms of the actor clock. */
+  /** Period of the fallback claim poll, in ms of the actor clock. */
   tickMs: number;
 }
 
@@ -62,6 +62,8 @@ export interface SupervisorContext {
   slotRuns: Record<string, SlotRun>;
   /** Whether the resource probe allows starting more agents. */
   admissible: boolean;
+  /** The node could not renew its leases for a whole lease period: it claims nothing until it renews again. */
+  fenced: boolean;
   /** A wake-up arrived while a claim was in flight: claim once more when it returns empty. */
   wakePending: boolean;
   /** A shutdown arrived while a claim was in flight: stop once the claimed task is in a slot. */
@@ -78,6 +80,8 @@ export type SupervisorEvent =
   | { type: 'TICK' }
   /** The resource probe's verdict; becoming admissible acts as a wake-up. */
   | { type: 'RESOURCES'; admissible: boolean }
+  /** The node fenced itself (leases not renewed for a lease period) or renewed again; unfencing acts as a wake-up. */
+  | { type: 'FENCE'; fenced: boolean }
   /** This node lost the task (cancelled, lease lost): abort its run. `attempt`, when given, must match. */
   | { type: 'TASK_REVOKED'; taskId: string; attempt?: number; reason?: string }
   /** Stop claiming, stop every slot (handing running tasks back), then stop. */
@@ -116,13 +120,11 @@ export const supervisorMachine = setup({
     TICK: ({ context }) => context.tickMs,
   },
   guards: {
-    canClaim: ({ context }) => context.admissible && context.idleSlots.length > 0,
+    canClaim: ({ context }) => context.admissible && !context.fenced && context.idleSlots.length > 0,
     wakePending: ({ context }) => context.wakePending,
     allSlotsStopped: ({ context }) => context.stoppedSlots.length >= context.slotIds.length,
   },
   actions: {
-    /** The periodic tick; the engine renews leases and polls for due timers here. */
-    tick: () => {},
     /** A claim failed; the engine logs it. */
     reportError: (_, _params: { error: unknown }) => {},
     scheduleTick: raise({ type: 'TICK' }, { delay: 'TICK', id: 'tick' }),
@@ -142,6 +144,7 @@ export const supervisorMachine = setup({
       idleSlots: [...slotIds],
       slotRuns: {},
       admissible: true,
+      fenced: false,
       wakePending: false,
       shutdownPending: false,
       stoppedSlots: [],
@@ -183,12 +186,18 @@ export const supervisorMachine = setup({
       entry: ['scheduleTick', 'wake'],
       exit: 'cancelTick',
       on: {
-        TICK: { actions: ['tick', 'wake', 'scheduleTick'] },
+        TICK: { actions: ['wake', 'scheduleTick'] },
         // Only a change to admissible wakes: the probe repeats its verdict every few seconds.
         RESOURCES: {
           actions: enqueueActions(({ context, event, enqueue }) => {
             if (event.admissible && !context.admissible) enqueue.raise({ type: 'WAKE' });
             enqueue.assign({ admissible: event.admissible });
+          }),
+        },
+        FENCE: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (!event.fenced && context.fenced) enqueue.raise({ type: 'WAKE' });
+            enqueue.assign({ fenced: event.fenced });
           }),
         },
         TASK_REVOKED: {

@@ -4,11 +4,13 @@
  * `{ value, context }` with the task row, and only then executes the returned actions by their `type` and
  * `params` (DESIGN.md §1). It restores with `taskMachine.resolveState({ value, context })`.
  *
- * Because of that the machine holds no invoked actors, no `after` delays and no children: every effect is a
- * named action whose params carry everything the engine needs, and every delayed event (usage-limit reset)
- * is a durable timer the engine writes when it sees `scheduleResume`.
+ * Because of that the machine holds no invoked actors and no children: every effect is a named action whose
+ * params carry everything the engine needs. Every delayed event (the run's timeout, a usage-limit reset, a
+ * pipeline step's start delay) is an ordinary delayed `raise` with an id, cancelled by id when its state is
+ * left; `transition()` returns those as `xstate.raise` / `xstate.cancel` actions, which the engine commits as
+ * rows of its durable `timers` table in the same transaction as the step (DESIGN.md §2).
  */
-import { assign, setup, type SnapshotFrom } from 'xstate';
+import { assign, cancel, raise, setup, type SnapshotFrom } from 'xstate';
 
 /** Why a task failed; stored on the task row and shown to users. */
 export type TaskFailReason =
@@ -49,6 +51,10 @@ export interface TaskInput {
   pendingDeps: number;
   /** How many lapsed leases (dead runners) the task survives before it fails as `crashed`. */
   maxRecoveries: number;
+  /** A run's time limit; the run fails with `timeout` when it is still running after it. */
+  timeoutMs: number;
+  /** A pipeline step waits this long after its dependencies complete before it is ready. */
+  startDelayMs: number;
 }
 
 /** The durable context of a task actor, persisted as JSON next to its state value. */
@@ -59,6 +65,8 @@ export interface TaskContext {
   /** Lapsed leases survived so far. */
   recoveries: number;
   maxRecoveries: number;
+  timeoutMs: number;
+  startDelayMs: number;
   /** Node that owns the current run, or null when no run is in flight. */
   owner: string | null;
   failReason: TaskFailReason | null;
@@ -86,10 +94,14 @@ export type TaskEvent =
   | { type: 'AGENT_EXITED'; exitCode: number | null; sawResult: boolean; isError: boolean; error?: string }
   /** The run was ended by a limit or could not start. */
   | { type: 'AGENT_FAILED'; reason: AgentFailureReason; error: string; exitCode?: number | null }
-  /** The agent hit a usage limit that resets at `resetAt` (epoch ms). */
-  | { type: 'USAGE_LIMIT'; resetAt: number }
-  /** The usage-limit timer fired. */
+  /** The agent hit a usage limit, seen at `at`, that resets at `resetAt` (both epoch ms). */
+  | { type: 'USAGE_LIMIT'; resetAt: number; at: number }
+  /** Timer: the usage limit has reset. */
   | { type: 'RESUME_DUE' }
+  /** Timer: a pipeline step's start delay after its dependencies is over. */
+  | { type: 'START_DUE' }
+  /** Timer: the run is still going at its time limit. */
+  | { type: 'TIMEOUT' }
   /** A user cancelled the task. */
   | { type: 'CANCEL'; reason?: string }
   /** The owning node shuts down and hands the run back to the queue. */
@@ -100,22 +112,29 @@ export type TaskEvent =
 /** Alias of {@link TaskEvent}, the name the engine's step code imports. */
 export type TaskMachineEvent = TaskEvent;
 
-/** The params of every action the engine must execute after committing a step, keyed by action type. */
+/** The params of every effect a task step can ask for, keyed by action type. */
 export interface TaskActionParams {
   /** Launch attempt `attempt` of the agent on node `node`; `interrupted` asks it to resume the session. */
   startAgent: { attempt: number; node: string; interrupted: boolean };
-  /** Write a durable timer that delivers `RESUME_DUE` at `at` (epoch ms). */
-  scheduleResume: { at: number };
-  /** Kill the process group of attempt `attempt` if `owner` is this node. */
+  /** Kill the process group of attempt `attempt`, which `owner` runs. */
   killAgent: { attempt: number; owner: string | null };
-  /** Tell dependants how this task ended (the engine also does this in the commit, DESIGN.md §5). */
+  /** Dependants were decided in the same commit (DESIGN.md §5): ready ones can be claimed now. */
   notifyDependants: { outcome: 'completed' | 'failed' };
-  /** Store the checkpoint (git state, last lines, error, session id). */
-  recordCheckpoint: undefined;
+  /** Store what attempt `attempt` left behind (git state, last lines, error, session id), with the step. */
+  recordCheckpoint: { attempt: number };
 }
+
+/** Ids of the task's delayed events; each is one durable timer row while it is armed. */
+export const taskTimerIds = { timeout: 'timeout', resume: 'resume', start: 'start' } as const;
 
 /** The type of an action returned by a task step. */
 export type TaskActionType = keyof TaskActionParams;
+
+/** A checkpoint records a finished attempt, so only the transitions that end a run ask for one. */
+const checkpointAttempt = {
+  type: 'recordCheckpoint',
+  params: ({ context }: { context: TaskContext }) => ({ attempt: context.attempt }),
+} as const;
 
 // The defaults do nothing: the engine executes returned actions by type after the commit, never through
 // these implementations. They exist so the machine is well-formed and `provide` can type-check overrides.
@@ -130,17 +149,18 @@ export const taskMachine = setup({
   },
   guards: {
     hasPendingDeps: ({ context }) => context.pendingDeps > 0,
-    isLastPendingDep: ({ context }) => context.pendingDeps <= 1,
+    hasOtherPendingDeps: ({ context }) => context.pendingDeps > 1,
     agentSucceeded: ({ event }) =>
       event.type === 'AGENT_EXITED' && event.exitCode === 0 && event.sawResult && !event.isError,
     canRecover: ({ context }) => context.recoveries < context.maxRecoveries,
+    hasStartDelay: ({ context }) => context.startDelayMs > 0,
   },
   actions: {
     startAgent: (_, _params: TaskActionParams['startAgent']) => noEffect(),
-    scheduleResume: (_, _params: TaskActionParams['scheduleResume']) => noEffect(),
     killAgent: (_, _params: TaskActionParams['killAgent']) => noEffect(),
     notifyDependants: (_, _params: TaskActionParams['notifyDependants']) => noEffect(),
-    recordCheckpoint: () => noEffect(),
+    recordCheckpoint: (_, _params: TaskActionParams['recordCheckpoint']) => noEffect(),
+    armStartDelay: raise({ type: 'START_DUE' }, { id: taskTimerIds.start, delay: ({ context }) => context.startDelayMs }),
     // Shared by every state a dependency failure or a cancel can reach.
     failOnDependency: assign({
       owner: null,
@@ -165,6 +185,8 @@ export const taskMachine = setup({
     attempt: 0,
     recoveries: 0,
     maxRecoveries: input.maxRecoveries,
+    timeoutMs: input.timeoutMs,
+    startDelayMs: input.startDelayMs,
     owner: null,
     failReason: null,
     error: null,
@@ -177,21 +199,25 @@ export const taskMachine = setup({
   states: {
     queued: {
       on: {
-        SUBMIT: [{ guard: 'hasPendingDeps', target: 'waiting' }, { target: 'ready' }],
+        SUBMIT: [
+          { guard: 'hasPendingDeps', target: 'waiting' },
+          { guard: 'hasStartDelay', target: 'waiting', actions: 'armStartDelay' },
+          { target: 'ready' },
+        ],
         DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
         CANCEL: { target: 'cancelled', actions: 'recordCancel' },
       },
     },
+    // Waiting on dependencies, then (a pipeline step) on its start delay.
     waiting: {
+      exit: cancel(taskTimerIds.start),
       on: {
         DEPENDENCY_COMPLETED: [
-          {
-            guard: 'isLastPendingDep',
-            target: 'ready',
-            actions: assign({ pendingDeps: 0 }),
-          },
-          { actions: assign({ pendingDeps: ({ context }) => context.pendingDeps - 1 }) },
+          { guard: 'hasOtherPendingDeps', actions: assign({ pendingDeps: ({ context }) => context.pendingDeps - 1 }) },
+          { guard: 'hasStartDelay', actions: [assign({ pendingDeps: 0 }), 'armStartDelay'] },
+          { target: 'ready', actions: assign({ pendingDeps: 0 }) },
         ],
+        START_DUE: { guard: ({ context }) => context.pendingDeps === 0, target: 'ready' },
         DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
         CANCEL: { target: 'cancelled', actions: 'recordCancel' },
       },
@@ -221,33 +247,50 @@ export const taskMachine = setup({
       },
     },
     running: {
+      entry: raise({ type: 'TIMEOUT' }, { id: taskTimerIds.timeout, delay: ({ context }) => context.timeoutMs }),
+      exit: cancel(taskTimerIds.timeout),
       on: {
         AGENT_EXITED: [
-          { guard: 'agentSucceeded', target: 'completed', actions: assign({ owner: null }) },
+          { guard: 'agentSucceeded', target: 'completed', actions: [assign({ owner: null }), checkpointAttempt] },
           {
             target: 'failed',
-            actions: assign({
-              owner: null,
-              failReason: 'exit_code',
-              exitCode: ({ event }) => event.exitCode,
-              error: ({ event }) => event.error ?? describeExit(event),
-            }),
+            actions: [
+              assign({
+                owner: null,
+                failReason: 'exit_code',
+                exitCode: ({ event }) => event.exitCode,
+                error: ({ event }) => event.error ?? describeExit(event),
+              }),
+              checkpointAttempt,
+            ],
           },
         ],
         AGENT_FAILED: {
           target: 'failed',
-          actions: assign({
-            owner: null,
-            failReason: ({ event }) => event.reason,
-            error: ({ event }) => event.error,
-            exitCode: ({ event }) => event.exitCode ?? null,
-          }),
+          actions: [
+            assign({
+              owner: null,
+              failReason: ({ event }) => event.reason,
+              error: ({ event }) => event.error,
+              exitCode: ({ event }) => event.exitCode ?? null,
+            }),
+            checkpointAttempt,
+          ],
+        },
+        // The time limit is a durable timer, so it holds even when the run's runner died meanwhile.
+        TIMEOUT: {
+          target: 'failed',
+          actions: [
+            { type: 'killAgent', params: ({ context }) => ({ attempt: context.attempt, owner: context.owner }) },
+            assign({ owner: null, failReason: 'timeout', error: ({ context }) => `timed out after ${context.timeoutMs} ms` }),
+            checkpointAttempt,
+          ],
         },
         USAGE_LIMIT: {
           target: 'paused',
           actions: [
             assign({ owner: null, resumeAt: ({ event }) => event.resetAt }),
-            { type: 'scheduleResume', params: ({ event }) => ({ at: event.resetAt }) },
+            raise({ type: 'RESUME_DUE' }, { id: taskTimerIds.resume, delay: ({ event }) => Math.max(0, event.resetAt - event.at) }),
           ],
         },
         // Ordered before the state change so the kill names the run that was live when the cancel arrived.
@@ -274,18 +317,22 @@ export const taskMachine = setup({
           },
           {
             target: 'failed',
-            actions: assign({
-              owner: null,
-              interrupted: true,
-              recoveries: ({ context }) => context.recoveries + 1,
-              failReason: 'crashed',
-              error: ({ context }) => `the runner died ${times(context.recoveries + 1)} while running this task`,
-            }),
+            actions: [
+              assign({
+                owner: null,
+                interrupted: true,
+                recoveries: ({ context }) => context.recoveries + 1,
+                failReason: 'crashed',
+                error: ({ context }) => `the runner died ${times(context.recoveries + 1)} while running this task`,
+              }),
+              checkpointAttempt,
+            ],
           },
         ],
       },
     },
     paused: {
+      exit: cancel(taskTimerIds.resume),
       on: {
         RESUME_DUE: { target: 'ready', actions: assign({ resumeAt: null }) },
         DEPENDENCY_FAILED: { target: 'failed', actions: 'failOnDependency' },
@@ -294,11 +341,11 @@ export const taskMachine = setup({
     },
     completed: {
       type: 'final',
-      entry: [{ type: 'notifyDependants', params: { outcome: 'completed' } }, 'recordCheckpoint'],
+      entry: { type: 'notifyDependants', params: { outcome: 'completed' } },
     },
     failed: {
       type: 'final',
-      entry: [{ type: 'notifyDependants', params: { outcome: 'failed' } }, 'recordCheckpoint'],
+      entry: { type: 'notifyDependants', params: { outcome: 'failed' } },
     },
     cancelled: {
       type: 'final',

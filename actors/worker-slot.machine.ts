@@ -3,10 +3,12 @@
  * (DESIGN.md §1): it dies with its process, and its snapshot is written only for the inspector.
  *
  * The agent run is the invoked callback actor `runAgent`, invoked on the compound `active` state so that
- * `starting → busy` keeps the same run and leaving `active` for any reason (exit, abort, shutdown) stops it;
- * the engine's callback cleanup kills the agent's process group (STYLE.md §2).
+ * `starting → busy → aborting` keeps the same run and leaving `active` for any reason (exit, shutdown) stops
+ * it; the engine's callback cleanup kills the agent's process group (STYLE.md §2). An aborted run stays in
+ * `active.aborting` until its agent is gone, so the slot is not free (and no other agent starts in it) while
+ * the old one is still in its kill grace period.
  */
-import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyEventObject } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 
 /** How an agent run ended, as the slot hands it to `settle`. */
 export interface SlotOutcome {
@@ -43,12 +45,18 @@ export type WorkerSlotEvent =
   | { type: 'AGENT_STARTED'; pid: number }
   /** Sent back by `runAgent` when the run ended; `outcome` is the launcher's final report. */
   | { type: 'AGENT_EXITED'; outcome: unknown }
-  /** This node no longer owns the task (cancelled elsewhere, lease lost): drop the run, settle nothing. */
+  /** This node no longer owns the task (cancelled, timed out, lease lost): kill the run, settle nothing. */
   | { type: 'ABORT'; reason: string }
   /** Shutdown: stop the run now and hand the task back to the queue. */
   | { type: 'STOP' }
   /** Scale-down: finish the current run, then stop. */
   | { type: 'DRAIN' };
+
+/** What the slot sends its `runAgent` actor to have the agent's process group killed. */
+export interface CancelRunEvent {
+  type: 'CANCEL';
+  reason: string;
+}
 
 /** Input of the `runAgent` callback actor. */
 export interface RunAgentInput {
@@ -165,10 +173,7 @@ export const workerSlotMachine = setup({
           target: 'settling',
           actions: assign({ outcome: ({ event }) => ({ kind: 'exited', detail: event.outcome }) }),
         },
-        ABORT: {
-          target: 'idle',
-          actions: ['clearRun', { type: 'slotFreed', params: ({ context }) => ({ slotId: context.slotId }) }],
-        },
+        ABORT: '.aborting',
         STOP: 'draining',
         DRAIN: { actions: assign({ stopRequested: true }) },
       },
@@ -179,6 +184,19 @@ export const workerSlotMachine = setup({
           },
         },
         busy: {},
+        aborting: {
+          entry: sendTo('agent', ({ event }) => ({ type: 'CANCEL', reason: event.type === 'ABORT' ? event.reason : 'aborted' }) satisfies CancelRunEvent),
+          on: {
+            // The agent is gone: its outcome belongs to a run this node no longer owns, so nothing is settled.
+            AGENT_EXITED: [
+              { guard: 'stopRequested', target: '#workerSlot.stopped', actions: 'clearRun' },
+              { target: '#workerSlot.idle', actions: ['clearRun', { type: 'slotFreed', params: ({ context }) => ({ slotId: context.slotId }) }] },
+            ],
+            ABORT: {},
+            STOP: { actions: assign({ stopRequested: true }) },
+            DRAIN: { actions: assign({ stopRequested: true }) },
+          },
+        },
       },
     },
     settling: {

@@ -18,13 +18,31 @@ interface Effect {
   params: unknown;
 }
 
-/** The engine's view of a step: the next snapshot and the effects to run after committing it. */
-function step(snapshot: TaskSnapshot, event: TaskEvent): [TaskSnapshot, Effect[]] {
+/** A durable timer a step arms (`xstate.raise` with a delay) or cancels (`xstate.cancel`). */
+type Timer = { arm: string; event: string; delay: number } | { disarm: string };
+
+/** The engine's view of a step: the next snapshot, the effects to run after committing it, and its timers. */
+function stepWithTimers(snapshot: TaskSnapshot, event: TaskEvent): [TaskSnapshot, Effect[], Timer[]] {
   const [next, actions] = transition(taskMachine, snapshot, event);
-  return [next, actions.map((a) => ({ type: a.type, params: a.params }))];
+  const timers: Timer[] = [];
+  const effects: Effect[] = [];
+  for (const action of actions) {
+    const params = action.params as { id?: string; delay?: number; event?: { type: string }; sendId?: string };
+    if (action.type === 'xstate.raise') timers.push({ arm: params.id!, event: params.event!.type, delay: params.delay! });
+    else if (action.type === 'xstate.cancel') timers.push({ disarm: params.sendId! });
+    else effects.push({ type: action.type, params: action.params });
+  }
+  return [next, effects, timers];
 }
 
-function start(input: TaskInput = { pendingDeps: 0, maxRecoveries: 2 }): TaskSnapshot {
+function step(snapshot: TaskSnapshot, event: TaskEvent): [TaskSnapshot, Effect[]] {
+  const [next, effects] = stepWithTimers(snapshot, event);
+  return [next, effects];
+}
+
+const limits = { timeoutMs: 60_000, startDelayMs: 0 };
+
+function start(input: TaskInput = { pendingDeps: 0, maxRecoveries: 2, ...limits }): TaskSnapshot {
   const [snapshot, actions] = initialTransition(taskMachine, input);
   expect(actions).toEqual([]);
   return snapshot;
@@ -65,13 +83,15 @@ describe('task machine', () => {
   });
 
   test('starts queued with a fresh context', () => {
-    const snapshot = start({ pendingDeps: 2, maxRecoveries: 3 });
+    const snapshot = start({ pendingDeps: 2, maxRecoveries: 3, ...limits });
     expect(snapshot.value).toBe('queued');
     expect(snapshot.context).toEqual({
       pendingDeps: 2,
       attempt: 0,
       recoveries: 0,
       maxRecoveries: 3,
+      timeoutMs: 60_000,
+      startDelayMs: 0,
       owner: null,
       failReason: null,
       error: null,
@@ -88,7 +108,7 @@ describe('task machine', () => {
   });
 
   test('waits for every dependency, surviving a restore in between', () => {
-    let snapshot = drive(start({ pendingDeps: 2, maxRecoveries: 1 }), { type: 'SUBMIT' });
+    let snapshot = drive(start({ pendingDeps: 2, maxRecoveries: 1, ...limits }), { type: 'SUBMIT' });
     expect(snapshot.value).toBe('waiting');
     expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
 
@@ -106,10 +126,10 @@ describe('task machine', () => {
 
   test.each(['queued', 'waiting', 'ready', 'paused'] as const)('DEPENDENCY_FAILED in %s fails the task', (state) => {
     const reach: Record<typeof state, () => TaskSnapshot> = {
-      queued: () => start({ pendingDeps: 1, maxRecoveries: 1 }),
-      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1 }), { type: 'SUBMIT' }),
+      queued: () => start({ pendingDeps: 1, maxRecoveries: 1, ...limits }),
+      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1, ...limits }), { type: 'SUBMIT' }),
       ready: () => ready(),
-      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000 }),
+      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000, at: 1_000 }),
     };
     const before = reach[state]();
     expect(before.value).toBe(state);
@@ -121,33 +141,33 @@ describe('task machine', () => {
       failedDependency: 'task-dep',
       error: 'dependency task-dep did not complete',
     });
-    expect(effects).toEqual([
-      { type: 'notifyDependants', params: { outcome: 'failed' } },
-      { type: 'recordCheckpoint', params: undefined },
-    ]);
+    // No attempt ran, so there is nothing to checkpoint.
+    expect(effects).toEqual([{ type: 'notifyDependants', params: { outcome: 'failed' } }]);
   });
 
   test('DEPENDENCY_FAILED is not accepted while running', () => {
     expect(taskStepAccepted(running(), { type: 'DEPENDENCY_FAILED', dependencyId: 'x' })).toBe(false);
   });
 
-  test('CLAIM starts attempt 1 on the claiming node', () => {
-    const [snapshot, effects] = step(ready(), { type: 'CLAIM', node: 'node-a' });
+  test('CLAIM starts attempt 1 on the claiming node and arms its timeout', () => {
+    const [snapshot, effects, timers] = stepWithTimers(ready(), { type: 'CLAIM', node: 'node-a' });
     expect(snapshot.value).toBe('running');
     expect(snapshot.context).toMatchObject({ attempt: 1, owner: 'node-a', interrupted: false });
     expect(effects).toEqual([{ type: 'startAgent', params: { attempt: 1, node: 'node-a', interrupted: false } }]);
+    expect(timers).toEqual([{ arm: 'timeout', event: 'TIMEOUT', delay: 60_000 }]);
     expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'node-b' })).toBe(false);
   });
 
   test('a clean exit with a result completes the task', () => {
-    const [snapshot, effects] = step(running(), { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false });
+    const [snapshot, effects, timers] = stepWithTimers(running(), { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false });
     expect(snapshot.value).toBe('completed');
     expect(snapshot.status).toBe('done');
     expect(snapshot.context.owner).toBeNull();
     expect(effects).toEqual([
+      { type: 'recordCheckpoint', params: { attempt: 1 } },
       { type: 'notifyDependants', params: { outcome: 'completed' } },
-      { type: 'recordCheckpoint', params: undefined },
     ]);
+    expect(timers).toEqual([{ disarm: 'timeout' }]);
   });
 
   test.each([
@@ -162,7 +182,7 @@ describe('task machine', () => {
     expect(snapshot.context.exitCode).toBe(exit.exitCode);
     expect(snapshot.context.owner).toBeNull();
     expect(snapshot.context.error).toContain(message);
-    expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+    expect(effects.map((e) => e.type)).toEqual(['recordCheckpoint', 'notifyDependants']);
   });
 
   test('an exit error given by the agent is kept as is', () => {
@@ -182,7 +202,7 @@ describe('task machine', () => {
       const [snapshot, effects] = step(running(), { type: 'AGENT_FAILED', reason, error: `it was ${reason}`, exitCode: 143 });
       expect(snapshot.value).toBe('failed');
       expect(snapshot.context).toMatchObject({ failReason: reason, error: `it was ${reason}`, exitCode: 143, owner: null });
-      expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+      expect(effects.map((e) => e.type)).toEqual(['recordCheckpoint', 'notifyDependants']);
     },
   );
 
@@ -191,18 +211,20 @@ describe('task machine', () => {
     expect(snapshot.context.exitCode).toBeNull();
   });
 
-  test('a usage limit pauses until the reset, across a restore', () => {
-    let [snapshot, effects] = step(running(), { type: 'USAGE_LIMIT', resetAt: 1_700_000_000_000 });
+  test('a usage limit pauses until the reset (a durable timer), across a restore', () => {
+    let [snapshot, effects, timers] = stepWithTimers(running(), { type: 'USAGE_LIMIT', resetAt: 1_700_000_000_000, at: 1_699_999_000_000 });
     expect(snapshot.value).toBe('paused');
     expect(snapshot.context).toMatchObject({ resumeAt: 1_700_000_000_000, owner: null });
-    expect(effects).toEqual([{ type: 'scheduleResume', params: { at: 1_700_000_000_000 } }]);
+    expect(effects).toEqual([]);
+    expect(timers).toEqual([{ disarm: 'timeout' }, { arm: 'resume', event: 'RESUME_DUE', delay: 1_000_000 }]);
     expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
 
     snapshot = roundTrip(snapshot);
-    [snapshot, effects] = step(snapshot, { type: 'RESUME_DUE' });
+    [snapshot, effects, timers] = stepWithTimers(snapshot, { type: 'RESUME_DUE' });
     expect(snapshot.value).toBe('ready');
     expect(snapshot.context.resumeAt).toBeNull();
     expect(effects).toEqual([]);
+    expect(timers).toEqual([{ disarm: 'resume' }]);
 
     [snapshot, effects] = step(snapshot, { type: 'CLAIM', node: 'node-b' });
     expect(effects).toEqual([{ type: 'startAgent', params: { attempt: 2, node: 'node-b', interrupted: false } }]);
@@ -211,9 +233,9 @@ describe('task machine', () => {
   test.each(['queued', 'waiting', 'ready', 'paused'] as const)('CANCEL in %s cancels without a kill', (state) => {
     const reach: Record<typeof state, () => TaskSnapshot> = {
       queued: () => start(),
-      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1 }), { type: 'SUBMIT' }),
+      waiting: () => drive(start({ pendingDeps: 1, maxRecoveries: 1, ...limits }), { type: 'SUBMIT' }),
       ready: () => ready(),
-      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000 }),
+      paused: () => drive(running(), { type: 'USAGE_LIMIT', resetAt: 5_000, at: 1_000 }),
     };
     const [snapshot, effects] = step(reach[state](), { type: 'CANCEL', reason: 'not needed' });
     expect(snapshot.value).toBe('cancelled');
@@ -232,6 +254,42 @@ describe('task machine', () => {
     ]);
   });
 
+  test('TIMEOUT (the durable timer CLAIM armed) kills the live attempt and fails it with timeout', () => {
+    const [snapshot, effects, timers] = stepWithTimers(running(), { type: 'TIMEOUT' });
+    expect(snapshot.value).toBe('failed');
+    expect(snapshot.context).toMatchObject({ failReason: 'timeout', error: 'timed out after 60000 ms', owner: null });
+    expect(effects).toEqual([
+      { type: 'killAgent', params: { attempt: 1, owner: 'node-a' } },
+      { type: 'recordCheckpoint', params: { attempt: 1 } },
+      { type: 'notifyDependants', params: { outcome: 'failed' } },
+    ]);
+    expect(timers).toEqual([{ disarm: 'timeout' }]);
+    expect(taskStepAccepted(ready(), { type: 'TIMEOUT' })).toBe(false);
+  });
+
+  test('a pipeline step waits its start delay after its last dependency, on a timer', () => {
+    const delayed = { pendingDeps: 1, maxRecoveries: 1, timeoutMs: 60_000, startDelayMs: 300_000 };
+    let snapshot = drive(start(delayed), { type: 'SUBMIT' });
+    let timers: Timer[];
+    [snapshot, , timers] = stepWithTimers(snapshot, { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' });
+    expect(snapshot.value).toBe('waiting');
+    expect(snapshot.context.pendingDeps).toBe(0);
+    expect(timers).toEqual([{ arm: 'start', event: 'START_DUE', delay: 300_000 }]);
+    expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
+    [snapshot, , timers] = stepWithTimers(roundTrip(snapshot), { type: 'START_DUE' });
+    expect(snapshot.value).toBe('ready');
+    expect(timers).toEqual([{ disarm: 'start' }]);
+  });
+
+  test('START_DUE before the last dependency is refused, and a cancel while delayed drops the timer', () => {
+    const delayed = { pendingDeps: 2, maxRecoveries: 1, timeoutMs: 60_000, startDelayMs: 1_000 };
+    const waiting = drive(start(delayed), { type: 'SUBMIT' }, { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' });
+    expect(taskStepAccepted(waiting, { type: 'START_DUE' })).toBe(false);
+    const delaying = drive(waiting, { type: 'DEPENDENCY_COMPLETED', dependencyId: 'b' });
+    const [, , timers] = stepWithTimers(delaying, { type: 'CANCEL' });
+    expect(timers).toEqual([{ disarm: 'start' }]);
+  });
+
   test('RELEASE hands the run back without counting a recovery', () => {
     const [snapshot, effects] = step(running(), { type: 'RELEASE' });
     expect(snapshot.value).toBe('ready');
@@ -242,7 +300,7 @@ describe('task machine', () => {
   });
 
   test('a lost lease requeues until maxRecoveries, then fails as crashed; restores continue the count', () => {
-    let snapshot = running({ pendingDeps: 0, maxRecoveries: 2 });
+    let snapshot = running({ pendingDeps: 0, maxRecoveries: 2, ...limits });
     let effects: Effect[];
 
     [snapshot, effects] = step(snapshot, { type: 'LEASE_LOST' });
@@ -264,11 +322,11 @@ describe('task machine', () => {
       attempt: 3,
       owner: null,
     });
-    expect(effects.map((e) => e.type)).toEqual(['notifyDependants', 'recordCheckpoint']);
+    expect(effects.map((e) => e.type)).toEqual(['recordCheckpoint', 'notifyDependants']);
   });
 
   test('with maxRecoveries 0 the first lost lease is fatal', () => {
-    const [snapshot] = step(running({ pendingDeps: 0, maxRecoveries: 0 }), { type: 'LEASE_LOST' });
+    const [snapshot] = step(running({ pendingDeps: 0, maxRecoveries: 0, ...limits }), { type: 'LEASE_LOST' });
     expect(snapshot.value).toBe('failed');
     expect(snapshot.context.error).toBe('the runner died once while running this task');
   });
@@ -278,14 +336,14 @@ describe('task machine', () => {
       { type: 'SUBMIT' },
       { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' },
       { type: 'CLAIM', node: 'n1' },
-      { type: 'USAGE_LIMIT', resetAt: 10 },
+      { type: 'USAGE_LIMIT', resetAt: 10, at: 1 },
       { type: 'RESUME_DUE' },
       { type: 'CLAIM', node: 'n2' },
       { type: 'RELEASE' },
       { type: 'CLAIM', node: 'n3' },
       { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false },
     ];
-    let live = start({ pendingDeps: 1, maxRecoveries: 1 });
+    let live = start({ pendingDeps: 1, maxRecoveries: 1, ...limits });
     let persisted = roundTrip(live);
     for (const event of events) {
       [live] = step(live, event);
@@ -304,10 +362,10 @@ describe('task machine', () => {
       [ready(), { type: 'LEASE_LOST' }],
       [ready(), { type: 'RELEASE' }],
       [ready(), { type: 'RESUME_DUE' }],
-      [ready(), { type: 'USAGE_LIMIT', resetAt: 1 }],
+      [ready(), { type: 'USAGE_LIMIT', resetAt: 1, at: 0 }],
       [running(), { type: 'SUBMIT' }],
       [running(), { type: 'RESUME_DUE' }],
-      [drive(running(), { type: 'USAGE_LIMIT', resetAt: 1 }), { type: 'AGENT_FAILED', reason: 'timeout', error: 'x' }],
+      [drive(running(), { type: 'USAGE_LIMIT', resetAt: 1, at: 0 }), { type: 'AGENT_FAILED', reason: 'timeout', error: 'x' }],
     ];
     for (const [snapshot, event] of cases) {
       expect(taskStepAccepted(snapshot, event), `${event.type} in ${taskStateOf(snapshot)}`).toBe(false);

@@ -10,10 +10,13 @@ import {
 
 /** A fake agent launcher the test steers: it records runs and lets the test send their events. */
 function fakeAgents() {
-  const runs: Array<{ input: RunAgentInput; send: (event: AnyEventObject) => void; cleanedUp: boolean }> = [];
-  const runAgent = fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack }) => {
-    const run = { input, send: sendBack, cleanedUp: false };
+  const runs: Array<{ input: RunAgentInput; send: (event: AnyEventObject) => void; cleanedUp: boolean; cancels: string[] }> = [];
+  const runAgent = fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack, receive }) => {
+    const run = { input, send: sendBack, cleanedUp: false, cancels: [] as string[] };
     runs.push(run);
+    receive((event) => {
+      if (event.type === 'CANCEL') run.cancels.push(String(event.reason));
+    });
     return () => {
       run.cleanedUp = true;
     };
@@ -98,11 +101,17 @@ describe('worker slot machine', () => {
     expect(slot.agents.runs).toHaveLength(2);
   });
 
-  test('ABORT stops the run (its cleanup runs) and frees the slot without settling', () => {
+  test('ABORT kills the run and frees the slot only once the agent is gone, without settling', () => {
     const slot = makeSlot();
     slot.actor.send(assign);
     slot.agents.runs[0]?.send({ type: 'AGENT_STARTED', pid: 1 });
     slot.actor.send({ type: 'ABORT', reason: 'cancelled elsewhere' });
+    // Still holding the slot during the kill grace: a new agent here would exceed maxWorkers.
+    expect(slot.actor.getSnapshot().value).toEqual({ active: 'aborting' });
+    expect(slot.agents.runs[0]?.cancels).toEqual(['cancelled elsewhere']);
+    expect(slot.freed).toEqual([]);
+    expect(slot.actor.getSnapshot().can(assign)).toBe(false);
+    slot.agents.runs[0]?.send({ type: 'AGENT_EXITED', outcome: { end: 'cancelled' } });
     expect(slot.actor.getSnapshot().value).toBe('idle');
     expect(slot.agents.runs[0]?.cleanedUp).toBe(true);
     expect(slot.settled).toEqual([]);
@@ -110,12 +119,26 @@ describe('worker slot machine', () => {
     expect(slot.actor.getSnapshot().context.taskId).toBeNull();
   });
 
-  test('ABORT while starting also stops the run', () => {
+  test('ABORT while starting also kills the run', () => {
     const slot = makeSlot();
     slot.actor.send(assign);
     slot.actor.send({ type: 'ABORT', reason: 'lease lost' });
+    expect(slot.agents.runs[0]?.cancels).toEqual(['lease lost']);
+    slot.agents.runs[0]?.send({ type: 'AGENT_EXITED', outcome: { end: 'cancelled' } });
     expect(slot.actor.getSnapshot().value).toBe('idle');
     expect(slot.agents.runs[0]?.cleanedUp).toBe(true);
+  });
+
+  test('STOP while aborting stops the slot once the agent is gone', () => {
+    const slot = makeSlot();
+    slot.actor.send(assign);
+    slot.actor.send({ type: 'ABORT', reason: 'lease lost' });
+    slot.actor.send({ type: 'STOP' });
+    expect(slot.actor.getSnapshot().value).toEqual({ active: 'aborting' });
+    slot.agents.runs[0]?.send({ type: 'AGENT_EXITED', outcome: { end: 'cancelled' } });
+    expect(slot.actor.getSnapshot().value).toBe('stopped');
+    expect(slot.handedBack).toEqual([]);
+    expect(slot.stopped).toEqual(['slot-7']);
   });
 
   test('STOP while busy kills the run, hands the task back and stops', async () => {
@@ -240,6 +263,7 @@ describe('worker slot machine', () => {
     const actor = createActor(machine, { input: { slotId: 's' } }).start();
     actor.send(assign);
     actor.send({ type: 'ABORT', reason: 'lease lost' });
+    agents.runs[0]?.send({ type: 'AGENT_EXITED', outcome: null });
     actor.send(assign);
     agents.runs[1]?.send({ type: 'AGENT_EXITED', outcome: null });
     await waitFor(actor, (s) => s.matches('idle'));
