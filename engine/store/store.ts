@@ -6,8 +6,10 @@
  * step together with its history row in one transaction.
  */
 import { migrate } from './migrations.js';
-import { openSqlDriver, type DriverChoice, type SqlDriver, type SqlExecutor, type SqlRow, type SqlValue } from './sql-driver.js';
+import { openSqlDriver, type DriverChoice, type SqlDriver, type SqlExecutor, type SqlValue } from './sql-driver.js';
 import { UsageError } from '../errors.js';
+import { columnNames, encodeColumn, placeholders, priorityNumber, toCheckpoint, toNode, toOpenRun, toRun, toTask, toTaskEvent } from './rows.js';
+import { topologicalOrder } from './task-graph.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
@@ -303,124 +305,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const priorityNumber: Record<Priority, number> = { P0: 0, P1: 1, P2: 2 };
-
-const columnNames: Record<keyof TaskColumns, string> = {
-  failReason: 'fail_reason',
-  error: 'error',
-  pendingDeps: 'pending_deps',
-  owner: 'owner',
-  attempt: 'attempt',
-  leaseUntil: 'lease_until',
-  sessionId: 'session_id',
-  exitCode: 'exit_code',
-  costUsd: 'cost_usd',
-  numTurns: 'num_turns',
-  usage: 'usage',
-  result: 'result',
-  resumeAt: 'resume_at',
-  runAfter: 'run_after',
-  startedAt: 'started_at',
-  endedAt: 'ended_at',
-};
-
-function str(value: SqlValue | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-function num(value: SqlValue | undefined): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-function json(value: SqlValue | undefined): unknown {
-  return value === null || value === undefined ? null : JSON.parse(String(value));
-}
-
-function toTask(row: SqlRow): TaskRecord {
-  return {
-    id: String(row.id),
-    prompt: String(row.prompt),
-    priority: priorities[Number(row.priority)] ?? 'P2',
-    state: String(row.state),
-    snapshot: json(row.snapshot),
-    failReason: str(row.fail_reason),
-    error: str(row.error),
-    agent: String(row.agent),
-    model: str(row.model),
-    permissionMode: str(row.permission_mode),
-    allowedTools: (json(row.allowed_tools) as string[] | null) ?? [],
-    disallowedTools: (json(row.disallowed_tools) as string[] | null) ?? [],
-    workingDirectory: String(row.working_directory),
-    timeoutMs: Number(row.timeout_ms),
-    maxOutputBuffer: Number(row.max_output_buffer),
-    maxBudgetUsd: num(row.max_budget_usd),
-    worktree: Number(row.worktree) === 1,
-    continueFrom: str(row.continue_from),
-    parentTaskId: str(row.parent_task_id),
-    retryOf: str(row.retry_of),
-    pendingDeps: Number(row.pending_deps),
-    startDelayMs: Number(row.start_delay_ms),
-    runAfter: num(row.run_after),
-    additionalContext: str(row.additional_context),
-    forkSessionId: str(row.fork_session_id),
-    owner: str(row.owner),
-    attempt: Number(row.attempt),
-    leaseUntil: num(row.lease_until),
-    sessionId: str(row.session_id),
-    exitCode: num(row.exit_code),
-    costUsd: num(row.cost_usd),
-    numTurns: num(row.num_turns),
-    usage: json(row.usage),
-    result: str(row.result),
-    resumeAt: num(row.resume_at),
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-    startedAt: num(row.started_at),
-    endedAt: num(row.ended_at),
-  };
-}
-
-function toNode(row: SqlRow): NodeRecord {
-  return {
-    id: String(row.id),
-    host: String(row.host),
-    pid: Number(row.pid),
-    pidStart: num(row.pid_start),
-    dataDir: String(row.data_dir),
-    version: String(row.version),
-    autostarted: Number(row.autostarted) === 1,
-    startedAt: Number(row.started_at),
-    heartbeatAt: Number(row.heartbeat_at),
-  };
-}
-
-function toRun(row: SqlRow): TaskRun {
-  return {
-    taskId: String(row.task_id),
-    attempt: Number(row.attempt),
-    nodeId: String(row.node_id),
-    host: String(row.host),
-    pid: num(row.pid),
-    pidStart: num(row.pid_start),
-    sessionId: str(row.session_id),
-    logPath: String(row.log_path),
-    outputBytes: Number(row.output_bytes),
-    startedAt: Number(row.started_at),
-    endedAt: num(row.ended_at),
-    outcome: str(row.outcome),
-    exitCode: num(row.exit_code),
-    costUsd: num(row.cost_usd),
-  };
-}
-
-function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
-  if (value === undefined || value === null) return null;
-  if (key === 'usage') return JSON.stringify(value);
-  return value as SqlValue;
-}
-
-function placeholders(count: number): string {
-  return Array.from({ length: count }, () => '?').join(', ');
-}
-
 /** Write one fenced step and its history row; false when the fence did not match. */
 async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, now: number, nodeId: string | null): Promise<boolean> {
   const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
@@ -479,55 +363,6 @@ async function cascadeToDependants(
       if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
     }
   }
-}
-
-/**
- * The batch in an order where every task comes after its batch dependencies (Kahn's algorithm), or a
- * UsageError naming a cycle. Linear in tasks plus edges.
- */
-function topologicalOrder(nodes: readonly NewTaskNode[]): NewTaskNode[] {
-  const byId = new Map<string, NewTaskNode>();
-  for (const node of nodes) {
-    if (byId.has(node.task.id)) throw new UsageError('invalid_input', `id ${node.task.id}: used by two tasks of the batch; ids must be unique`);
-    byId.set(node.task.id, node);
-  }
-  const indegree = new Map<string, number>();
-  const dependants = new Map<string, string[]>();
-  for (const node of nodes) {
-    const deps = [...new Set(node.dependsOn)].filter((dep) => byId.has(dep));
-    if (deps.includes(node.task.id)) throw new UsageError('invalid_input', `dependsOn: task ${node.task.id} depends on itself`);
-    indegree.set(node.task.id, deps.length);
-    for (const dep of deps) dependants.set(dep, [...(dependants.get(dep) ?? []), node.task.id]);
-  }
-  const ready = nodes.filter((node) => indegree.get(node.task.id) === 0).map((node) => node.task.id);
-  const order: NewTaskNode[] = [];
-  for (let next = 0; next < ready.length; next++) {
-    const id = ready[next]!;
-    order.push(byId.get(id)!);
-    for (const dependant of dependants.get(id) ?? []) {
-      const left = indegree.get(dependant)! - 1;
-      indegree.set(dependant, left);
-      if (left === 0) ready.push(dependant);
-    }
-  }
-  if (order.length < nodes.length) {
-    throw new UsageError('invalid_input', `dependsOn: cycle ${describeCycle(nodes.filter((node) => indegree.get(node.task.id)! > 0), byId)}`);
-  }
-  return order;
-}
-
-/** One cycle among the tasks left over by Kahn's algorithm, as `a → b → a`. */
-function describeCycle(left: readonly NewTaskNode[], byId: Map<string, NewTaskNode>): string {
-  const remaining = new Set(left.map((node) => node.task.id));
-  const path: string[] = [];
-  const seen = new Map<string, number>();
-  let current = left[0]!.task.id;
-  while (!seen.has(current)) {
-    seen.set(current, path.length);
-    path.push(current);
-    current = byId.get(current)!.dependsOn.find((dep) => remaining.has(dep))!;
-  }
-  return [...path.slice(seen.get(current)), current].join(' → ');
 }
 
 class SqlStore implements Store {
@@ -613,18 +448,7 @@ class SqlStore implements Store {
     const rows = await this.db.all(`SELECT * FROM checkpoints WHERE task_id = ? ORDER BY attempt DESC LIMIT 1`, [taskId]);
     const row = rows[0];
     if (!row) return null;
-    return {
-      taskId: String(row.task_id),
-      attempt: Number(row.attempt),
-      createdAt: Number(row.created_at),
-      outcome: String(row.outcome),
-      gitBranch: str(row.git_branch),
-      gitSha: str(row.git_sha),
-      gitDirty: (json(row.git_dirty) as string[] | null) ?? [],
-      lastLines: (json(row.last_lines) as string[] | null) ?? [],
-      error: str(row.error),
-      sessionId: str(row.session_id),
-    };
+    return toCheckpoint(row);
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {
@@ -652,15 +476,7 @@ class SqlStore implements Store {
 
   async taskEvents(id: string): Promise<TaskEvent[]> {
     const rows = await this.db.all(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`, [id]);
-    return rows.map((row) => ({
-      at: Number(row.at),
-      event: String(row.event),
-      from: str(row.from_state),
-      to: String(row.to_state),
-      nodeId: str(row.node_id),
-      attempt: Number(row.attempt),
-      detail: str(row.detail),
-    }));
+    return rows.map(toTaskEvent);
   }
 
   async taskRuns(id: string): Promise<TaskRun[]> {
@@ -766,19 +582,7 @@ class SqlStore implements Store {
        LEFT JOIN nodes n ON n.id = r.node_id
        WHERE r.ended_at IS NULL`,
     );
-    return rows.map((row) => ({
-      taskId: String(row.task_id),
-      attempt: Number(row.run_attempt),
-      nodeId: String(row.node_id),
-      host: String(row.run_host),
-      pid: num(row.run_pid),
-      pidStart: num(row.run_pid_start),
-      taskState: String(row.task_state),
-      taskAttempt: Number(row.task_attempt),
-      taskOwner: str(row.task_owner),
-      leaseUntil: num(row.lease_until),
-      node: row.id === null || row.id === undefined ? null : toNode(row),
-    }));
+    return rows.map(toOpenRun);
   }
 
   async takeOverRun(run: { taskId: string; attempt: number; from: string; to: string; leaseUntil: number; leaseLapsedBy?: number }): Promise<boolean> {
