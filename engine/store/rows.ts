@@ -3,6 +3,7 @@
  * the store's modules read rows with it and encode the values they write.
  */
 import { priorities, type Checkpoint, type NodeRecord, type OpenRun, type Priority, type TaskColumns, type TaskEvent, type TaskRecord, type TaskRun } from './store.js';
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 
 /** A priority as stored: 0..2, so the claim index sorts P0 first. */
@@ -47,8 +48,8 @@ export function toTask(row: SqlRow): TaskRecord {
     id: String(row.id),
     prompt: String(row.prompt),
     priority: priorities[Number(row.priority)] ?? 'P2',
-    state: String(row.state),
-    snapshot: json(row.snapshot),
+    state: String(row.state) as TaskState,
+    snapshot: json(row.snapshot) as PersistedTask,
     failReason: str(row.fail_reason),
     error: str(row.error),
     agent: String(row.agent),
@@ -130,7 +131,7 @@ export function toOpenRun(row: SqlRow): OpenRun {
     host: String(row.run_host),
     pid: num(row.run_pid),
     pidStart: num(row.run_pid_start),
-    taskState: String(row.task_state),
+    taskState: String(row.task_state) as TaskState,
     taskAttempt: Number(row.task_attempt),
     taskOwner: str(row.task_owner),
     leaseUntil: num(row.lease_until),

@@ -5,6 +5,7 @@
  * (which state comes next) are made by the statecharts; the store takes them as `TaskStep`s and commits each
  * step together with its history row in one transaction.
  */
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import { migrate } from './migrations.js';
 import { openSqlDriver, type DriverChoice } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
@@ -22,8 +23,8 @@ export interface TaskRecord {
   id: string;
   prompt: string;
   priority: Priority;
-  state: string;
-  snapshot: unknown;
+  state: TaskState;
+  snapshot: PersistedTask;
   failReason: string | null;
   error: string | null;
   agent: string;
@@ -91,7 +92,7 @@ export type TaskColumns = Partial<
 export interface TaskStep {
   /** The event type that caused it (history). */
   event: string;
-  snapshot: { value: string; context: unknown };
+  snapshot: PersistedTask;
   set: TaskColumns;
   detail?: string | undefined;
 }
@@ -115,7 +116,7 @@ export interface OpenRun {
   pid: number | null;
   pidStart: number | null;
   /** The task as it is now: is this run still its live run? */
-  taskState: string;
+  taskState: TaskState;
   taskAttempt: number;
   taskOwner: string | null;
   leaseUntil: number | null;
