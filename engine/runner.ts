@@ -347,11 +347,11 @@ export class Runner {
         if (checkpoint) blocks.push(formatCheckpointContext(checkpoint, 'the earlier run this task resumes,'));
         if (task.additionalContext) blocks.push(`=== Additional instructions for this run ===\n${task.additionalContext}`);
       }
-      const context = (task.snapshot as { context?: { interrupted?: boolean } }).context;
+      const { context } = task.snapshot;
       // An interrupted run continues its own agent session, if the agent got far enough to create one.
-      const runs = context?.interrupted === true ? await this.store.taskRuns(task.id) : [];
+      const runs = context.interrupted === true ? await this.store.taskRuns(task.id) : [];
       const startedSession = runs.some((run) => run.attempt < task.attempt && run.sessionId !== null);
-      if (context?.interrupted === true) {
+      if (context.interrupted === true) {
         blocks.push(
           '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
         );

@@ -4,7 +4,7 @@
  * here writes or runs anything; callers commit the step and only then act on the returned actions.
  */
 import { initialTransition, transition } from 'xstate';
-import { taskMachine, taskStepAccepted, type TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
+import { taskMachine, taskStateOf, taskStepAccepted, type TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
 import type { DependantDecider, TaskColumns, TaskRecord, TaskStep } from './store/store.js';
 
 /** How many times a run may be taken over after its runner died before the task fails with `crashed`. */
@@ -25,7 +25,7 @@ export interface DecidedStep {
 type TaskSnapshot = ReturnType<typeof taskMachine.resolveState>;
 
 function toStep(event: string, next: TaskSnapshot, extra: TaskColumns, now: number): TaskStep {
-  const value = String(next.value);
+  const value = taskStateOf(next);
   const context = next.context;
   const finished = value === 'completed' || value === 'failed' || value === 'cancelled';
   const set: TaskColumns = {
@@ -67,8 +67,8 @@ export function decideSubmit(
 
 /** Restore the task's statechart from its row. */
 export function taskSnapshotOf(task: TaskRecord): TaskSnapshot {
-  const persisted = task.snapshot as { value: string; context: TaskSnapshot['context'] };
-  return taskMachine.resolveState({ value: persisted.value, context: persisted.context } as Parameters<typeof taskMachine.resolveState>[0]);
+  // Only the persisted value and context, whatever else the row's JSON holds.
+  return taskMachine.resolveState({ value: task.snapshot.value, context: task.snapshot.context });
 }
 
 /** Decide one event for a task; null when its statechart does not accept the event in its current state. */

@@ -5,9 +5,10 @@
  * (which state comes next) are made by the statecharts; the store takes them as `TaskStep`s and commits each
  * step together with its history row in one transaction.
  */
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import { migrate } from './migrations.js';
-import { openSqlDriver, type DriverChoice, type SqlDriver, type SqlExecutor, type SqlRow, type SqlValue } from './sql-driver.js';
-import { UsageError } from '../errors.js';
+import { openSqlDriver, type DriverChoice } from './sql-driver.js';
+import { SqlStore } from './sql-store.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
@@ -22,8 +23,8 @@ export interface TaskRecord {
   id: string;
   prompt: string;
   priority: Priority;
-  state: string;
-  snapshot: unknown;
+  state: TaskState;
+  snapshot: PersistedTask;
   failReason: string | null;
   error: string | null;
   agent: string;
@@ -91,7 +92,7 @@ export type TaskColumns = Partial<
 export interface TaskStep {
   /** The event type that caused it (history). */
   event: string;
-  snapshot: { value: string; context: unknown };
+  snapshot: PersistedTask;
   set: TaskColumns;
   detail?: string | undefined;
 }
@@ -115,7 +116,7 @@ export interface OpenRun {
   pid: number | null;
   pidStart: number | null;
   /** The task as it is now: is this run still its live run? */
-  taskState: string;
+  taskState: TaskState;
   taskAttempt: number;
   taskOwner: string | null;
   leaseUntil: number | null;
@@ -233,6 +234,55 @@ export interface TaskFilter {
   limit?: number | undefined;
 }
 
+/** What a runner claims a task with: who it is, when, for how long, and where the run's log goes. */
+export interface TaskClaim {
+  nodeId: string;
+  host: string;
+  now: number;
+  leaseMs: number;
+  logPath: (taskId: string) => string;
+}
+
+/** What a committed step carries besides itself: the run it ends, the checkpoint, how dependants are decided. */
+export interface CommitOptions {
+  now: number;
+  nodeId?: string | null;
+  runEnd?: RunEnd;
+  checkpoint?: Checkpoint;
+  decideDependant?: DependantDecider;
+}
+
+/** A run's agent process (pid + start time, so a reused pid is never taken for it). */
+export interface RunProcess {
+  pid: number;
+  pidStart: number | null;
+  sessionId: string | null;
+}
+
+/** A run moved from one owner to another, fenced on its owner and attempt. */
+export interface RunTakeover {
+  taskId: string;
+  attempt: number;
+  from: string;
+  to: string;
+  leaseUntil: number;
+  leaseLapsedBy?: number;
+}
+
+/** A running task a node owns, by id and attempt. */
+export interface OwnedRun {
+  id: string;
+  attempt: number;
+}
+
+/** How registerNode tells whether another node of the same host and data dir is alive. */
+export interface HostExclusivity {
+  isAlive: (other: NodeRecord) => boolean;
+}
+
+/** Registered, or refused because of a live node of the same host and data dir. */
+export type NodeRegistration = { registered: true } | { registered: false; existing: NodeRecord };
+
 /** The store's verbs. */
 export interface Store {
   readonly kind: 'embedded' | 'client';
@@ -257,26 +307,21 @@ export interface Store {
    * Claim the best ready task (P0 first, then oldest) for `nodeId` in one write: the step from `decide` is
    * committed guarded by `state = 'ready'`, with owner, attempt and lease, and the run row is created.
    */
-  claimNextTask(claim: { nodeId: string; host: string; now: number; leaseMs: number; logPath: (taskId: string) => string }, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null>;
+  claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null>;
   /**
    * Commit one step guarded by `fence`; false (and nothing written) when the task moved on or another node owns
    * it. When the step finishes the task, dependants are decided with `decideDependant` in the same transaction.
    */
-  commitTaskStep(
-    id: string,
-    fence: TaskFence,
-    step: TaskStep,
-    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; checkpoint?: Checkpoint; decideDependant?: DependantDecider },
-  ): Promise<boolean>;
+  commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean>;
   /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
-  recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void>;
+  recordRunProcess(taskId: string, attempt: number, process: RunProcess): Promise<void>;
   /** Every run whose row has not ended (the recovery sweep's work list). */
   openRuns(): Promise<OpenRun[]>;
   /**
    * Move a live run to another owner before its agent is killed, so a stalled owner that wakes meanwhile can
    * neither renew it nor settle it. Fenced on owner + attempt and, unless its owner is known dead, a lapsed lease.
    */
-  takeOverRun(run: { taskId: string; attempt: number; from: string; to: string; leaseUntil: number; leaseLapsedBy?: number }): Promise<boolean>;
+  takeOverRun(run: RunTakeover): Promise<boolean>;
   /** End a run row (cancelled, aborted or lost) that no task step ended. */
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void>;
   /** Paused tasks whose usage-limit reset has come. */
@@ -289,11 +334,11 @@ export interface Store {
    * Extend the leases of the runs this node is running (`runs`); returns every run it owns. A run it owns but
    * no longer runs (its slot failed) is not renewed, so the recovery sweep takes it back.
    */
-  renewLeases(nodeId: string, leaseUntil: number, runs: ReadonlyArray<{ id: string; attempt: number }>): Promise<Array<{ id: string; attempt: number }>>;
+  renewLeases(nodeId: string, leaseUntil: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]>;
   /** The runs this node owns right now (cheap; used to notice cancels and lost leases). */
-  ownedRuns(nodeId: string): Promise<Array<{ id: string; attempt: number }>>;
+  ownedRuns(nodeId: string): Promise<OwnedRun[]>;
   /** Register a node. With `exclusiveOnHost`, refuse when another live node of this host and data dir exists. */
-  registerNode(node: NodeRecord, exclusiveOnHost?: { isAlive: (other: NodeRecord) => boolean }): Promise<{ registered: true } | { registered: false; existing: NodeRecord }>;
+  registerNode(node: NodeRecord, exclusiveOnHost?: HostExclusivity): Promise<NodeRegistration>;
   /** Refresh the heartbeat; false when the row is gone (another node decided this one was dead). */
   heartbeatNode(id: string, now: number): Promise<boolean>;
   removeNode(id: string): Promise<void>;
@@ -301,582 +346,6 @@ export interface Store {
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;
-}
-
-const priorityNumber: Record<Priority, number> = { P0: 0, P1: 1, P2: 2 };
-
-const columnNames: Record<keyof TaskColumns, string> = {
-  failReason: 'fail_reason',
-  error: 'error',
-  pendingDeps: 'pending_deps',
-  owner: 'owner',
-  attempt: 'attempt',
-  leaseUntil: 'lease_until',
-  sessionId: 'session_id',
-  exitCode: 'exit_code',
-  costUsd: 'cost_usd',
-  numTurns: 'num_turns',
-  usage: 'usage',
-  result: 'result',
-  resumeAt: 'resume_at',
-  runAfter: 'run_after',
-  startedAt: 'started_at',
-  endedAt: 'ended_at',
-};
-
-function str(value: SqlValue | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-function num(value: SqlValue | undefined): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-function json(value: SqlValue | undefined): unknown {
-  return value === null || value === undefined ? null : JSON.parse(String(value));
-}
-
-function toTask(row: SqlRow): TaskRecord {
-  return {
-    id: String(row.id),
-    prompt: String(row.prompt),
-    priority: priorities[Number(row.priority)] ?? 'P2',
-    state: String(row.state),
-    snapshot: json(row.snapshot),
-    failReason: str(row.fail_reason),
-    error: str(row.error),
-    agent: String(row.agent),
-    model: str(row.model),
-    permissionMode: str(row.permission_mode),
-    allowedTools: (json(row.allowed_tools) as string[] | null) ?? [],
-    disallowedTools: (json(row.disallowed_tools) as string[] | null) ?? [],
-    workingDirectory: String(row.working_directory),
-    timeoutMs: Number(row.timeout_ms),
-    maxOutputBuffer: Number(row.max_output_buffer),
-    maxBudgetUsd: num(row.max_budget_usd),
-    worktree: Number(row.worktree) === 1,
-    continueFrom: str(row.continue_from),
-    parentTaskId: str(row.parent_task_id),
-    retryOf: str(row.retry_of),
-    pendingDeps: Number(row.pending_deps),
-    startDelayMs: Number(row.start_delay_ms),
-    runAfter: num(row.run_after),
-    additionalContext: str(row.additional_context),
-    forkSessionId: str(row.fork_session_id),
-    owner: str(row.owner),
-    attempt: Number(row.attempt),
-    leaseUntil: num(row.lease_until),
-    sessionId: str(row.session_id),
-    exitCode: num(row.exit_code),
-    costUsd: num(row.cost_usd),
-    numTurns: num(row.num_turns),
-    usage: json(row.usage),
-    result: str(row.result),
-    resumeAt: num(row.resume_at),
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-    startedAt: num(row.started_at),
-    endedAt: num(row.ended_at),
-  };
-}
-
-function toNode(row: SqlRow): NodeRecord {
-  return {
-    id: String(row.id),
-    host: String(row.host),
-    pid: Number(row.pid),
-    pidStart: num(row.pid_start),
-    dataDir: String(row.data_dir),
-    version: String(row.version),
-    autostarted: Number(row.autostarted) === 1,
-    startedAt: Number(row.started_at),
-    heartbeatAt: Number(row.heartbeat_at),
-  };
-}
-
-function toRun(row: SqlRow): TaskRun {
-  return {
-    taskId: String(row.task_id),
-    attempt: Number(row.attempt),
-    nodeId: String(row.node_id),
-    host: String(row.host),
-    pid: num(row.pid),
-    pidStart: num(row.pid_start),
-    sessionId: str(row.session_id),
-    logPath: String(row.log_path),
-    outputBytes: Number(row.output_bytes),
-    startedAt: Number(row.started_at),
-    endedAt: num(row.ended_at),
-    outcome: str(row.outcome),
-    exitCode: num(row.exit_code),
-    costUsd: num(row.cost_usd),
-  };
-}
-
-function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
-  if (value === undefined || value === null) return null;
-  if (key === 'usage') return JSON.stringify(value);
-  return value as SqlValue;
-}
-
-function placeholders(count: number): string {
-  return Array.from({ length: count }, () => '?').join(', ');
-}
-
-/** Write one fenced step and its history row; false when the fence did not match. */
-async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, now: number, nodeId: string | null): Promise<boolean> {
-  const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
-  const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
-  for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
-    sets.push(`${columnNames[key]} = ?`);
-    args.push(encodeColumn(key, step.set[key]));
-  }
-  let where = 'id = ? AND state = ?';
-  args.push(id, fence.state);
-  if (fence.owner !== undefined) {
-    where += ' AND owner = ?';
-    args.push(fence.owner);
-  }
-  if (fence.attempt !== undefined) {
-    where += ' AND attempt = ?';
-    args.push(fence.attempt);
-  }
-  if (fence.leaseLapsedBy !== undefined) {
-    where += ' AND lease_until < ?';
-    args.push(fence.leaseLapsedBy);
-  }
-  const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
-  if (updated.length === 0) return false;
-  await tx.run(
-    `INSERT INTO task_events (task_id, at, event, from_state, to_state, node_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, now, step.event, fence.state, step.snapshot.value, nodeId, Number(updated[0]?.attempt ?? 0), step.detail ?? null],
-  );
-  return true;
-}
-
-/**
- * Deliver a finished task's outcome to its dependants, transitively for failures, in the caller's transaction.
- * Work is proportional to the edges touched (DESIGN §5), never to the table size.
- */
-async function cascadeToDependants(
-  tx: SqlExecutor,
-  rootId: string,
-  rootOutcome: DependencyOutcome,
-  decide: DependantDecider,
-  now: number,
-  nodeId: string | null,
-): Promise<void> {
-  const pending: Array<{ id: string; outcome: DependencyOutcome }> = [{ id: rootId, outcome: rootOutcome }];
-  for (let next = 0; next < pending.length; next++) {
-    const { id, outcome } = pending[next]!;
-    const rows = await tx.all(
-      `SELECT t.* FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = ? AND t.state IN (${placeholders(unfinishedStates.length)})`,
-      [id, ...unfinishedStates],
-    );
-    for (const row of rows) {
-      const dependant = toTask(row);
-      const step = decide(dependant, id, outcome, rootId);
-      if (!step) continue;
-      const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
-      if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
-    }
-  }
-}
-
-/**
- * The batch in an order where every task comes after its batch dependencies (Kahn's algorithm), or a
- * UsageError naming a cycle. Linear in tasks plus edges.
- */
-function topologicalOrder(nodes: readonly NewTaskNode[]): NewTaskNode[] {
-  const byId = new Map<string, NewTaskNode>();
-  for (const node of nodes) {
-    if (byId.has(node.task.id)) throw new UsageError('invalid_input', `id ${node.task.id}: used by two tasks of the batch; ids must be unique`);
-    byId.set(node.task.id, node);
-  }
-  const indegree = new Map<string, number>();
-  const dependants = new Map<string, string[]>();
-  for (const node of nodes) {
-    const deps = [...new Set(node.dependsOn)].filter((dep) => byId.has(dep));
-    if (deps.includes(node.task.id)) throw new UsageError('invalid_input', `dependsOn: task ${node.task.id} depends on itself`);
-    indegree.set(node.task.id, deps.length);
-    for (const dep of deps) dependants.set(dep, [...(dependants.get(dep) ?? []), node.task.id]);
-  }
-  const ready = nodes.filter((node) => indegree.get(node.task.id) === 0).map((node) => node.task.id);
-  const order: NewTaskNode[] = [];
-  for (let next = 0; next < ready.length; next++) {
-    const id = ready[next]!;
-    order.push(byId.get(id)!);
-    for (const dependant of dependants.get(id) ?? []) {
-      const left = indegree.get(dependant)! - 1;
-      indegree.set(dependant, left);
-      if (left === 0) ready.push(dependant);
-    }
-  }
-  if (order.length < nodes.length) {
-    throw new UsageError('invalid_input', `dependsOn: cycle ${describeCycle(nodes.filter((node) => indegree.get(node.task.id)! > 0), byId)}`);
-  }
-  return order;
-}
-
-/** One cycle among the tasks left over by Kahn's algorithm, as `a → b → a`. */
-function describeCycle(left: readonly NewTaskNode[], byId: Map<string, NewTaskNode>): string {
-  const remaining = new Set(left.map((node) => node.task.id));
-  const path: string[] = [];
-  const seen = new Map<string, number>();
-  let current = left[0]!.task.id;
-  while (!seen.has(current)) {
-    seen.set(current, path.length);
-    path.push(current);
-    current = byId.get(current)!.dependsOn.find((dep) => remaining.has(dep))!;
-  }
-  return [...path.slice(seen.get(current)), current].join(' → ');
-}
-
-class SqlStore implements Store {
-  constructor(private readonly db: SqlDriver) {}
-
-  get kind(): 'embedded' | 'client' {
-    return this.db.kind;
-  }
-
-  async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
-    const [inserted] = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
-    return inserted!;
-  }
-
-  async insertTaskGraph(nodes: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]> {
-    const order = topologicalOrder(nodes);
-    const batchIds = new Set(nodes.map((node) => node.task.id));
-    return this.db.write(async (tx) => {
-      const external = [...new Set(nodes.flatMap((node) => node.dependsOn.filter((dep) => !batchIds.has(dep))))];
-      const states = new Map<string, string>();
-      if (external.length > 0) {
-        const rows = await tx.all(`SELECT id, state FROM tasks WHERE id IN (${placeholders(external.length)})`, external);
-        for (const row of rows) states.set(String(row.id), String(row.state));
-        const unknown = external.find((dep) => !states.has(dep));
-        if (unknown) throw new UsageError('not_found', `dependsOn: task ${unknown} does not exist`);
-      }
-      for (const node of order) {
-        const { task } = node;
-        const deps = [...new Set(node.dependsOn)];
-        let pendingDeps = 0;
-        let failedDependency: string | null = null;
-        for (const dep of deps) {
-          const state = states.get(dep);
-          if (state === 'failed' || state === 'cancelled') failedDependency ??= dep;
-          else if (state !== 'completed') pendingDeps++;
-        }
-        const step = decide(task, pendingDeps, failedDependency);
-        await tx.run(
-          `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
-             working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
-             pending_deps, start_delay_ms, additional_context, fork_session_id, created_at, updated_at)
-           VALUES (${placeholders(24)})`,
-          [
-            task.id,
-            task.prompt,
-            priorityNumber[task.priority],
-            'queued',
-            JSON.stringify(step.snapshot),
-            task.agent,
-            task.model,
-            task.permissionMode,
-            JSON.stringify(task.allowedTools),
-            JSON.stringify(task.disallowedTools),
-            task.workingDirectory,
-            task.timeoutMs,
-            task.maxOutputBuffer,
-            task.maxBudgetUsd,
-            task.worktree ? 1 : 0,
-            task.continueFrom,
-            task.parentTaskId,
-            task.retryOf,
-            pendingDeps,
-            task.startDelayMs,
-            task.additionalContext,
-            task.forkSessionId,
-            now,
-            now,
-          ],
-        );
-        for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
-        // The insert is the `queued` state; the submit step moves it on within the same transaction.
-        const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
-        if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
-        states.set(task.id, step.snapshot.value);
-      }
-      const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
-      const byId = new Map(rows.map((row) => [String(row.id), toTask(row)]));
-      return nodes.map((node) => byId.get(node.task.id)!);
-    });
-  }
-
-  async latestCheckpoint(taskId: string): Promise<Checkpoint | null> {
-    const rows = await this.db.all(`SELECT * FROM checkpoints WHERE task_id = ? ORDER BY attempt DESC LIMIT 1`, [taskId]);
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      taskId: String(row.task_id),
-      attempt: Number(row.attempt),
-      createdAt: Number(row.created_at),
-      outcome: String(row.outcome),
-      gitBranch: str(row.git_branch),
-      gitSha: str(row.git_sha),
-      gitDirty: (json(row.git_dirty) as string[] | null) ?? [],
-      lastLines: (json(row.last_lines) as string[] | null) ?? [],
-      error: str(row.error),
-      sessionId: str(row.session_id),
-    };
-  }
-
-  async getTask(id: string): Promise<TaskRecord | null> {
-    const rows = await this.db.all(`SELECT * FROM tasks WHERE id = ?`, [id]);
-    return rows[0] ? toTask(rows[0]) : null;
-  }
-
-  async listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
-    const limit = filter.limit ?? 50;
-    const states = filter.states ?? [];
-    const where = states.length > 0 ? `WHERE state IN (${placeholders(states.length)})` : '';
-    const rows = await this.db.all(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, [...states, limit]);
-    return rows.map(toTask);
-  }
-
-  async dependenciesOf(id: string): Promise<string[]> {
-    const rows = await this.db.all(`SELECT depends_on FROM task_deps WHERE task_id = ? ORDER BY depends_on`, [id]);
-    return rows.map((row) => String(row.depends_on));
-  }
-
-  async dependantsOf(id: string): Promise<string[]> {
-    const rows = await this.db.all(`SELECT task_id FROM task_deps WHERE depends_on = ? ORDER BY task_id`, [id]);
-    return rows.map((row) => String(row.task_id));
-  }
-
-  async taskEvents(id: string): Promise<TaskEvent[]> {
-    const rows = await this.db.all(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`, [id]);
-    return rows.map((row) => ({
-      at: Number(row.at),
-      event: String(row.event),
-      from: str(row.from_state),
-      to: String(row.to_state),
-      nodeId: str(row.node_id),
-      attempt: Number(row.attempt),
-      detail: str(row.detail),
-    }));
-  }
-
-  async taskRuns(id: string): Promise<TaskRun[]> {
-    const rows = await this.db.all(`SELECT * FROM task_runs WHERE task_id = ? ORDER BY attempt`, [id]);
-    return rows.map(toRun);
-  }
-
-  async countUnfinished(): Promise<number> {
-    const rows = await this.db.all(`SELECT COUNT(*) AS n FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)})`, [
-      ...unfinishedStates,
-    ]);
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  async claimNextTask(
-    claim: { nodeId: string; host: string; now: number; leaseMs: number; logPath: (taskId: string) => string },
-    decide: (task: TaskRecord) => TaskStep,
-  ): Promise<TaskRecord | null> {
-    const readySql = `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`;
-    // Most polls find nothing: look first without taking the write lock that every other runner needs too.
-    if ((await this.db.all(readySql, [claim.now])).length === 0) return null;
-    return this.db.write(async (tx) => {
-      const rows = await tx.all(readySql, [claim.now]);
-      if (!rows[0]) return null;
-      const task = toTask(rows[0]);
-      const step = decide(task);
-      const attempt = task.attempt + 1;
-      const leaseUntil = claim.now + claim.leaseMs;
-      step.set = { ...step.set, owner: claim.nodeId, attempt, leaseUntil, startedAt: claim.now };
-      const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
-      if (!applied) return null;
-      await tx.run(
-        `INSERT INTO task_runs (task_id, attempt, node_id, host, log_path, started_at) VALUES (?, ?, ?, ?, ?, ?)`,
-        [task.id, attempt, claim.nodeId, claim.host, claim.logPath(task.id), claim.now],
-      );
-      const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
-      return toTask(claimed[0]!);
-    });
-  }
-
-  async commitTaskStep(
-    id: string,
-    fence: TaskFence,
-    step: TaskStep,
-    options: { now: number; nodeId?: string | null; runEnd?: RunEnd; checkpoint?: Checkpoint; decideDependant?: DependantDecider },
-  ): Promise<boolean> {
-    const nodeId = options.nodeId ?? null;
-    return this.db.write(async (tx) => {
-      const applied = await applyStep(tx, id, fence, step, options.now, nodeId);
-      if (!applied) return false;
-      if (options.runEnd && fence.attempt !== undefined) {
-        const end = options.runEnd;
-        await tx.run(
-          `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id)
-           WHERE task_id = ? AND attempt = ?`,
-          [options.now, end.outcome, end.exitCode, end.outputBytes, end.costUsd, end.sessionId, id, fence.attempt],
-        );
-      }
-      const checkpoint = options.checkpoint;
-      if (checkpoint) {
-        await tx.run(
-          `INSERT OR REPLACE INTO checkpoints (task_id, attempt, created_at, outcome, git_branch, git_sha, git_dirty, last_lines, error, session_id)
-           VALUES (${placeholders(10)})`,
-          [
-            checkpoint.taskId,
-            checkpoint.attempt,
-            checkpoint.createdAt,
-            checkpoint.outcome,
-            checkpoint.gitBranch,
-            checkpoint.gitSha,
-            JSON.stringify(checkpoint.gitDirty),
-            JSON.stringify(checkpoint.lastLines),
-            checkpoint.error,
-            checkpoint.sessionId,
-          ],
-        );
-      }
-      const next = step.snapshot.value;
-      if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
-        await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId);
-      }
-      return true;
-    });
-  }
-
-  async recordRunProcess(taskId: string, attempt: number, process: { pid: number; pidStart: number | null; sessionId: string | null }): Promise<void> {
-    await this.db.run(`UPDATE task_runs SET pid = ?, pid_start = ?, session_id = COALESCE(?, session_id) WHERE task_id = ? AND attempt = ?`, [
-      process.pid,
-      process.pidStart,
-      process.sessionId,
-      taskId,
-      attempt,
-    ]);
-  }
-
-  async openRuns(): Promise<OpenRun[]> {
-    const rows = await this.db.all(
-      `SELECT r.task_id, r.attempt AS run_attempt, r.node_id, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
-              t.state AS task_state, t.attempt AS task_attempt, t.owner AS task_owner, t.lease_until,
-              n.id, n.host, n.pid, n.pid_start, n.data_dir, n.version, n.autostarted, n.started_at, n.heartbeat_at
-       FROM task_runs r
-       JOIN tasks t ON t.id = r.task_id
-       LEFT JOIN nodes n ON n.id = r.node_id
-       WHERE r.ended_at IS NULL`,
-    );
-    return rows.map((row) => ({
-      taskId: String(row.task_id),
-      attempt: Number(row.run_attempt),
-      nodeId: String(row.node_id),
-      host: String(row.run_host),
-      pid: num(row.run_pid),
-      pidStart: num(row.run_pid_start),
-      taskState: String(row.task_state),
-      taskAttempt: Number(row.task_attempt),
-      taskOwner: str(row.task_owner),
-      leaseUntil: num(row.lease_until),
-      node: row.id === null || row.id === undefined ? null : toNode(row),
-    }));
-  }
-
-  async takeOverRun(run: { taskId: string; attempt: number; from: string; to: string; leaseUntil: number; leaseLapsedBy?: number }): Promise<boolean> {
-    const lapsed = run.leaseLapsedBy !== undefined ? ' AND lease_until < ?' : '';
-    const result = await this.db.write((tx) =>
-      tx.run(`UPDATE tasks SET owner = ?, lease_until = ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`, [
-        run.to,
-        run.leaseUntil,
-        run.taskId,
-        run.from,
-        run.attempt,
-        ...(run.leaseLapsedBy !== undefined ? [run.leaseLapsedBy] : []),
-      ]),
-    );
-    return result.changes > 0;
-  }
-
-  async endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
-    await this.db.write((tx) =>
-      tx.run(`UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL`, [now, outcome, taskId, attempt]),
-    );
-  }
-
-  async duePausedTasks(now: number): Promise<TaskRecord[]> {
-    const rows = await this.db.all(`SELECT * FROM tasks WHERE state = 'paused' AND resume_at <= ? ORDER BY resume_at LIMIT 500`, [now]);
-    return rows.map(toTask);
-  }
-
-  async removeNodeIfIdle(id: string): Promise<boolean> {
-    const result = await this.db.write((tx) =>
-      tx.run(`DELETE FROM nodes WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)}))`, [
-        id,
-        ...unfinishedStates,
-      ]),
-    );
-    return result.changes > 0;
-  }
-
-  async recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
-    await this.db.run(`UPDATE task_runs SET session_id = ? WHERE task_id = ? AND attempt = ?`, [sessionId, taskId, attempt]);
-  }
-
-  async renewLeases(nodeId: string, leaseUntil: number, runs: ReadonlyArray<{ id: string; attempt: number }>): Promise<Array<{ id: string; attempt: number }>> {
-    const rows = await this.db.write(async (tx) => {
-      for (const run of runs) {
-        await tx.run(`UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseUntil, run.id, nodeId, run.attempt]);
-      }
-      return tx.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);
-    });
-    return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
-  }
-
-  async ownedRuns(nodeId: string): Promise<Array<{ id: string; attempt: number }>> {
-    const rows = await this.db.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);
-    return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
-  }
-
-  async registerNode(
-    node: NodeRecord,
-    exclusiveOnHost?: { isAlive: (other: NodeRecord) => boolean },
-  ): Promise<{ registered: true } | { registered: false; existing: NodeRecord }> {
-    return this.db.write(async (tx) => {
-      if (exclusiveOnHost) {
-        const others = (await tx.all(`SELECT * FROM nodes WHERE host = ? AND data_dir = ?`, [node.host, node.dataDir])).map(toNode);
-        const live = others.find((other) => other.id !== node.id && exclusiveOnHost.isAlive(other));
-        if (live) return { registered: false as const, existing: live };
-      }
-      await tx.run(
-        `INSERT INTO nodes (id, host, pid, pid_start, data_dir, version, autostarted, started_at, heartbeat_at) VALUES (${placeholders(9)})`,
-        [node.id, node.host, node.pid, node.pidStart, node.dataDir, node.version, node.autostarted ? 1 : 0, node.startedAt, node.heartbeatAt],
-      );
-      return { registered: true as const };
-    });
-  }
-
-  async heartbeatNode(id: string, now: number): Promise<boolean> {
-    const result = await this.db.write((tx) => tx.run(`UPDATE nodes SET heartbeat_at = ? WHERE id = ?`, [now, id]));
-    return result.changes > 0;
-  }
-
-  async removeNode(id: string): Promise<void> {
-    await this.db.write((tx) => tx.run(`DELETE FROM nodes WHERE id = ?`, [id]));
-  }
-
-  async listNodes(host?: string): Promise<NodeRecord[]> {
-    const rows = host
-      ? await this.db.all(`SELECT * FROM nodes WHERE host = ? ORDER BY started_at`, [host])
-      : await this.db.all(`SELECT * FROM nodes ORDER BY started_at`);
-    return rows.map(toNode);
-  }
-
-  dataVersion(): Promise<number | null> {
-    return this.db.dataVersion();
-  }
-
-  close(): Promise<void> {
-    return this.db.close();
-  }
 }
 
 /** Open (and migrate) the store for a database URL. */

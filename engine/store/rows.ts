@@ -1,0 +1,181 @@
+/**
+ * Rows to records and back: how each table's columns map onto the store's record types. No SQL runs here;
+ * the store's modules read rows with it and encode the values they write.
+ */
+import { priorities, type Checkpoint, type NodeRecord, type OpenRun, type Priority, type TaskColumns, type TaskEvent, type TaskRecord, type TaskRun } from './store.js';
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
+import type { SqlRow, SqlValue } from './sql-driver.js';
+
+/** A priority as stored: 0..2, so the claim index sorts P0 first. */
+export const priorityNumber: Record<Priority, number> = { P0: 0, P1: 1, P2: 2 };
+
+/** The `tasks` column of each field a step may set. */
+export const columnNames: Record<keyof TaskColumns, string> = {
+  failReason: 'fail_reason',
+  error: 'error',
+  pendingDeps: 'pending_deps',
+  owner: 'owner',
+  attempt: 'attempt',
+  leaseUntil: 'lease_until',
+  sessionId: 'session_id',
+  exitCode: 'exit_code',
+  costUsd: 'cost_usd',
+  numTurns: 'num_turns',
+  usage: 'usage',
+  result: 'result',
+  resumeAt: 'resume_at',
+  runAfter: 'run_after',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+};
+
+/** A nullable text column. */
+export function str(value: SqlValue | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+/** A nullable number column. */
+export function num(value: SqlValue | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+/** A nullable JSON column, parsed. */
+export function json(value: SqlValue | undefined): unknown {
+  return value === null || value === undefined ? null : JSON.parse(String(value));
+}
+
+/** A `tasks` row as a record. */
+export function toTask(row: SqlRow): TaskRecord {
+  return {
+    id: String(row.id),
+    prompt: String(row.prompt),
+    priority: priorities[Number(row.priority)] ?? 'P2',
+    state: String(row.state) as TaskState,
+    snapshot: json(row.snapshot) as PersistedTask,
+    failReason: str(row.fail_reason),
+    error: str(row.error),
+    agent: String(row.agent),
+    model: str(row.model),
+    permissionMode: str(row.permission_mode),
+    allowedTools: (json(row.allowed_tools) as string[] | null) ?? [],
+    disallowedTools: (json(row.disallowed_tools) as string[] | null) ?? [],
+    workingDirectory: String(row.working_directory),
+    timeoutMs: Number(row.timeout_ms),
+    maxOutputBuffer: Number(row.max_output_buffer),
+    maxBudgetUsd: num(row.max_budget_usd),
+    worktree: Number(row.worktree) === 1,
+    continueFrom: str(row.continue_from),
+    parentTaskId: str(row.parent_task_id),
+    retryOf: str(row.retry_of),
+    pendingDeps: Number(row.pending_deps),
+    startDelayMs: Number(row.start_delay_ms),
+    runAfter: num(row.run_after),
+    additionalContext: str(row.additional_context),
+    forkSessionId: str(row.fork_session_id),
+    owner: str(row.owner),
+    attempt: Number(row.attempt),
+    leaseUntil: num(row.lease_until),
+    sessionId: str(row.session_id),
+    exitCode: num(row.exit_code),
+    costUsd: num(row.cost_usd),
+    numTurns: num(row.num_turns),
+    usage: json(row.usage),
+    result: str(row.result),
+    resumeAt: num(row.resume_at),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    startedAt: num(row.started_at),
+    endedAt: num(row.ended_at),
+  };
+}
+
+/** A `nodes` row as a record. */
+export function toNode(row: SqlRow): NodeRecord {
+  return {
+    id: String(row.id),
+    host: String(row.host),
+    pid: Number(row.pid),
+    pidStart: num(row.pid_start),
+    dataDir: String(row.data_dir),
+    version: String(row.version),
+    autostarted: Number(row.autostarted) === 1,
+    startedAt: Number(row.started_at),
+    heartbeatAt: Number(row.heartbeat_at),
+  };
+}
+
+/** A `task_runs` row as a record. */
+export function toRun(row: SqlRow): TaskRun {
+  return {
+    taskId: String(row.task_id),
+    attempt: Number(row.attempt),
+    nodeId: String(row.node_id),
+    host: String(row.host),
+    pid: num(row.pid),
+    pidStart: num(row.pid_start),
+    sessionId: str(row.session_id),
+    logPath: String(row.log_path),
+    outputBytes: Number(row.output_bytes),
+    startedAt: Number(row.started_at),
+    endedAt: num(row.ended_at),
+    outcome: str(row.outcome),
+    exitCode: num(row.exit_code),
+    costUsd: num(row.cost_usd),
+  };
+}
+
+/** A row of the open-runs join (run, its task, its node if any) as the recovery sweep's record. */
+export function toOpenRun(row: SqlRow): OpenRun {
+  return {
+    taskId: String(row.task_id),
+    attempt: Number(row.run_attempt),
+    nodeId: String(row.node_id),
+    host: String(row.run_host),
+    pid: num(row.run_pid),
+    pidStart: num(row.run_pid_start),
+    taskState: String(row.task_state) as TaskState,
+    taskAttempt: Number(row.task_attempt),
+    taskOwner: str(row.task_owner),
+    leaseUntil: num(row.lease_until),
+    node: row.id === null || row.id === undefined ? null : toNode(row),
+  };
+}
+
+/** A `task_events` row as a record. */
+export function toTaskEvent(row: SqlRow): TaskEvent {
+  return {
+    at: Number(row.at),
+    event: String(row.event),
+    from: str(row.from_state),
+    to: String(row.to_state),
+    nodeId: str(row.node_id),
+    attempt: Number(row.attempt),
+    detail: str(row.detail),
+  };
+}
+
+/** A `checkpoints` row as a record. */
+export function toCheckpoint(row: SqlRow): Checkpoint {
+  return {
+    taskId: String(row.task_id),
+    attempt: Number(row.attempt),
+    createdAt: Number(row.created_at),
+    outcome: String(row.outcome),
+    gitBranch: str(row.git_branch),
+    gitSha: str(row.git_sha),
+    gitDirty: (json(row.git_dirty) as string[] | null) ?? [],
+    lastLines: (json(row.last_lines) as string[] | null) ?? [],
+    error: str(row.error),
+    sessionId: str(row.session_id),
+  };
+}
+
+/** The SQL value of a step column (`usage` is JSON). */
+export function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
+  if (value === undefined || value === null) return null;
+  if (key === 'usage') return JSON.stringify(value);
+  return value as SqlValue;
+}
+
+/** `?, ?, …` for `count` values. */
+export function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}

@@ -1,0 +1,100 @@
+/**
+ * SQL of runs: the `task_runs` rows of each attempt, and the owner and lease columns of `tasks` that say which
+ * node runs a task now. Functions run on the executor they are given; SqlStore picks the transaction.
+ */
+import { toOpenRun, toRun } from './rows.js';
+import type { SqlExecutor } from './sql-driver.js';
+import type { OpenRun, OwnedRun, RunEnd, RunProcess, RunTakeover, TaskRun } from './store.js';
+
+/** Create the run row of a claimed attempt (inside the claim's transaction). */
+export async function insertRun(
+  tx: SqlExecutor,
+  run: { taskId: string; attempt: number; nodeId: string; host: string; logPath: string; startedAt: number },
+): Promise<void> {
+  await tx.run(`INSERT INTO task_runs (task_id, attempt, node_id, host, log_path, started_at) VALUES (?, ?, ?, ?, ?, ?)`, [
+    run.taskId,
+    run.attempt,
+    run.nodeId,
+    run.host,
+    run.logPath,
+    run.startedAt,
+  ]);
+}
+
+/** End a run row with how its agent ended (inside the transaction of the task's final step). */
+export async function recordRunEnd(tx: SqlExecutor, taskId: string, attempt: number, end: RunEnd, now: number): Promise<void> {
+  await tx.run(
+    `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id)
+           WHERE task_id = ? AND attempt = ?`,
+    [now, end.outcome, end.exitCode, end.outputBytes, end.costUsd, end.sessionId, taskId, attempt],
+  );
+}
+
+/** Record the agent process of a run. */
+export async function recordRunProcess(db: SqlExecutor, taskId: string, attempt: number, process: RunProcess): Promise<void> {
+  await db.run(`UPDATE task_runs SET pid = ?, pid_start = ?, session_id = COALESCE(?, session_id) WHERE task_id = ? AND attempt = ?`, [
+    process.pid,
+    process.pidStart,
+    process.sessionId,
+    taskId,
+    attempt,
+  ]);
+}
+
+/** Record the agent session a run reported. */
+export async function recordRunSession(db: SqlExecutor, taskId: string, attempt: number, sessionId: string): Promise<void> {
+  await db.run(`UPDATE task_runs SET session_id = ? WHERE task_id = ? AND attempt = ?`, [sessionId, taskId, attempt]);
+}
+
+/** A task's attempts, oldest first. */
+export async function taskRuns(db: SqlExecutor, id: string): Promise<TaskRun[]> {
+  const rows = await db.all(`SELECT * FROM task_runs WHERE task_id = ? ORDER BY attempt`, [id]);
+  return rows.map(toRun);
+}
+
+/** Every run whose row has not ended, with its task and node (the recovery sweep's work list). */
+export async function openRuns(db: SqlExecutor): Promise<OpenRun[]> {
+  const rows = await db.all(
+    `SELECT r.task_id, r.attempt AS run_attempt, r.node_id, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
+              t.state AS task_state, t.attempt AS task_attempt, t.owner AS task_owner, t.lease_until,
+              n.id, n.host, n.pid, n.pid_start, n.data_dir, n.version, n.autostarted, n.started_at, n.heartbeat_at
+       FROM task_runs r
+       JOIN tasks t ON t.id = r.task_id
+       LEFT JOIN nodes n ON n.id = r.node_id
+       WHERE r.ended_at IS NULL`,
+  );
+  return rows.map(toOpenRun);
+}
+
+/** Move a live run to another owner, fenced on owner + attempt and, if asked, a lapsed lease; false when it did not match. */
+export async function takeOverRun(tx: SqlExecutor, run: RunTakeover): Promise<boolean> {
+  const lapsed = run.leaseLapsedBy !== undefined ? ' AND lease_until < ?' : '';
+  const result = await tx.run(`UPDATE tasks SET owner = ?, lease_until = ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`, [
+    run.to,
+    run.leaseUntil,
+    run.taskId,
+    run.from,
+    run.attempt,
+    ...(run.leaseLapsedBy !== undefined ? [run.leaseLapsedBy] : []),
+  ]);
+  return result.changes > 0;
+}
+
+/** End a run row that no task step ended (cancelled, aborted or lost); a no-op when it has ended. */
+export async function endRun(tx: SqlExecutor, taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
+  await tx.run(`UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL`, [now, outcome, taskId, attempt]);
+}
+
+/** Extend the leases of `runs` this node still owns, then list every run it owns (one write transaction). */
+export async function renewLeases(tx: SqlExecutor, nodeId: string, leaseUntil: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]> {
+  for (const run of runs) {
+    await tx.run(`UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseUntil, run.id, nodeId, run.attempt]);
+  }
+  return ownedRuns(tx, nodeId);
+}
+
+/** The runs a node owns right now. */
+export async function ownedRuns(db: SqlExecutor, nodeId: string): Promise<OwnedRun[]> {
+  const rows = await db.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);
+  return rows.map((row) => ({ id: String(row.id), attempt: Number(row.attempt) }));
+}

@@ -1,0 +1,154 @@
+/**
+ * The Store over one SQL connection. Each verb picks its transaction (none for reads, one `write` for every
+ * state change) and calls the function of its concern; the SQL itself lives in tasks, runs, nodes and checkpoints.
+ */
+import * as checkpoints from './checkpoints.js';
+import * as nodes from './nodes.js';
+import * as runs from './runs.js';
+import type { SqlDriver } from './sql-driver.js';
+import type {
+  Checkpoint,
+  CommitOptions,
+  HostExclusivity,
+  NewTask,
+  NewTaskNode,
+  NodeRecord,
+  NodeRegistration,
+  OpenRun,
+  OwnedRun,
+  RunProcess,
+  RunTakeover,
+  Store,
+  SubmitDecider,
+  TaskClaim,
+  TaskEvent,
+  TaskFence,
+  TaskFilter,
+  TaskRecord,
+  TaskRun,
+  TaskStep,
+} from './store.js';
+import { topologicalOrder } from './task-graph.js';
+import * as tasks from './tasks.js';
+
+/** The Store of the engine: a thin class over the per-concern SQL functions. */
+export class SqlStore implements Store {
+  constructor(private readonly db: SqlDriver) {}
+
+  get kind(): 'embedded' | 'client' {
+    return this.db.kind;
+  }
+
+  async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
+    const [inserted] = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
+    return inserted!;
+  }
+
+  async insertTaskGraph(graph: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]> {
+    // Checked before the transaction (a malformed batch never takes the write lock), and rejects rather than throws.
+    const order = topologicalOrder(graph);
+    return this.db.write((tx) => tasks.insertTaskGraph(tx, graph, order, now, decide));
+  }
+
+  latestCheckpoint(taskId: string): Promise<Checkpoint | null> {
+    return checkpoints.latestCheckpoint(this.db, taskId);
+  }
+
+  getTask(id: string): Promise<TaskRecord | null> {
+    return tasks.getTask(this.db, id);
+  }
+
+  listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
+    return tasks.listTasks(this.db, filter);
+  }
+
+  dependenciesOf(id: string): Promise<string[]> {
+    return tasks.dependenciesOf(this.db, id);
+  }
+
+  dependantsOf(id: string): Promise<string[]> {
+    return tasks.dependantsOf(this.db, id);
+  }
+
+  taskEvents(id: string): Promise<TaskEvent[]> {
+    return tasks.taskEvents(this.db, id);
+  }
+
+  taskRuns(id: string): Promise<TaskRun[]> {
+    return runs.taskRuns(this.db, id);
+  }
+
+  countUnfinished(): Promise<number> {
+    return tasks.countUnfinished(this.db);
+  }
+
+  async claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null> {
+    // Most polls find nothing: look first without taking the write lock that every other runner needs too.
+    if (!(await tasks.anyReadyTask(this.db, claim.now))) return null;
+    return this.db.write((tx) => tasks.claimNextTask(tx, claim, decide));
+  }
+
+  commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean> {
+    return this.db.write((tx) => tasks.commitTaskStep(tx, id, fence, step, options));
+  }
+
+  recordRunProcess(taskId: string, attempt: number, process: RunProcess): Promise<void> {
+    return runs.recordRunProcess(this.db, taskId, attempt, process);
+  }
+
+  openRuns(): Promise<OpenRun[]> {
+    return runs.openRuns(this.db);
+  }
+
+  takeOverRun(run: RunTakeover): Promise<boolean> {
+    return this.db.write((tx) => runs.takeOverRun(tx, run));
+  }
+
+  endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
+    return this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
+  }
+
+  duePausedTasks(now: number): Promise<TaskRecord[]> {
+    return tasks.duePausedTasks(this.db, now);
+  }
+
+  removeNodeIfIdle(id: string): Promise<boolean> {
+    return this.db.write((tx) => nodes.removeNodeIfIdle(tx, id));
+  }
+
+  recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
+    return runs.recordRunSession(this.db, taskId, attempt, sessionId);
+  }
+
+  renewLeases(nodeId: string, leaseUntil: number, owned: readonly OwnedRun[]): Promise<OwnedRun[]> {
+    return this.db.write((tx) => runs.renewLeases(tx, nodeId, leaseUntil, owned));
+  }
+
+  ownedRuns(nodeId: string): Promise<OwnedRun[]> {
+    return runs.ownedRuns(this.db, nodeId);
+  }
+
+  registerNode(node: NodeRecord, exclusiveOnHost?: HostExclusivity): Promise<NodeRegistration> {
+    return this.db.write((tx) => nodes.registerNode(tx, node, exclusiveOnHost));
+  }
+
+  heartbeatNode(id: string, now: number): Promise<boolean> {
+    return this.db.write((tx) => nodes.heartbeatNode(tx, id, now));
+  }
+
+  removeNode(id: string): Promise<void> {
+    return this.db.write((tx) => nodes.removeNode(tx, id));
+  }
+
+  listNodes(host?: string): Promise<NodeRecord[]> {
+    return nodes.listNodes(this.db, host);
+  }
+
+  dataVersion(): Promise<number | null> {
+    return this.db.dataVersion();
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}

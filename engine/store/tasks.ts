@@ -1,0 +1,250 @@
+/**
+ * SQL of the `tasks`, `task_deps` and `task_events` tables: inserting a batch, reading tasks, and committing
+ * fenced steps (with their history row and the cascade to dependants). Functions run on the executor they are
+ * given; which transaction they share is the caller's choice (SqlStore).
+ */
+import { UsageError } from '../errors.js';
+import { insertCheckpoint } from './checkpoints.js';
+import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTaskEvent } from './rows.js';
+import { insertRun, recordRunEnd } from './runs.js';
+import type { SqlExecutor, SqlValue } from './sql-driver.js';
+import {
+  unfinishedStates,
+  type CommitOptions,
+  type DependantDecider,
+  type DependencyOutcome,
+  type NewTask,
+  type NewTaskNode,
+  type SubmitDecider,
+  type TaskClaim,
+  type TaskColumns,
+  type TaskEvent,
+  type TaskFence,
+  type TaskFilter,
+  type TaskRecord,
+  type TaskStep,
+} from './store.js';
+
+/** Write one fenced step and its history row; false when the fence did not match. */
+export async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, now: number, nodeId: string | null): Promise<boolean> {
+  const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
+  const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
+  for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
+    sets.push(`${columnNames[key]} = ?`);
+    args.push(encodeColumn(key, step.set[key]));
+  }
+  let where = 'id = ? AND state = ?';
+  args.push(id, fence.state);
+  if (fence.owner !== undefined) {
+    where += ' AND owner = ?';
+    args.push(fence.owner);
+  }
+  if (fence.attempt !== undefined) {
+    where += ' AND attempt = ?';
+    args.push(fence.attempt);
+  }
+  if (fence.leaseLapsedBy !== undefined) {
+    where += ' AND lease_until < ?';
+    args.push(fence.leaseLapsedBy);
+  }
+  const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
+  if (updated.length === 0) return false;
+  await tx.run(
+    `INSERT INTO task_events (task_id, at, event, from_state, to_state, node_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [id, now, step.event, fence.state, step.snapshot.value, nodeId, Number(updated[0]?.attempt ?? 0), step.detail ?? null],
+  );
+  return true;
+}
+
+/**
+ * Deliver a finished task's outcome to its dependants, transitively for failures, in the caller's transaction.
+ * Work is proportional to the edges touched (DESIGN §5), never to the table size.
+ */
+export async function cascadeToDependants(
+  tx: SqlExecutor,
+  rootId: string,
+  rootOutcome: DependencyOutcome,
+  decide: DependantDecider,
+  now: number,
+  nodeId: string | null,
+): Promise<void> {
+  const pending: Array<{ id: string; outcome: DependencyOutcome }> = [{ id: rootId, outcome: rootOutcome }];
+  for (let next = 0; next < pending.length; next++) {
+    const { id, outcome } = pending[next]!;
+    const rows = await tx.all(
+      `SELECT t.* FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = ? AND t.state IN (${placeholders(unfinishedStates.length)})`,
+      [id, ...unfinishedStates],
+    );
+    for (const row of rows) {
+      const dependant = toTask(row);
+      const step = decide(dependant, id, outcome, rootId);
+      if (!step) continue;
+      const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
+      if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
+    }
+  }
+}
+
+/**
+ * Insert a batch and its edges on `tx` (one write transaction). `order` is the batch in topologicalOrder;
+ * unknown external dependencies are a UsageError. Returns the tasks in batch order.
+ */
+export async function insertTaskGraph(
+  tx: SqlExecutor,
+  nodes: readonly NewTaskNode[],
+  order: readonly NewTaskNode[],
+  now: number,
+  decide: SubmitDecider,
+): Promise<TaskRecord[]> {
+  const batchIds = new Set(nodes.map((node) => node.task.id));
+  const external = [...new Set(nodes.flatMap((node) => node.dependsOn.filter((dep) => !batchIds.has(dep))))];
+  const states = new Map<string, string>();
+  if (external.length > 0) {
+    const rows = await tx.all(`SELECT id, state FROM tasks WHERE id IN (${placeholders(external.length)})`, external);
+    for (const row of rows) states.set(String(row.id), String(row.state));
+    const unknown = external.find((dep) => !states.has(dep));
+    if (unknown) throw new UsageError('not_found', `dependsOn: task ${unknown} does not exist`);
+  }
+  for (const node of order) {
+    const { task } = node;
+    const deps = [...new Set(node.dependsOn)];
+    let pendingDeps = 0;
+    let failedDependency: string | null = null;
+    for (const dep of deps) {
+      const state = states.get(dep);
+      if (state === 'failed' || state === 'cancelled') failedDependency ??= dep;
+      else if (state !== 'completed') pendingDeps++;
+    }
+    const step = decide(task, pendingDeps, failedDependency);
+    await insertQueuedTask(tx, task, step, pendingDeps, now);
+    for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
+    // The insert is the `queued` state; the submit step moves it on within the same transaction.
+    const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
+    if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
+    states.set(task.id, step.snapshot.value);
+  }
+  const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
+  const byId = new Map(rows.map((row) => [String(row.id), toTask(row)]));
+  return nodes.map((node) => byId.get(node.task.id)!);
+}
+
+/** The task row as created: state `queued`, with the submit step's snapshot. */
+async function insertQueuedTask(tx: SqlExecutor, task: NewTask, step: TaskStep, pendingDeps: number, now: number): Promise<void> {
+  await tx.run(
+    `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
+             working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
+             pending_deps, start_delay_ms, additional_context, fork_session_id, created_at, updated_at)
+           VALUES (${placeholders(24)})`,
+    [
+      task.id,
+      task.prompt,
+      priorityNumber[task.priority],
+      'queued',
+      JSON.stringify(step.snapshot),
+      task.agent,
+      task.model,
+      task.permissionMode,
+      JSON.stringify(task.allowedTools),
+      JSON.stringify(task.disallowedTools),
+      task.workingDirectory,
+      task.timeoutMs,
+      task.maxOutputBuffer,
+      task.maxBudgetUsd,
+      task.worktree ? 1 : 0,
+      task.continueFrom,
+      task.parentTaskId,
+      task.retryOf,
+      pendingDeps,
+      task.startDelayMs,
+      task.additionalContext,
+      task.forkSessionId,
+      now,
+      now,
+    ],
+  );
+}
+
+/** One task by id. */
+export async function getTask(db: SqlExecutor, id: string): Promise<TaskRecord | null> {
+  const rows = await db.all(`SELECT * FROM tasks WHERE id = ?`, [id]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+/** Newest tasks first, optionally of some states only (50 unless a limit is given). */
+export async function listTasks(db: SqlExecutor, filter: TaskFilter = {}): Promise<TaskRecord[]> {
+  const limit = filter.limit ?? 50;
+  const states = filter.states ?? [];
+  const where = states.length > 0 ? `WHERE state IN (${placeholders(states.length)})` : '';
+  const rows = await db.all(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, [...states, limit]);
+  return rows.map(toTask);
+}
+
+/** The ids a task depends on. */
+export async function dependenciesOf(db: SqlExecutor, id: string): Promise<string[]> {
+  const rows = await db.all(`SELECT depends_on FROM task_deps WHERE task_id = ? ORDER BY depends_on`, [id]);
+  return rows.map((row) => String(row.depends_on));
+}
+
+/** The ids of the tasks that depend on a task. */
+export async function dependantsOf(db: SqlExecutor, id: string): Promise<string[]> {
+  const rows = await db.all(`SELECT task_id FROM task_deps WHERE depends_on = ? ORDER BY task_id`, [id]);
+  return rows.map((row) => String(row.task_id));
+}
+
+/** A task's lifecycle history, oldest first. */
+export async function taskEvents(db: SqlExecutor, id: string): Promise<TaskEvent[]> {
+  const rows = await db.all(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`, [id]);
+  return rows.map(toTaskEvent);
+}
+
+/** How many tasks are not finished (anywhere, any owner). */
+export async function countUnfinished(db: SqlExecutor): Promise<number> {
+  const rows = await db.all(`SELECT COUNT(*) AS n FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)})`, [...unfinishedStates]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Paused tasks whose usage-limit reset has come. */
+export async function duePausedTasks(db: SqlExecutor, now: number): Promise<TaskRecord[]> {
+  const rows = await db.all(`SELECT * FROM tasks WHERE state = 'paused' AND resume_at <= ? ORDER BY resume_at LIMIT 500`, [now]);
+  return rows.map(toTask);
+}
+
+const readySql = `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`;
+
+/** Whether any task may be claimed now (a read without the write lock). */
+export async function anyReadyTask(db: SqlExecutor, now: number): Promise<boolean> {
+  return (await db.all(readySql, [now])).length > 0;
+}
+
+/** Claim the best ready task on `tx` (one write transaction): its step, owner, attempt and lease, and its run row. */
+export async function claimNextTask(tx: SqlExecutor, claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null> {
+  const rows = await tx.all(readySql, [claim.now]);
+  if (!rows[0]) return null;
+  const task = toTask(rows[0]);
+  const step = decide(task);
+  const attempt = task.attempt + 1;
+  const leaseUntil = claim.now + claim.leaseMs;
+  step.set = { ...step.set, owner: claim.nodeId, attempt, leaseUntil, startedAt: claim.now };
+  const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
+  if (!applied) return null;
+  await insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now });
+  const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
+  return toTask(claimed[0]!);
+}
+
+/**
+ * Commit one fenced step on `tx` (one write transaction) with what it ends: the run row, the checkpoint, and
+ * for a finished task its dependants. False, and nothing written, when the fence did not match.
+ */
+export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean> {
+  const nodeId = options.nodeId ?? null;
+  const applied = await applyStep(tx, id, fence, step, options.now, nodeId);
+  if (!applied) return false;
+  if (options.runEnd && fence.attempt !== undefined) await recordRunEnd(tx, id, fence.attempt, options.runEnd, options.now);
+  if (options.checkpoint) await insertCheckpoint(tx, options.checkpoint);
+  const next = step.snapshot.value;
+  if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
+    await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId);
+  }
+  return true;
+}
