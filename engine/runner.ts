@@ -12,7 +12,7 @@ import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEv
 import { supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
 import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
 import { agentByName } from '../adapters/agents/index.js';
-import type { AgentResult } from '../adapters/agents/agent.js';
+import type { AgentResult } from './agent.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRunSpec } from '../adapters/agents/agent.js';
 import { claudeAgent, createStreamJsonParser, findOnPath } from '../adapters/agents/claude.js';
 import { demoAgent } from '../adapters/agents/demo.js';
 import { agentByName, agentNames } from '../adapters/agents/index.js';
+import type { AgentRunSpec } from '../engine/agent.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/bin/claude', import.meta.url));
 const SESSION = '0b6f1c2e-3f4a-4b5c-8d6e-7f8091a2b3c4';

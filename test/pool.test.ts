@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRunSpec } from '../adapters/agents/agent.js';
 import { agentByName } from '../adapters/agents/index.js';
+import type { AgentRunSpec } from '../engine/agent.js';
 import { AgentPool } from '../engine/pool/agent-pool.js';
 import { taskLogPaths, type LaunchRequest, type LauncherMessage, type RunOutcome } from '../engine/pool/protocol.js';
 

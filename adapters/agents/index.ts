@@ -2,7 +2,7 @@
  * The agent registry: the names a task's `agent` field may take and the plug-in behind each.
  */
 import { UsageError } from '../../engine/errors.js';
-import type { Agent } from './agent.js';
+import type { Agent } from '../../engine/agent.js';
 import { claudeAgent } from './claude.js';
 import { demoAgent } from './demo.js';
 

@@ -1,5 +1,5 @@
 /**
- * The one interface every agent launcher plug-in implements. An agent module is pure: it turns a run
+ * The Agent port: the one interface every agent plug-in implements. An agent module is pure: it turns a run
  * specification into a command line and turns the agent's output into readable text and a result. The pool
  * worker (engine/pool) does the spawning, so agents never touch processes themselves.
  */
@@ -61,4 +61,9 @@ export interface Agent {
   /** Build the command; `env` is the engine's environment, used to resolve the binary. */
   buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand;
   createParser(): AgentOutputParser;
+  /**
+   * A one-line, agent-specific explanation of a failed spawn of `file` (say, how to install the binary);
+   * undefined (or no method) leaves the launcher's generic text.
+   */
+  describeSpawnError?(error: NodeJS.ErrnoException, file: string): string | undefined;
 }
