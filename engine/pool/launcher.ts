@@ -8,8 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { MessagePort } from 'node:worker_threads';
-import type { Agent, AgentOutputParser, AgentResult } from '../agent.js';
-import { agentByName } from '../../adapters/agents/index.js';
+import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
 import { killGroupById, processStartTime } from '../process-info.js';
 import {
   ChildCommand,
