@@ -54,6 +54,8 @@ export async function openEngine(env) {
   const { openStore } = await dist('engine/store/store.js');
   const { TaskService } = await dist('engine/task-service.js');
   const { systemClock } = await dist('engine/clock.js');
+  // TaskService checks agent names against the registry; importing the built-in agents fills it.
+  await dist('adapters/agents/index.js');
   const config = loadConfig(env);
   const store = await openStore(config.databaseUrl);
   const service = new TaskService(store, config, systemClock, config.dataDir);

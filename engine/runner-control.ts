@@ -13,7 +13,7 @@ import { isProcessAlive, localHostIdentity } from './process-info.js';
 import { isLiveLocalNode } from './node-liveness.js';
 import type { NodeRecord, Store } from './store/store.js';
 
-/** The CLI entry, so a runner can be started from any front door (compiled: dist/adapters/cli/main.js). */
+/** The CLI entry (bin/delegate.js, which loads the compiled CLI), so a runner can be started from any front door. */
 export function cliEntry(): string {
   const here = fileURLToPath(import.meta.url);
   const root = path.resolve(path.dirname(here), here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');

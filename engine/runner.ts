@@ -11,8 +11,7 @@ import os from 'node:os';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
 import { supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
 import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
-import { agentByName } from '../adapters/agents/index.js';
-import type { AgentResult } from '../adapters/agents/agent.js';
+import { agentByName, type AgentResult } from './agent.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -63,6 +62,11 @@ export interface RunnerOptions {
   timing?: Partial<RunnerTiming>;
   /** The environment agents resolve their binaries from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * URLs of the modules that register agents, for the pool's worker threads (which start with no agents); the
+   * caller has imported them itself, so the runner and its threads know the same agents.
+   */
+  agentModules: readonly string[];
 }
 
 /** What the slot's runAgent actor receives: a launch request, or why there could be none. */
@@ -215,7 +219,11 @@ export class Runner {
   }
 
   private run(): void {
-    const pool = new AgentPool({ maxThreads: Math.min(2, os.availableParallelism()), concurrentTasksPerWorker: this.maxWorkers });
+    const pool = new AgentPool({
+      maxThreads: Math.min(2, os.availableParallelism()),
+      concurrentTasksPerWorker: this.maxWorkers,
+      agentModules: this.options.agentModules,
+    });
     this.pool = pool;
     const slot = workerSlotMachine.provide({
       actors: {

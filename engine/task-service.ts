@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
+import { agentNames } from './agent.js';
 import { UsageError } from './errors.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { Checkpoint, NewTaskNode, Store, SubmitDecider, TaskRecord } from './store/store.js';
@@ -15,7 +16,6 @@ import { finishedStates, unfinishedStates } from './store/store.js';
 import { decideSubmit, decideTaskEvent, dependantDecider } from './task-steps.js';
 import { taskLimits } from './config.js';
 import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
-import { agentNames } from '../adapters/agents/index.js';
 
 /** A task as front doors show it (times in ISO 8601 UTC). */
 export interface TaskView {
@@ -149,7 +149,8 @@ export class TaskService {
   private prepare(input: DelegateTaskInput, lineage: Lineage, startDelayMs = 0): NewTaskNode {
     const workingDirectory = checkWorkingDirectory(input.workingDirectory ?? this.cwd);
     const agent = input.agent ?? 'claude';
-    if (!agentNames.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${agentNames.join(', ')}`);
+    const known = agentNames();
+    if (!known.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${known.join(', ')}`);
     if (input.worktree === true) {
       // Refused rather than ignored: a task that asked for isolation must not edit the working tree instead.
       throw new UsageError('invalid_input', 'worktree true: running in a fresh git worktree is not supported yet; leave worktree unset to run in workingDirectory');

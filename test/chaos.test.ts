@@ -5,6 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+// TaskService validates agent names against the registry, which this file fills (no CLI in this process).
+import '../adapters/agents/index.js';
 import { loadConfig } from '../engine/config.js';
 import { systemClock } from '../engine/clock.js';
 import { openStore, type Store } from '../engine/store/store.js';

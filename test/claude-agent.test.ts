@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRunSpec } from '../adapters/agents/agent.js';
 import { claudeAgent, createStreamJsonParser, findOnPath } from '../adapters/agents/claude.js';
 import { demoAgent } from '../adapters/agents/demo.js';
-import { agentByName, agentNames } from '../adapters/agents/index.js';
+import '../adapters/agents/index.js';
+import { agentByName, agentNames, registerAgent, type AgentRunSpec } from '../engine/agent.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/bin/claude', import.meta.url));
 const SESSION = '0b6f1c2e-3f4a-4b5c-8d6e-7f8091a2b3c4';
@@ -179,9 +179,16 @@ describe('stream-json parser', () => {
 
 describe('agent registry and demo agent', () => {
   it('knows claude and demo, and names them for unknown agents', () => {
-    expect(agentNames).toEqual(['claude', 'demo']);
+    expect(agentNames()).toEqual(['claude', 'demo']);
     expect(agentByName('claude')).toBe(claudeAgent);
     expect(() => agentByName('gpt')).toThrow(/unknown agent 'gpt': expected one of claude, demo/);
+  });
+
+  it('ignores a second registration of the same agent and refuses another agent under a taken name', () => {
+    registerAgent(claudeAgent);
+    expect(() => registerAgent({ ...demoAgent, name: 'claude' })).toThrow(/agent 'claude' is already registered/);
+    expect(agentNames()).toEqual(['claude', 'demo']);
+    expect(agentByName('claude')).toBe(claudeAgent);
   });
 
   it('demo agent says it is not Claude and ends with a zero-cost result', () => {

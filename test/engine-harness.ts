@@ -2,6 +2,7 @@
  * An engine in the test process: the real store on a temp database file, the front-door TaskService and a real
  * runner whose agents are real (fake claude) processes. Faster than spawning the CLI for every step.
  */
+import { agentsModuleUrl } from '../adapters/agents/index.js';
 import { loadConfig, type DelegateConfig } from '../engine/config.js';
 import { createLogger } from '../engine/logger.js';
 import { Runner, type RunnerTiming } from '../engine/runner.js';
@@ -46,6 +47,7 @@ export async function openEngine(
         autostarted: false,
         env,
         clock,
+        agentModules: [agentsModuleUrl()],
         timing: { killGraceMs: 1000, sampleMs: 200, ...options.timing },
       });
       if (!('runner' in started)) throw new Error('a runner was already up');

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRunSpec } from '../adapters/agents/agent.js';
-import { agentByName } from '../adapters/agents/index.js';
+import { agentsModuleUrl } from '../adapters/agents/index.js';
+import { agentByName, type AgentRunSpec } from '../engine/agent.js';
 import { AgentPool } from '../engine/pool/agent-pool.js';
 import { taskLogPaths, type LaunchRequest, type LauncherMessage, type RunOutcome } from '../engine/pool/protocol.js';
 
@@ -17,7 +17,7 @@ let pool: AgentPool;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'delegate-pool-'));
-  pool = new AgentPool({ maxThreads: 2, concurrentTasksPerWorker: 4 });
+  pool = new AgentPool({ maxThreads: 2, concurrentTasksPerWorker: 4, agentModules: [agentsModuleUrl()] });
 });
 afterAll(async () => {
   await pool.close();

@@ -4,10 +4,10 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec } from './agent.js';
+import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec } from '../../engine/agent.js';
 
-/** How to fix a missing `claude` binary; the launcher appends it to spawn errors of this agent. */
-export const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
+/** How to fix a missing `claude` binary; appended to this agent's spawn errors. */
+const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
 
 /** Longest tool input summary kept on a `[tool] …` line. */
 const TOOL_INPUT_MAX = 120;
@@ -173,4 +173,15 @@ export const claudeAgent: Agent = {
     return { file: resolveClaudeBin(env), args: buildClaudeArgs(spec), stdin: spec.prompt, env: {} };
   },
   createParser: createStreamJsonParser,
+  describeSpawnError(error: NodeJS.ErrnoException, file: string): string | undefined {
+    switch (error.code) {
+      case 'ENOENT':
+        return file.includes('/') ? `claude binary ${file} not found: ${CLAUDE_INSTALL_HINT}` : `claude not found on PATH: ${CLAUDE_INSTALL_HINT}`;
+      case 'EACCES':
+        return `${file} is not executable (EACCES): ${CLAUDE_INSTALL_HINT}`;
+      default:
+        // Other failures (EMFILE, E2BIG, …) are not fixed by installing claude.
+        return undefined;
+    }
+  },
 };

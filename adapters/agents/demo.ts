@@ -4,7 +4,7 @@
  * tests show the whole pipeline on a machine without Claude Code, and never runs the prompt as a command.
  */
 import { randomUUID } from 'node:crypto';
-import type { Agent, AgentCommand, AgentRunSpec } from './agent.js';
+import type { Agent, AgentCommand, AgentRunSpec } from '../../engine/agent.js';
 import { createStreamJsonParser } from './claude.js';
 
 // Inline (`node -e`) rather than a file next to this module so it works the same from source and from dist/.

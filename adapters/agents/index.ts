@@ -1,19 +1,18 @@
 /**
- * The agent registry: the names a task's `agent` field may take and the plug-in behind each.
+ * The built-in agents, registered with the engine's agent registry when this module is imported. Composition
+ * roots (the CLI, the MCP server, the pool's worker threads via `agentsModuleUrl`) import it before they start the engine.
  */
-import { UsageError } from '../../engine/errors.js';
-import type { Agent } from './agent.js';
+import { registerAgent } from '../../engine/agent.js';
 import { claudeAgent } from './claude.js';
 import { demoAgent } from './demo.js';
 
-const agents: ReadonlyMap<string, Agent> = new Map([claudeAgent, demoAgent].map((agent) => [agent.name, agent]));
+// claude first: it is the default, and lists of agent names show it first.
+registerAgent(claudeAgent);
+registerAgent(demoAgent);
 
-/** Names of all registered agents, the default (`claude`) first. */
-export const agentNames: readonly string[] = [...agents.keys()];
-
-/** The agent called `name`; throws a UsageError (`invalid_input`) naming the known agents when there is none. */
-export function agentByName(name: string): Agent {
-  const agent = agents.get(name);
-  if (!agent) throw new UsageError('invalid_input', `unknown agent '${name}': expected one of ${agentNames.join(', ')}`);
-  return agent;
+/** This module's URL as a pool worker thread can import it (compiled JS, so under `<repo>/dist` when run from `.ts`). */
+export function agentsModuleUrl(moduleUrl: string = import.meta.url): string {
+  // Worker threads cannot load `.ts`; same reasoning as the pool's `launcherWorkerUrl`.
+  if (moduleUrl.endsWith('.ts')) return new URL('../../dist/adapters/agents/index.js', moduleUrl).href;
+  return moduleUrl;
 }

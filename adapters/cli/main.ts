@@ -4,6 +4,8 @@
  */
 import { Builtins, Cli, Command } from 'clipanion';
 import { delegateVersion } from '../../engine/version.js';
+// The composition root: registers the built-in agents, which task validation and runners look up by name.
+import '../agents/index.js';
 import { exitCode, type DelegateContext } from './context.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';

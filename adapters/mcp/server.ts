@@ -22,6 +22,8 @@ import { ensureRunner, noRunnerHint, type RunnerState } from '../../engine/runne
 import { openStore, type Store } from '../../engine/store/store.js';
 import { TaskService } from '../../engine/task-service.js';
 import { delegateVersion } from '../../engine/version.js';
+// Registers the built-in agents: this server validates tasks' agent names, also when embedded without the CLI.
+import '../agents/index.js';
 import { cancelTask } from './tools/cancel-task.js';
 import { createPipeline } from './tools/create-pipeline.js';
 import { resumeTask } from './tools/resume-task.js';

@@ -5,11 +5,16 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { LauncherTask } from './launcher-worker.js';
+import type { LauncherTask, LauncherWorkerData } from './launcher-worker.js';
 import { ChildCommand, ParentCommand, type LaunchRequest, type LauncherMessage, type RunOutcome } from './protocol.js';
 
-/** Pool sizing. */
+/** Pool sizing and the agents its threads know. */
 export interface AgentPoolOptions {
+  /**
+   * URLs of modules that register agents when imported (see engine/agent.ts), loaded by each worker thread
+   * before its first launch; compiled JS, since worker threads cannot load `.ts`.
+   */
+  agentModules: readonly string[];
   /** Worker threads (default 2). */
   maxThreads?: number;
   /** Launches one thread runs at once (default 32); more wait in piscina's queue. */
@@ -44,13 +49,15 @@ export class AgentPool {
   readonly #inFlight = new Set<LaunchHandle>();
   #closed = false;
 
-  constructor(options: AgentPoolOptions = {}) {
+  constructor(options: AgentPoolOptions) {
     const maxThreads = Math.max(1, options.maxThreads ?? 2);
     this.#pool = new Piscina<LauncherTask, RunOutcome>({
       filename: options.workerFilename ?? launcherWorkerUrl().href,
       minThreads: 1,
       maxThreads,
       concurrentTasksPerWorker: Math.max(1, options.concurrentTasksPerWorker ?? 32),
+      // Each thread has its own module registry: it must register the agents itself (the parser runs there).
+      workerData: { agentModules: [...options.agentModules] } satisfies LauncherWorkerData,
     });
   }
 

@@ -8,9 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { MessagePort } from 'node:worker_threads';
-import type { AgentOutputParser, AgentResult } from '../../adapters/agents/agent.js';
-import { CLAUDE_INSTALL_HINT } from '../../adapters/agents/claude.js';
-import { agentByName } from '../../adapters/agents/index.js';
+import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
 import { killGroupById, processStartTime } from '../process-info.js';
 import {
   ChildCommand,
@@ -114,20 +112,15 @@ function oneLine(text: string, max = 200): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-/** A one-line spawn failure that says how to fix it. */
-function describeSpawnError(err: NodeJS.ErrnoException, req: LaunchRequest): string {
-  const file = req.command.file;
-  const hint = req.agent === 'claude' ? `: ${CLAUDE_INSTALL_HINT}` : '';
+/** A one-line spawn failure that says how to fix it: the agent's own explanation, else a generic one. */
+function describeSpawnError(err: NodeJS.ErrnoException, file: string, agent: Agent): string {
+  const own = agent.describeSpawnError?.(err, file);
+  if (own !== undefined) return own;
   switch (err.code) {
     case 'ENOENT':
-      if (req.agent === 'claude') {
-        return file.includes('/')
-          ? `claude binary ${file} not found: ${CLAUDE_INSTALL_HINT}`
-          : `claude not found on PATH: ${CLAUDE_INSTALL_HINT}`;
-      }
       return `${file} not found`;
     case 'EACCES':
-      return `${file} is not executable (EACCES)${hint}`;
+      return `${file} is not executable (EACCES)`;
     default:
       return `cannot start ${file}: ${oneLine(err.message)}`;
   }
@@ -189,9 +182,11 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
     return outcome;
   };
 
+  let agent: Agent;
   let parser: AgentOutputParser;
   try {
-    parser = agentByName(req.agent).createParser();
+    agent = agentByName(req.agent);
+    parser = agent.createParser();
   } catch (err) {
     return early('spawn_error', (err as Error).message);
   }
@@ -222,7 +217,7 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
     });
   } catch (err) {
     await closeLogs();
-    return early('spawn_error', describeSpawnError(err as NodeJS.ErrnoException, req));
+    return early('spawn_error', describeSpawnError(err as NodeJS.ErrnoException, req.command.file, agent));
   }
   const exitP = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -240,7 +235,7 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
     child.stderr?.destroy();
     child.stdin?.destroy();
     await closeLogs();
-    return early('spawn_error', describeSpawnError(spawnError ?? new Error('no pid'), req));
+    return early('spawn_error', describeSpawnError(spawnError ?? new Error('no pid'), req.command.file, agent));
   }
   const pid = child.pid;
   post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: processStartTime(pid) } });

@@ -2,7 +2,7 @@
  * The message protocol between the supervisor (main thread) and a pool worker that launches one agent
  * process. Two small command sets and one message shape, as BullMQ's ParentCommand / ChildCommand.
  */
-import type { AgentCommand, AgentResult } from '../../adapters/agents/agent.js';
+import type { AgentCommand, AgentResult } from '../agent.js';
 
 /** Everything a launcher needs to run one attempt of a task. Structured-clone safe. */
 export interface LaunchRequest {

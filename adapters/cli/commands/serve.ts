@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { createLogger } from '../../../engine/logger.js';
 import { spawnDetachedRunner, waitForRunner } from '../../../engine/runner-control.js';
+import { agentsModuleUrl } from '../../agents/index.js';
 
 /** `delegate serve`: run a runner node in the foreground (or `--detach` it). */
 export class ServeCommand extends EngineCommand {
@@ -35,7 +36,8 @@ export class ServeCommand extends EngineCommand {
     const logger = createLogger('runner', config.logLevel);
     // Loaded here so other commands start without the pool, the probes and the slot machines.
     const { Runner } = await import('../../../engine/runner.js');
-    const started = await Runner.start({ config, logger, autostarted: this.autostarted, env: this.context.env });
+    // The pool's worker threads import the same agent modules this process registered.
+    const started = await Runner.start({ config, logger, autostarted: this.autostarted, env: this.context.env, agentModules: [agentsModuleUrl()] });
     if ('alreadyRunning' in started) {
       logger.info('another runner already serves this data dir; exiting', { node: started.alreadyRunning.id, pid: started.alreadyRunning.pid });
       return exitCode.ok;

@@ -1,8 +1,11 @@
 /**
- * The one interface every agent launcher plug-in implements. An agent module is pure: it turns a run
- * specification into a command line and turns the agent's output into readable text and a result. The pool
- * worker (engine/pool) does the spawning, so agents never touch processes themselves.
+ * The Agent port: the one interface every agent plug-in implements, and the registry the engine looks agents up
+ * in. An agent module is pure: it turns a run specification into a command line and turns the agent's output
+ * into readable text and a result. The pool worker (engine/pool) does the spawning, so agents never touch
+ * processes themselves. The engine names no agent: whoever starts it registers them (its composition root).
  */
+import { UsageError } from './errors.js';
+
 
 /** What the engine asks an agent to run. */
 export interface AgentRunSpec {
@@ -61,4 +64,35 @@ export interface Agent {
   /** Build the command; `env` is the engine's environment, used to resolve the binary. */
   buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand;
   createParser(): AgentOutputParser;
+  /**
+   * A one-line, agent-specific explanation of a failed spawn of `file` (say, how to install the binary);
+   * undefined (or no method) leaves the launcher's generic text.
+   */
+  describeSpawnError?(error: NodeJS.ErrnoException, file: string): string | undefined;
+}
+
+// Insertion order is the order names are listed in, so the first registered agent (the default) comes first.
+const registry = new Map<string, Agent>();
+
+/** Make `agent` available under its name; registering the same agent again is a no-op, another one under a taken name throws. */
+export function registerAgent(agent: Agent): void {
+  const existing = registry.get(agent.name);
+  if (existing === agent) return;
+  // Silently replacing would make which agent runs depend on import order.
+  if (existing) throw new Error(`agent '${agent.name}' is already registered`);
+  registry.set(agent.name, agent);
+}
+
+/** Names of all registered agents, in registration order (the default, `claude`, first). */
+export function agentNames(): readonly string[] {
+  return [...registry.keys()];
+}
+
+/** The agent called `name`; throws a UsageError (`invalid_input`) naming the known agents when there is none. */
+export function agentByName(name: string): Agent {
+  const agent = registry.get(name);
+  if (agent) return agent;
+  // An empty registry is a wiring mistake (nothing imported the agent modules), not a typo in the task.
+  if (registry.size === 0) throw new UsageError('invalid_input', `unknown agent '${name}': no agents are registered`);
+  throw new UsageError('invalid_input', `unknown agent '${name}': expected one of ${agentNames().join(', ')}`);
 }
