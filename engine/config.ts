@@ -94,3 +94,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),
   };
 }
+
+/** Query parameters that carry credentials in libSQL/HTTP URLs (authToken, auth_token, password, api_key, …). */
+const secretParam = /token|passw(or)?d|secret|key/i;
+
+/** The database URL without userinfo or secret-looking query parameters, safe to write to a log. */
+export function redactDatabaseUrl(url: string): string {
+  // A file: URL is a local path: nothing to hide, and the exact path is what a reader of the log needs.
+  if (url.startsWith('file:')) return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Unparseable, so we cannot tell the secrets apart: keep only what cannot hold one.
+    return url.replace(/\/\/[^/?#]*@/, '//').replace(/[?#].*$/, '');
+  }
+  const secrets = [...parsed.searchParams.keys()].filter((name) => secretParam.test(name));
+  if (parsed.username === '' && parsed.password === '' && secrets.length === 0) return url;
+  parsed.username = '';
+  parsed.password = '';
+  for (const name of secrets) parsed.searchParams.delete(name);
+  return parsed.toString();
+}

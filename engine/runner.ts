@@ -13,7 +13,7 @@ import { supervisorMachine, type ClaimedTask } from '../actors/supervisor.machin
 import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
 import { agentByName, type AgentResult } from './agent.js';
 import { systemClock, type Clock } from './clock.js';
-import type { DelegateConfig } from './config.js';
+import { redactDatabaseUrl, type DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { AgentPool } from './pool/agent-pool.js';
 import { ChildCommand, taskLogPaths, type LaunchRequest, type RunOutcome } from './pool/protocol.js';
@@ -253,7 +253,7 @@ export class Runner {
       },
     });
     supervisor.start();
-    this.log.info('runner started', { node: this.nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: this.options.config.databaseUrl });
+    this.log.info('runner started', { node: this.nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: redactDatabaseUrl(this.options.config.databaseUrl) });
     supervisor.send({ type: 'WAKE' });
     const every = (ms: number, fn: () => Promise<void>): void => {
       let busy = false;

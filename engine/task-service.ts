@@ -4,12 +4,12 @@
  * never runs an agent; a runner node (engine/runner) claims the work from the database.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import { agentNames } from './agent.js';
 import { UsageError } from './errors.js';
+import { LogFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { Checkpoint, NewTaskNode, Store, SubmitDecider, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
@@ -257,23 +257,20 @@ export class TaskService {
   /** Output lines of a task: the agent's text (stdout), its stderr, or both. */
   async logs(taskId: string, options: { tail?: number | undefined; stream?: LogStream | undefined } = {}): Promise<{ task: TaskView; lines: string[] }> {
     const task = await this.get(taskId);
-    const paths = taskLogPaths(logDirOf(this.config.dataDir), taskId);
-    const read = (file: string): string[] => {
-      if (!existsSync(file)) return [];
-      const text = readFileSync(file, 'utf8');
-      const lines = text.split('\n');
-      if (lines.at(-1) === '') lines.pop();
-      return lines;
-    };
-    const stream = options.stream ?? 'stdout';
-    // The text log is the run as it happened, stderr lines marked `[stderr] ` in place; stderr alone has its own file.
-    let lines: string[];
-    if (stream === 'stderr') lines = read(paths.stderr);
-    else if (stream === 'both') lines = read(paths.text);
-    else lines = read(paths.text).filter((line) => !line.startsWith(stderrMark));
+    const follower = this.followLogs(taskId, options.stream);
+    let lines = [...(await follower.read()), ...follower.end()];
     // slice(-0) would be every line.
     if (options.tail !== undefined) lines = options.tail === 0 ? [] : lines.slice(-options.tail);
     return { task, lines };
+  }
+
+  /** A reader of a task's output lines that returns, on each read, only what was written since the last one. */
+  followLogs(taskId: string, stream: LogStream = 'stdout'): LogFollower {
+    const paths = taskLogPaths(logDirOf(this.config.dataDir), taskId);
+    // The text log is the run as it happened, stderr lines marked `[stderr] ` in place; stderr alone has its own file.
+    if (stream === 'stderr') return new LogFollower(paths.stderr);
+    if (stream === 'both') return new LogFollower(paths.text);
+    return new LogFollower(paths.text, (line) => !line.startsWith(stderrMark));
   }
 
   private async require(taskId: string): Promise<TaskRecord> {

@@ -1,11 +1,12 @@
 /**
  * The CLI and the runner end to end: real `delegate` processes, a real database file, the fake claude.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
 import { openStore } from '../engine/store/store.js';
 
 interface TaskJson {
@@ -101,6 +102,33 @@ describe('delegate delegate --wait, status, logs', () => {
     const table = await cli(['status'], env);
     expect(table.stdout).toMatch(/^ID\s+STATUS\s+PRI\s+TIME\s+COST\s+PROMPT\n/);
     expect(table.stdout).toContain(list!.taskId);
+  });
+
+  it('logs --follow prints a running task\'s lines as they come, each once, and exits when the task ends', async () => {
+    const taskId = await submit(['slow [stderr oops] [lines 3] [sleep 5000]']);
+    const follow = spawn(process.execPath, [cliBin, 'logs', taskId, '--follow'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    follow.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => follow.once('close', (code) => resolve(code)));
+    let tailed: CliResult;
+    try {
+      // The lines show up while the agent still runs, not only once it has ended.
+      await eventually(() => out.includes('line 3\n'), 20_000, 25);
+      expect(fakeClaudeEvents(dataDir).filter((event) => event.event === 'end')).toEqual([]);
+      // Started mid-run (the agent sleeps long enough for a CLI to start), --tail shows only the end so far, then
+      // follows from there.
+      tailed = await cli(['logs', taskId, '--follow', '--tail', '1'], env);
+      expect(await exited).toBe(0);
+    } finally {
+      // A failed check must not leave a follower polling after the test.
+      follow.kill();
+    }
+    expect((await status(taskId)).status).toBe('completed');
+    // The same output as plain logs, stderr left out, no line twice.
+    const all = await cli(['logs', taskId], env);
+    expect(all.stdout).toBe('line 1\nline 2\nline 3\ndone: slow\n');
+    expect(out).toBe(all.stdout);
+    expect(tailed).toMatchObject({ code: 0, stdout: 'line 3\ndone: slow\n' });
   });
 
   it('exits 1 and records why when the task fails', async () => {

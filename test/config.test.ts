@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../engine/config.js';
+import { loadConfig, redactDatabaseUrl } from '../engine/config.js';
 import { delegateVersion } from '../engine/version.js';
 import { repoRoot } from './helpers.js';
 
@@ -78,5 +78,32 @@ describe('configuration from the environment', () => {
   it('knows its own version', () => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect(delegateVersion).toBe(pkg.version);
+  });
+});
+
+describe('redactDatabaseUrl', () => {
+  it.each([
+    ['libsql://user:pass@db.example.turso.io', 'libsql://db.example.turso.io'],
+    ['libsql://:only-a-token@db.example.turso.io/', 'libsql://db.example.turso.io/'],
+    ['libsql://db.example.turso.io?authToken=eyJhbGc', 'libsql://db.example.turso.io'],
+    ['https://db.example.com:8080/v2?tls=1&AUTH_TOKEN=t&Password=p&api_key=k&clientSecret=s&token=x', 'https://db.example.com:8080/v2?tls=1'],
+    ['wss://admin:hunter2@db.example.com/?authtoken=t#frag', 'wss://db.example.com/#frag'],
+  ])('drops the credentials of %s', (url, expected) => {
+    expect(redactDatabaseUrl(url)).toBe(expected);
+  });
+
+  it.each([
+    'libsql://db.example.turso.io',
+    'https://db.example.com?tls=0',
+    'wss://db.example.com',
+    'file:/home/u/.delegate/delegate.db',
+    'file:relative/with@sign?mode=ro',
+  ])('leaves %s as it is', (url) => {
+    expect(redactDatabaseUrl(url)).toBe(url);
+  });
+
+  it('strips what could be a secret even from a URL it cannot parse', () => {
+    const redacted = redactDatabaseUrl('libsql://user:pa ss@[bad-host/db?authToken=t');
+    expect(redacted).not.toMatch(/user|pa ss|authToken/);
   });
 });

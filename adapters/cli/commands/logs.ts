@@ -34,19 +34,26 @@ export class LogsCommand extends EngineCommand {
       return exitCode.usage;
     }
     const stream = (this.stream ?? 'stdout') as LogStream;
-    const first = await engine.tasks.logs(this.taskId, { tail, stream });
-    if (this.json) {
-      this.printJson({ taskId: this.taskId, status: first.task.status, lines: first.lines });
+    if (this.json || !this.follow) {
+      const { task, lines } = await engine.tasks.logs(this.taskId, { tail, stream });
+      if (this.json) this.printJson({ taskId: this.taskId, status: task.status, lines });
+      else for (const line of lines) this.print(line);
       return exitCode.ok;
     }
-    for (const line of first.lines) this.print(line);
-    if (!this.follow) return exitCode.ok;
-    let printed = (await engine.tasks.logs(this.taskId, { stream })).lines.length;
-    for (;;) {
-      const { task, lines } = await engine.tasks.logs(this.taskId, { stream });
-      for (const line of lines.slice(printed)) this.print(line);
-      printed = Math.max(printed, lines.length);
-      if (isFinished(task.status)) return exitCode.ok;
+    // One follower from the start of the log serves the first screen (cut to --tail) and every later poll, so
+    // nothing written between them is lost or printed twice, and each poll reads only what was appended.
+    const follower = engine.tasks.followLogs(this.taskId, stream);
+    for (let first = true; ; first = false) {
+      // The status before the file: once it says finished, the run's output was all written before this read.
+      const { status } = await engine.tasks.get(this.taskId);
+      const finished = isFinished(status);
+      let lines = await follower.read();
+      // A finished run will never end its last line: print it as it is, as plain `logs` does.
+      if (finished) lines.push(...follower.end());
+      // slice(-0) would be every line.
+      if (first && tail !== undefined) lines = tail === 0 ? [] : lines.slice(-tail);
+      for (const line of lines) this.print(line);
+      if (finished) return exitCode.ok;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
