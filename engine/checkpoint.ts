@@ -4,6 +4,7 @@
  * delimited block that carries them into a later prompt.
  */
 import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import type { Checkpoint } from './store/store.js';
 
 /** Git state of a directory; null fields when it is not a repository or git is missing (not an error). */
@@ -68,4 +69,30 @@ export function formatCheckpointContext(checkpoint: Checkpoint, relation: string
 export function composePrompt(prompt: string, blocks: readonly string[]): string {
   if (blocks.length === 0) return prompt;
   return `${blocks.join('\n\n')}\n\n=== Your task ===\n${prompt}`;
+}
+
+/**
+ * The last `count` lines of a text file (a task's log), reading at most its last `maxBytes`: a checkpoint is
+ * taken after every attempt, and a long run's log must not be read whole for it. A missing file has no lines.
+ */
+export async function readLastLines(file: string, count: number, maxBytes = 256 * 1024): Promise<string[]> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const { size } = await handle.stat();
+    const start = Math.max(0, size - maxBytes);
+    const buffer = Buffer.alloc(size - start);
+    await handle.read(buffer, 0, buffer.length, start);
+    const lines = buffer.toString('utf8').split('\n');
+    // A window that starts mid-file starts mid-line: drop that partial first line.
+    if (start > 0) lines.shift();
+    if (lines.at(-1) === '') lines.pop();
+    return lines.slice(-count);
+  } finally {
+    await handle.close();
+  }
 }

@@ -21,8 +21,9 @@ export function cliEntry(): string {
 }
 
 /** Live runners of this data dir on this host. */
-export async function liveLocalRunners(store: Store, config: DelegateConfig, now = Date.now()): Promise<NodeRecord[]> {
-  const nodes = await store.listNodes(localHostIdentity());
+export async function liveLocalRunners(store: Store, config: DelegateConfig): Promise<NodeRecord[]> {
+  // Heartbeats are written by the database's clock, so they are judged by it too.
+  const [nodes, now] = await Promise.all([store.listNodes(localHostIdentity()), store.dbNow()]);
   return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, config.leaseMs));
 }
 

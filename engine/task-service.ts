@@ -13,7 +13,11 @@ import { LogFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { Checkpoint, NewTaskNode, Store, SubmitDecider, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
-import { decideSubmit, decideTaskEvent, dependantDecider } from './task-steps.js';
+import { decideSubmit } from './task-steps.js';
+import { TaskActors } from './task-actors.js';
+import { frontDoorEffects } from './task-effects.js';
+import { EventBus } from './events.js';
+import { createLogger } from './logger.js';
 import { taskLimits } from './config.js';
 import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
 
@@ -76,20 +80,31 @@ export function logDirOf(dataDir: string): string {
 
 /** The front doors' engine API over one store. */
 export class TaskService {
+  /** The front door's step path of task actors (it commits cancels). */
+  private readonly actors: TaskActors;
+
   constructor(
     private readonly store: Store,
     private readonly config: DelegateConfig,
     private readonly clock: Clock,
     /** The front door's own working directory: the default for tasks. */
     private readonly cwd: string,
-  ) {}
+    /** Where committed events go in this process (a runner in the same process may share it). */
+    private readonly bus: EventBus = new EventBus(),
+  ) {
+    this.actors = new TaskActors(store, clock, null, frontDoorEffects(logDirOf(config.dataDir)), bus, createLogger('front-door', config.logLevel));
+  }
 
   /** Validate and queue a task; nothing is written when the input is bad. */
   async delegate(raw: unknown, lineage: Lineage = {}): Promise<TaskView> {
     const input: DelegateTaskInput = parseInput(delegateTaskSchema, raw);
     const node = this.prepare(input, lineage);
     const now = this.clock.now();
-    const [task] = await this.store.insertTaskGraph([node], now, this.submitDecider(now));
+    const {
+      tasks: [task],
+      events,
+    } = await this.store.insertTaskGraph([node], now, this.submitDecider(now));
+    this.bus.publish(events);
     return this.view(task!);
   }
 
@@ -115,7 +130,8 @@ export class TaskService {
       nodes.push(this.prepare(input, {}, previous ? (step.delayMs ?? 0) : 0));
     });
     const now = this.clock.now();
-    const tasks = await this.store.insertTaskGraph(nodes, now, this.submitDecider(now));
+    const { tasks, events } = await this.store.insertTaskGraph(nodes, now, this.submitDecider(now));
+    this.bus.publish(events);
     return Promise.all(tasks.map((task) => this.view(task)));
   }
 
@@ -187,7 +203,7 @@ export class TaskService {
   }
 
   private submitDecider(now: number): SubmitDecider {
-    return (task, pendingDeps, failedDependency) => decideSubmit(pendingDeps, failedDependency, now, { startDelayMs: task.startDelayMs });
+    return (task, pendingDeps, failedDependency) => decideSubmit(task, pendingDeps, failedDependency, now);
   }
 
   /** Run a finished task again as a new task with the same inputs and `retryOf` set. */
@@ -240,17 +256,11 @@ export class TaskService {
    * its run and kills the agent's process tree. Dependants fail with `dependency_failed` in the same commit.
    */
   async cancel(taskId: string, reason?: string): Promise<TaskView> {
-    for (let tries = 0; tries < 5; tries++) {
-      const task = await this.require(taskId);
-      const now = this.clock.now();
-      const decided = decideTaskEvent(task, { type: 'CANCEL', ...(reason ? { reason } : {}) }, now);
-      if (!decided) throw new UsageError('conflict', `task ${taskId} is already ${task.state}; only unfinished tasks can be cancelled`);
-      const fence = task.state === 'running' ? { state: task.state, owner: task.owner ?? undefined, attempt: task.attempt } : { state: task.state };
-      decided.step.detail = reason;
-      const applied = await this.store.commitTaskStep(taskId, fence, decided.step, { now, decideDependant: dependantDecider(now) });
-      if (applied) return this.get(taskId);
-      // The task moved on between the read and the write (claimed, finished): decide again on its new state.
-    }
+    await this.require(taskId);
+    const result = await this.actors.send(taskId, { type: 'CANCEL', ...(reason ? { reason } : {}) }, reason ? { detail: reason } : {});
+    if (result.committed) return this.view(result.task);
+    if (result.reason === 'refused') throw new UsageError('conflict', `task ${taskId} is already ${result.task?.state}; only unfinished tasks can be cancelled`);
+    // The task moved on between each read and write (claimed, finished) more often than the step retries.
     throw new UsageError('conflict', `task ${taskId} kept changing; try again`);
   }
 

@@ -1,20 +1,27 @@
 /**
  * Decide: the pure half of every task step (DESIGN §1). Loads a task's persisted statechart, applies one event
- * with XState's `transition()`, and turns the next snapshot into a `TaskStep` for the store to commit. Nothing
- * here writes or runs anything; callers commit the step and only then act on the returned actions.
+ * with XState's `transition()`, and turns the result into a `TaskStep` for the store to commit: the next
+ * snapshot, the domain columns it implies, and the durable timers it arms or cancels (the machine's delayed
+ * `raise`s and `cancel`s). What is left of the returned actions are the effects to run after the commit.
+ * Nothing here writes or runs anything.
  */
 import { initialTransition, transition } from 'xstate';
-import { taskMachine, taskStateOf, taskStepAccepted, type TaskEvent as TaskMachineEvent } from '../actors/task.machine.js';
-import type { DependantDecider, TaskColumns, TaskRecord, TaskStep } from './store/store.js';
+import {
+  taskMachine,
+  taskStepAccepted,
+  type PersistedTask,
+  type TaskActionParams,
+  type TaskActionType,
+  type TaskEvent as TaskMachineEvent,
+  type TaskSnapshot,
+} from '../actors/task.machine.js';
+import type { DependantDecider, TaskColumns, TaskRecord, TaskStep, TimerChange } from './store/store.js';
 
 /** How many times a run may be taken over after its runner died before the task fails with `crashed`. */
 export const defaultMaxRecoveries = 3;
 
-/** A named effect the statechart asked for, to run after the commit. */
-export interface TaskAction {
-  type: string;
-  params: Record<string, unknown>;
-}
+/** A named effect the statechart asked for, with its params. */
+export type TaskAction = { [K in TaskActionType]: { type: K; params: TaskActionParams[K] } }[TaskActionType];
 
 /** A decided step plus the effects to run once it is committed. */
 export interface DecidedStep {
@@ -22,10 +29,13 @@ export interface DecidedStep {
   actions: TaskAction[];
 }
 
-type TaskSnapshot = ReturnType<typeof taskMachine.resolveState>;
+interface RawAction {
+  type: string;
+  params?: unknown;
+}
 
-function toStep(event: string, next: TaskSnapshot, extra: TaskColumns, now: number): TaskStep {
-  const value = taskStateOf(next);
+function toStep(event: TaskMachineEvent, next: TaskSnapshot, actions: readonly RawAction[], extra: TaskColumns, now: number): DecidedStep {
+  const value = next.value as PersistedTask['value'];
   const context = next.context;
   const finished = value === 'completed' || value === 'failed' || value === 'cancelled';
   const set: TaskColumns = {
@@ -38,47 +48,56 @@ function toStep(event: string, next: TaskSnapshot, extra: TaskColumns, now: numb
     ...(finished ? { endedAt: now } : {}),
     ...extra,
   };
-  return { event, snapshot: { value, context }, set };
-}
-
-function toActions(actions: ReadonlyArray<{ type: string; params?: unknown }>): TaskAction[] {
-  return actions
-    .filter((action) => !action.type.startsWith('xstate.'))
-    .map((action) => ({ type: action.type, params: (action.params ?? {}) as Record<string, unknown> }));
-}
-
-/** When a task that became ready may be claimed: a pipeline step waits its delay after its dependencies. */
-function readyColumns(startDelayMs: number, now: number): TaskColumns {
-  return { runAfter: startDelayMs > 0 ? now + startDelayMs : null };
+  const timers: TimerChange[] = [];
+  const effects: TaskAction[] = [];
+  for (const action of actions) {
+    if (action.type === 'xstate.raise') {
+      // Only delayed raises come back from transition(); immediate ones were taken inside it.
+      const params = action.params as { event: TaskMachineEvent; id?: string; delay?: number };
+      if (params.delay === undefined || params.id === undefined) throw new Error(`internal: task machine raised ${params.event.type} without a delay and an id`);
+      timers.push({ kind: 'arm', key: params.id, event: params.event, dueAt: now + params.delay });
+    } else if (action.type === 'xstate.cancel') {
+      timers.push({ kind: 'disarm', key: (action.params as { sendId: string }).sendId });
+    } else if (!action.type.startsWith('xstate.')) {
+      effects.push({ type: action.type, params: action.params } as TaskAction);
+    }
+  }
+  return { step: { event: event.type, snapshot: { value, context }, set, timers }, actions: effects };
 }
 
 /** The step that creates a task: `queued`, then at once `waiting`/`ready` (or `failed` when a dependency already failed). */
 export function decideSubmit(
+  task: Pick<TaskRecord, 'timeoutMs' | 'startDelayMs'>,
   pendingDeps: number,
   failedDependency: string | null,
   now: number,
-  options: { startDelayMs?: number; maxRecoveries?: number } = {},
+  maxRecoveries = defaultMaxRecoveries,
 ): TaskStep {
-  const [initial] = initialTransition(taskMachine, { pendingDeps, maxRecoveries: options.maxRecoveries ?? defaultMaxRecoveries });
+  const [initial] = initialTransition(taskMachine, { pendingDeps, maxRecoveries, timeoutMs: task.timeoutMs, startDelayMs: task.startDelayMs });
   const event: TaskMachineEvent = failedDependency ? { type: 'DEPENDENCY_FAILED', dependencyId: failedDependency } : { type: 'SUBMIT' };
-  const [next] = transition(taskMachine, initial, event);
-  return toStep(event.type, next, next.value === 'ready' ? readyColumns(options.startDelayMs ?? 0, now) : {}, now);
+  const [next, actions] = transition(taskMachine, initial, event);
+  return toStep(event, next, actions as readonly RawAction[], {}, now).step;
 }
 
-/** Restore the task's statechart from its row. */
+/**
+ * Restore the task's statechart from its row. Limits that snapshots written before they were part of the
+ * context lack are taken from the row's own columns.
+ */
 export function taskSnapshotOf(task: TaskRecord): TaskSnapshot {
-  // Only the persisted value and context, whatever else the row's JSON holds.
-  return taskMachine.resolveState({ value: task.snapshot.value, context: task.snapshot.context });
+  const persisted = task.snapshot;
+  const context = { ...persisted.context, timeoutMs: persisted.context.timeoutMs ?? task.timeoutMs, startDelayMs: persisted.context.startDelayMs ?? task.startDelayMs };
+  return taskMachine.resolveState({ value: persisted.value, context });
 }
 
-/** Decide one event for a task; null when its statechart does not accept the event in its current state. */
+/**
+ * Decide one event for a task; null when its statechart does not accept the event in its current state. A
+ * snapshot that cannot be restored throws (the caller decides what a poisoned task means for it).
+ */
 export function decideTaskEvent(task: TaskRecord, event: TaskMachineEvent, now: number, extra: TaskColumns = {}): DecidedStep | null {
   const snapshot = taskSnapshotOf(task);
   if (!taskStepAccepted(snapshot, event)) return null;
   const [next, actions] = transition(taskMachine, snapshot, event);
-  const becameReady = next.value === 'ready' && snapshot.value === 'waiting';
-  const step = toStep(event.type, next, becameReady ? { ...readyColumns(task.startDelayMs, now), ...extra } : extra, now);
-  return { step, actions: toActions(actions as ReadonlyArray<{ type: string; params?: unknown }>) };
+  return toStep(event, next, actions as readonly RawAction[], extra, now);
 }
 
 /** How dependants learn of a dependency's end, inside the finishing transaction (DESIGN §5). */

@@ -26,7 +26,7 @@ function stepWithTimers(snapshot: TaskSnapshot, event: TaskEvent): [TaskSnapshot
   const [next, actions] = transition(taskMachine, snapshot, event);
   const timers: Timer[] = [];
   const effects: Effect[] = [];
-  for (const action of actions) {
+  for (const action of actions as ReadonlyArray<{ type: string; params?: unknown }>) {
     const params = action.params as { id?: string; delay?: number; event?: { type: string }; sendId?: string };
     if (action.type === 'xstate.raise') timers.push({ arm: params.id!, event: params.event!.type, delay: params.delay! });
     else if (action.type === 'xstate.cancel') timers.push({ disarm: params.sendId! });

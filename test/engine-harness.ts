@@ -8,6 +8,7 @@ import { createLogger } from '../engine/logger.js';
 import { Runner, type RunnerTiming } from '../engine/runner.js';
 import { openStore, type Store } from '../engine/store/store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
+import { EventBus, type EngineEvent } from '../engine/events.js';
 import { TaskService, type TaskView } from '../engine/task-service.js';
 import { eventually, testEnv } from './helpers.js';
 
@@ -18,6 +19,12 @@ export interface EngineHarness {
   store: Store;
   tasks: TaskService;
   runner: Runner | null;
+  /** The in-process event bus the front door and the runner share. */
+  bus: EventBus;
+  /** Every event published in this process so far. */
+  events: EngineEvent[];
+  /** Resolves with the first event published from now on that matches. */
+  nextEvent(match: (event: EngineEvent) => boolean, timeoutMs?: number): Promise<EngineEvent>;
   startRunner(): Promise<Runner>;
   /** Wait until every task is finished; returns their views. */
   settled(ids: string[], timeoutMs?: number): Promise<TaskView[]>;
@@ -33,13 +40,33 @@ export async function openEngine(
   const config = loadConfig(env);
   const store = await openStore(config.databaseUrl);
   const clock = options.clock ?? systemClock;
-  const tasks = new TaskService(store, config, clock, options.cwd ?? dataDir);
+  // One bus for the front door and the runner, as in a process that runs both: a commit of one wakes the other.
+  const bus = new EventBus();
+  const events: EngineEvent[] = [];
+  bus.subscribe((event) => events.push(event));
+  const tasks = new TaskService(store, config, clock, options.cwd ?? dataDir, bus);
   const harness: EngineHarness = {
     env,
     config,
     store,
     tasks,
     runner: null,
+    bus,
+    events,
+    nextEvent(match, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          unsubscribe();
+          reject(new Error(`no matching event within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const unsubscribe = bus.subscribe((event) => {
+          if (!match(event)) return;
+          clearTimeout(timer);
+          unsubscribe();
+          resolve(event);
+        });
+      });
+    },
     async startRunner() {
       const started = await Runner.start({
         config,
@@ -48,6 +75,7 @@ export async function openEngine(
         env,
         clock,
         agentModules: [agentsModuleUrl()],
+        bus,
         timing: { killGraceMs: 1000, sampleMs: 200, ...options.timing },
       });
       if (!('runner' in started)) throw new Error('a runner was already up');

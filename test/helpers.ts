@@ -138,3 +138,18 @@ export function deferred<T = void>() {
   });
   return { promise, resolve, reject };
 }
+
+/**
+ * Run one statement on a test's database file, e.g. to age a heartbeat or a lease as if time had passed on the
+ * database's clock (which leases and heartbeats follow, so a test cannot fake them with its own clock).
+ */
+export async function sqlOn(dataDir: string, sql: string, ...args: Array<string | number>): Promise<void> {
+  const { default: Database } = await import('libsql');
+  const db = new Database(path.join(dataDir, 'delegate.db'));
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    db.prepare(sql).run(...args);
+  } finally {
+    db.close();
+  }
+}

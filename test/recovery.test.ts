@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openEngine, type EngineHarness } from './engine-harness.js';
-import { eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv } from './helpers.js';
+import { eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv } from './helpers.js';
 import { decideTaskEvent } from '../engine/task-steps.js';
 import { killProcessGroup, processStartTime } from '../engine/process-info.js';
 
@@ -109,6 +109,9 @@ describe('recovery sweep', () => {
         // A node on another host (so only its lease can tell) claimed it and then went silent.
         await engine.store.registerNode({ id: 'node-gone', host: 'elsewhere', pid: 1, pidStart: null, dataDir, version: '0', autostarted: false, startedAt: now - 600_000, heartbeatAt: now - 600_000 });
         await engine.store.claimNextTask({ nodeId: 'node-gone', host: os.hostname(), now: now - 60_000, leaseMs: 2000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-gone' }, now - 60_000)!.step);
+        // Ten minutes of silence, on the database's clock.
+        await sqlOn(dataDir, `UPDATE nodes SET heartbeat_at = heartbeat_at - 600000 WHERE id = 'node-gone'`);
+        await sqlOn(dataDir, `UPDATE tasks SET lease_until = lease_until - 60000 WHERE id = ?`, taskId);
         // Its run's pid now belongs to an unrelated process that started at another time.
         await engine.store.recordRunProcess(taskId, 1, { pid: victim.pid!, pidStart: processStartTime(victim.pid!)! - 100, sessionId: null });
         await engine.startRunner();
@@ -133,6 +136,7 @@ describe('recovery sweep', () => {
       const now = Date.now() - 60_000;
       for (let i = 0; i < 4; i++) {
         await engine.store.claimNextTask({ nodeId: `node-${i}`, host: 'elsewhere', now, leaseMs: 1000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: `node-${i}` }, now)!.step);
+        await sqlOn(dataDir, `UPDATE tasks SET lease_until = lease_until - 60000 WHERE id = ?`, taskId);
         const runner = await engine.startRunner();
         await eventually(async () => (await engine.store.getTask(taskId))!.owner !== `node-${i}`);
         await runner.shutdown('next round');
@@ -280,7 +284,7 @@ describe('findings of the second read', () => {
       await engine.store.claimNextTask({ nodeId: 'node-remote', host: 'elsewhere', now, leaseMs: 60_000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-remote' }, now)!.step);
       const next = await engine.startRunner();
       // As if this runner's sweep had taken the run over and then failed to kill its agent.
-      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-remote', to: next.nodeId, leaseUntil: now + 60_000 })).toBe(true);
+      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-remote', to: next.nodeId, leaseMs: 60_000, requireLapsed: false })).toBe(true);
       const [done] = await engine.settled([taskId]);
       expect(done).toMatchObject({ status: 'completed', attempt: 2 });
       expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'lost' });

@@ -43,25 +43,28 @@ export function newTask(overrides: Partial<NewTask> = {}): NewTask {
 }
 
 async function insert(store: Store, now: number, overrides: Partial<NewTask> = {}, deps: string[] = []): Promise<TaskRecord> {
-  return store.insertTask(newTask(overrides), deps, now, (pending, failed) => decideSubmit(pending, failed, now));
+  const task = newTask(overrides);
+  return store.insertTask(task, deps, now, (pending, failed) => decideSubmit(task, pending, failed, now));
 }
 
-async function claim(store: Store, nodeId: string, now: number): Promise<TaskRecord | null> {
-  return store.claimNextTask({ nodeId, host: 'host-a', now, leaseMs: 30_000, logPath: (id) => `/logs/${id}.log` }, (task) => {
+async function claim(store: Store, nodeId: string, now: number, skip?: Set<string>): Promise<TaskRecord | null> {
+  const claimed = await store.claimNextTask({ nodeId, host: 'host-a', now, leaseMs: 30_000, logPath: (id) => `/logs/${id}.log`, ...(skip ? { skip } : {}) }, (task) => {
     const decided = decideTaskEvent(task, { type: 'CLAIM', node: nodeId }, now);
     if (!decided) throw new Error('CLAIM refused');
     return decided.step;
   });
+  return claimed?.task ?? null;
 }
 
 async function finish(store: Store, task: TaskRecord, nodeId: string, now: number, exitCode: number): Promise<boolean> {
   const decided = decideTaskEvent(task, { type: 'AGENT_EXITED', exitCode, sawResult: true, isError: false }, now, { exitCode });
-  return store.commitTaskStep(task.id, { state: 'running', owner: nodeId, attempt: task.attempt }, decided!.step, {
+  const events = await store.commitTaskStep(task.id, { state: 'running', owner: nodeId, attempt: task.attempt }, decided!.step, {
     now,
     nodeId,
     runEnd: { outcome: 'exited', exitCode, outputBytes: 10, costUsd: 0.5, sessionId: 'sess' },
     decideDependant: dependantDecider(now),
   });
+  return events !== null;
 }
 
 /** Run the whole contract against one driver. */
@@ -115,8 +118,12 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
 
     it('a claim sets owner, attempt and lease and opens a run row', async () => {
       const task = await insert(store, 1000);
+      const before = await store.dbNow();
       const claimed = (await claim(store, 'node-a', 2000))!;
-      expect(claimed).toMatchObject({ id: task.id, state: 'running', owner: 'node-a', attempt: 1, leaseUntil: 32_000, startedAt: 2000 });
+      expect(claimed).toMatchObject({ id: task.id, state: 'running', owner: 'node-a', attempt: 1, startedAt: 2000 });
+      // The lease is the database's now plus the lease, whatever the claimer's clock says (here: 2000).
+      expect(claimed.leaseUntil!).toBeGreaterThanOrEqual(before + 30_000);
+      expect(claimed.leaseUntil!).toBeLessThanOrEqual((await store.dbNow()) + 30_000);
       const runs = await store.taskRuns(task.id);
       expect(runs).toMatchObject([{ attempt: 1, nodeId: 'node-a', host: 'host-a', logPath: `/logs/${task.id}.log`, endedAt: null }]);
       await store.recordRunProcess(task.id, 1, { pid: 4242, pidStart: 77, sessionId: 's-1' });
@@ -129,8 +136,8 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       const claimed = (await claim(store, 'node-a', 2000))!;
       // A stale node (wrong owner) and a stale attempt are both rejected and change nothing.
       const decided = decideTaskEvent(claimed, { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false }, 3000)!;
-      expect(await store.commitTaskStep(claimed.id, { state: 'running', owner: 'node-b', attempt: 1 }, decided.step, { now: 3000 })).toBe(false);
-      expect(await store.commitTaskStep(claimed.id, { state: 'running', owner: 'node-a', attempt: 2 }, decided.step, { now: 3000 })).toBe(false);
+      expect(await store.commitTaskStep(claimed.id, { state: 'running', owner: 'node-b', attempt: 1 }, decided.step, { now: 3000 })).toBeNull();
+      expect(await store.commitTaskStep(claimed.id, { state: 'running', owner: 'node-a', attempt: 2 }, decided.step, { now: 3000 })).toBeNull();
       expect((await store.getTask(claimed.id))?.state).toBe('running');
       expect(await finish(store, claimed, 'node-a', 3000, 0)).toBe(true);
       const done = (await store.getTask(claimed.id))!;
@@ -170,11 +177,11 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
     });
 
     it('inserts a batch in dependency order and rejects cycles, self-dependencies and unknown ids without writing', async () => {
-      const decide = (now: number) => (_task: NewTask, pending: number, failed: string | null) => decideSubmit(pending, failed, now);
+      const decide = (now: number) => (task: NewTask, pending: number, failed: string | null) => decideSubmit(task, pending, failed, now);
       const existing = await insert(store, 500);
       const [x, y, z] = [newTask(), newTask(), newTask()];
       // Listed out of order: z depends on y, y on x and on an existing task.
-      const inserted = await store.insertTaskGraph(
+      const { tasks: inserted } = await store.insertTaskGraph(
         [
           { task: z, dependsOn: [y.id] },
           { task: x, dependsOn: [] },
@@ -203,7 +210,7 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect((await store.listTasks({ limit: 100 })).length).toBe(before);
     });
 
-    it('keeps a delayed task from being claimed before its time (fake clock)', async () => {
+    it('arms a pipeline delay as a durable timer that is delivered once (fake clock)', async () => {
       const first = newTask();
       const second = newTask({ startDelayMs: 60_000 });
       await store.insertTaskGraph(
@@ -212,40 +219,112 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
           { task: second, dependsOn: [first.id] },
         ],
         1000,
-        (task, pending, failed) => decideSubmit(pending, failed, 1000, { startDelayMs: task.startDelayMs }),
+        (task, pending, failed) => decideSubmit(task, pending, failed, 1000),
       );
       const running = (await claim(store, 'n', 2000))!;
+      // The claim armed the run's timeout; finishing the run cancels it and arms the dependant's start delay.
+      expect(await store.nextTimerDueAt()).toBe(2000 + 60_000);
       expect(await finish(store, running, 'n', 5000, 0)).toBe(true);
-      expect(await store.getTask(second.id)).toMatchObject({ state: 'ready', runAfter: 65_000 });
-      expect(await claim(store, 'n', 64_999)).toBeNull();
+      expect(await store.getTask(second.id)).toMatchObject({ state: 'waiting', pendingDeps: 0 });
+      expect(await store.nextTimerDueAt()).toBe(65_000);
+      expect(await store.claimDueTimers('n', 64_999, 1000, 10)).toEqual([]);
+      const [due] = await store.claimDueTimers('n', 65_000, 1000, 10);
+      expect(due).toMatchObject({ actorId: second.id, key: 'start', event: { type: 'START_DUE' }, dueAt: 65_000 });
+      // Locked for its deliverer: another node neither gets it nor wakes for it before the lock lapses.
+      expect(await store.claimDueTimers('m', 65_100, 1000, 10)).toEqual([]);
+      expect(await store.nextTimerDueAt()).toBe(66_000);
+      const waiting = (await store.getTask(second.id))!;
+      const step = decideTaskEvent(waiting, due!.event, 65_000)!.step;
+      expect(await store.commitTaskStep(second.id, { state: 'waiting' }, step, { now: 65_000, nodeId: 'n', timerId: due!.id })).toHaveLength(1);
+      expect(await store.getTask(second.id)).toMatchObject({ state: 'ready' });
+      expect(await store.timerExists(due!.id)).toBe(false);
+      // A second delivery of the same timer (a node whose lock lapsed) writes nothing.
+      expect(await store.commitTaskStep(second.id, { state: 'waiting' }, step, { now: 65_001, nodeId: 'm', timerId: due!.id })).toBeNull();
       expect((await claim(store, 'n', 65_000))?.id).toBe(second.id);
     });
 
-    it('renews leases of owned runs only', async () => {
+    it('rolls back a consumed timer whose step is stale, so it stays armed', async () => {
+      const task = await insert(store, 1000);
+      const running = (await claim(store, 'n', 2000))!;
+      const [due] = await store.claimDueTimers('n', 62_000, 1000, 10);
+      expect(due).toMatchObject({ key: 'timeout', event: { type: 'TIMEOUT' }, attempt: 1 });
+      const step = decideTaskEvent(running, due!.event, 62_000)!.step;
+      expect(await store.commitTaskStep(task.id, { state: 'running', attempt: 2 }, step, { now: 62_000, timerId: due!.id })).toBeNull();
+      expect(await store.timerExists(due!.id)).toBe(true);
+      await store.dropTimer(due!.id);
+      expect(await store.nextTimerDueAt()).toBeNull();
+    });
+
+    it('passes over ready tasks a claim skips or cannot decide, so one bad row never blocks the queue', async () => {
+      const bad = await insert(store, 1000);
+      const good = await insert(store, 1001);
+      expect((await claim(store, 'n', 2000, new Set([bad.id])))?.id).toBe(good.id);
+      const third = await insert(store, 1002);
+      const claimed = await store.claimNextTask({ nodeId: 'n', host: 'h', now: 3000, leaseMs: 30_000, logPath: () => '/dev/null' }, (task) =>
+        task.id === bad.id ? null : decideTaskEvent(task, { type: 'CLAIM', node: 'n' }, 3000)!.step,
+      );
+      expect(claimed?.task.id).toBe(third.id);
+      expect(claimed?.events.map((event) => event.type)).toEqual(['task:running']);
+    });
+
+    it('writes every step as an event, readable after an id, by actor and time', async () => {
+      const start = await store.lastEventId();
+      const a = await insert(store, 1000);
+      const b = await insert(store, 1001, {}, [a.id]);
+      const running = (await claim(store, 'node-a', 2000))!;
+      await finish(store, running, 'node-a', 3000, 0);
+      const all = await store.eventsAfter(start, {}, 100);
+      expect(all.map((event) => [event.actorId, event.type, event.cause])).toEqual([
+        [a.id, 'task:ready', 'SUBMIT'],
+        [b.id, 'task:waiting', 'SUBMIT'],
+        [a.id, 'task:running', 'CLAIM'],
+        [a.id, 'task:completed', 'AGENT_EXITED'],
+        [b.id, 'task:ready', 'DEPENDENCY_COMPLETED'],
+      ]);
+      expect(all[2]).toMatchObject({ kind: 'task', from: 'ready', to: 'running', nodeId: 'node-a', attempt: 1, at: 2000 });
+      expect((await store.eventsAfter(all[2]!.id, { actorId: a.id }, 100)).map((event) => event.type)).toEqual(['task:completed']);
+      expect((await store.eventsAfter(start, { sinceAt: 3000 }, 100)).length).toBe(2);
+      expect((await store.taskEvents(a.id)).map((event) => event.event)).toEqual(['SUBMIT', 'CLAIM', 'AGENT_EXITED']);
+      await store.recordNodeActors(
+        [{ at: 4000, actorId: 'node-a/slot-0', kind: 'slot', type: 'slot:busy', from: 'starting', to: 'busy', cause: 'AGENT_STARTED', nodeId: 'node-a', attempt: 1, detail: a.id }],
+        [{ actorId: 'node-a/slot-0', kind: 'slot', nodeId: 'node-a', snapshot: '{}', updatedAt: 4000 }],
+      );
+      expect(await store.lastEventId()).toBe(all.at(-1)!.id + 1);
+    });
+
+    it('renews leases of owned runs only, by the database clock', async () => {
       await insert(store, 1000);
       await insert(store, 1001);
       const a = (await claim(store, 'node-a', 2000))!;
       const b = (await claim(store, 'node-b', 2000))!;
+      const bLease = (await store.getTask(b.id))?.leaseUntil;
+      const before = await store.dbNow();
       expect(await store.renewLeases('node-a', 99_000, [{ id: a.id, attempt: 1 }])).toEqual([{ id: a.id, attempt: 1 }]);
-      expect((await store.getTask(a.id))?.leaseUntil).toBe(99_000);
-      expect((await store.getTask(b.id))?.leaseUntil).toBe(32_000);
+      const after = await store.dbNow();
+      const lease = (await store.getTask(a.id))!.leaseUntil!;
+      expect(lease).toBeGreaterThanOrEqual(before + 99_000);
+      expect(lease).toBeLessThanOrEqual(after + 99_000);
       // A run it owns but no longer runs is reported, not renewed.
       expect(await store.renewLeases('node-b', 99_000, [])).toEqual([{ id: b.id, attempt: 1 }]);
-      expect((await store.getTask(b.id))?.leaseUntil).toBe(32_000);
+      expect((await store.getTask(b.id))?.leaseUntil).toBe(bLease);
     });
 
     it('lists open runs, takes a run over fenced on its lease, ends runs, and deregisters only when idle', async () => {
       const task = await insert(store, 1000);
       await claim(store, 'node-a', 2000);
-      const [open] = await store.openRuns();
-      expect(open).toMatchObject({ taskId: task.id, attempt: 1, nodeId: 'node-a', taskState: 'running', taskOwner: 'node-a', leaseUntil: 32_000, node: null });
-      // Lease still valid: no takeover; lapsed: taken over once.
-      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseUntil: 99_000, leaseLapsedBy: 30_000 })).toBe(false);
-      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseUntil: 99_000, leaseLapsedBy: 40_000 })).toBe(true);
-      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-c', leaseUntil: 99_000 })).toBe(false);
-      expect(await store.getTask(task.id)).toMatchObject({ owner: 'node-b', leaseUntil: 99_000, state: 'running' });
+      const { now, runs } = await store.openRuns();
+      expect(Math.abs(now - (await store.dbNow()))).toBeLessThan(1000);
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ taskId: task.id, attempt: 1, nodeId: 'node-a', taskState: 'running', taskOwner: 'node-a', node: null });
+      expect(runs[0]!.leaseUntil!).toBeGreaterThan(now);
+      // Lease still valid: no takeover; lapsed (renewed into the past): taken over once.
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseMs: 99_000, requireLapsed: true })).toBe(false);
+      await store.renewLeases('node-a', -1000, [{ id: task.id, attempt: 1 }]);
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseMs: 99_000, requireLapsed: true })).toBe(true);
+      expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-c', leaseMs: 99_000, requireLapsed: false })).toBe(false);
+      expect(await store.getTask(task.id)).toMatchObject({ owner: 'node-b', state: 'running' });
       await store.endRun(task.id, 1, 'lost', 50_000);
-      expect(await store.openRuns()).toEqual([]);
+      expect((await store.openRuns()).runs).toEqual([]);
       expect((await store.taskRuns(task.id))[0]).toMatchObject({ endedAt: 50_000, outcome: 'lost' });
       const node = { id: 'node-idle', host: 'h', pid: 1, pidStart: null, dataDir: '/d', version: '0', autostarted: false, startedAt: 1, heartbeatAt: 1 };
       await store.registerNode(node);
@@ -260,10 +339,13 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.registerNode(second, { isAlive: () => true })).toMatchObject({ registered: false, existing: { id: 'node-1' } });
       expect(await store.registerNode(second, { isAlive: () => false })).toEqual({ registered: true });
       expect((await store.listNodes('h')).map((n) => n.id)).toEqual(['node-1', 'node-2']);
-      expect(await store.heartbeatNode('node-1', 50)).toBe(true);
-      expect((await store.listNodes()).find((n) => n.id === 'node-1')?.heartbeatAt).toBe(50);
+      const before = await store.dbNow();
+      expect(await store.heartbeatNode('node-1')).toBe(true);
+      const heartbeat = (await store.listNodes()).find((n) => n.id === 'node-1')!.heartbeatAt;
+      expect(heartbeat).toBeGreaterThanOrEqual(before);
+      expect(heartbeat).toBeLessThanOrEqual(await store.dbNow());
       await store.removeNode('node-1');
-      expect(await store.heartbeatNode('node-1', 60)).toBe(false);
+      expect(await store.heartbeatNode('node-1')).toBe(false);
     });
 
     it('never gives one task to two connections claiming at once', async () => {

@@ -33,7 +33,8 @@ it('waits out another connection holding the write lock, without blocking the ev
     }, 600),
   );
   const started = Date.now();
-  const task = await store.insertTask(makeTask({ id: 'task-000000000001' }), [], started, (pending, failed) => decideSubmit(pending, failed, started));
+  const first = makeTask({ id: 'task-000000000001' });
+  const task = await store.insertTask(first, [], started, (pending, failed) => decideSubmit(first, pending, failed, started));
   const releasedAt = await released;
   clearInterval(ticker);
   other.close();
@@ -45,7 +46,8 @@ it('waits out another connection holding the write lock, without blocking the ev
 
 it('rolls back every row of a step when the transaction fails half way', async () => {
   const now = Date.now();
-  await store.insertTask(makeTask({ id: 'task-000000000002' }), [], now, (pending, failed) => decideSubmit(pending, failed, now));
+  const second = makeTask({ id: 'task-000000000002' });
+  await store.insertTask(second, [], now, (pending, failed) => decideSubmit(second, pending, failed, now));
   // The second task of the batch fails after the first was inserted: neither may remain.
   await expect(
     store.insertTaskGraph(
@@ -54,7 +56,7 @@ it('rolls back every row of a step when the transaction fails half way', async (
         { task: makeTask({ id: 'task-000000000002' }), dependsOn: [] },
       ],
       now,
-      (_task, pending, failed) => decideSubmit(pending, failed, now),
+      (task, pending, failed) => decideSubmit(task, pending, failed, now),
     ),
   ).rejects.toThrow(/UNIQUE|constraint/i);
   expect(await store.getTask('task-000000000003')).toBeNull();

@@ -126,6 +126,44 @@ export const migrations: readonly string[][] = [
       updated_at INTEGER NOT NULL
     )`,
   ],
+  // Durable timers and the event stream (DESIGN §2, §9). The per-task history moves into the events table.
+  [
+    `CREATE TABLE timers (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      actor_id TEXT NOT NULL,
+      key TEXT NOT NULL,
+      event TEXT NOT NULL,
+      due_at INTEGER NOT NULL,
+      attempt INTEGER,
+      locked_by TEXT,
+      locked_until INTEGER,
+      created_at INTEGER NOT NULL,
+      UNIQUE (actor_id, key)
+    )`,
+    `CREATE INDEX timers_due ON timers (due_at)`,
+    `CREATE TABLE events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at INTEGER NOT NULL,
+      actor_id TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      type TEXT NOT NULL,
+      from_state TEXT,
+      to_state TEXT NOT NULL,
+      cause TEXT NOT NULL,
+      node_id TEXT,
+      attempt INTEGER,
+      detail TEXT
+    )`,
+    `CREATE INDEX events_actor ON events (actor_id, id)`,
+    `INSERT INTO events (at, actor_id, kind, type, from_state, to_state, cause, node_id, attempt, detail)
+       SELECT at, task_id, 'task', 'task:' || to_state, from_state, to_state, event, node_id, attempt, detail FROM task_events ORDER BY id`,
+    `DROP TABLE task_events`,
+    // Delays that earlier versions kept as columns and polled become timers.
+    `INSERT INTO timers (actor_id, key, event, due_at, attempt, created_at)
+       SELECT id, 'resume', '{"type":"RESUME_DUE"}', resume_at, attempt, updated_at FROM tasks WHERE state = 'paused' AND resume_at IS NOT NULL`,
+    `INSERT INTO timers (actor_id, key, event, due_at, attempt, created_at)
+       SELECT id, 'timeout', '{"type":"TIMEOUT"}', COALESCE(started_at, updated_at) + timeout_ms, attempt, updated_at FROM tasks WHERE state = 'running'`,
+  ],
 ];
 
 /** Bring the schema up to date; safe to call from many processes at once. */

@@ -2,6 +2,7 @@
  * SQL of the `nodes` table: the engine processes registered in the database and their heartbeats. Functions
  * run on the executor they are given; SqlStore picks the transaction.
  */
+import { dbNowSql } from './db-clock.js';
 import { placeholders, toNode } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
 import { unfinishedStates, type HostExclusivity, type NodeRecord, type NodeRegistration } from './store.js';
@@ -13,22 +14,24 @@ export async function registerNode(tx: SqlExecutor, node: NodeRecord, exclusiveO
     const live = others.find((other) => other.id !== node.id && exclusiveOnHost.isAlive(other));
     if (live) return { registered: false as const, existing: live };
   }
+  // The heartbeat is the database's now, like every later one, whatever the record says.
   await tx.run(
-    `INSERT INTO nodes (id, host, pid, pid_start, data_dir, version, autostarted, started_at, heartbeat_at) VALUES (${placeholders(9)})`,
-    [node.id, node.host, node.pid, node.pidStart, node.dataDir, node.version, node.autostarted ? 1 : 0, node.startedAt, node.heartbeatAt],
+    `INSERT INTO nodes (id, host, pid, pid_start, data_dir, version, autostarted, started_at, heartbeat_at) VALUES (${placeholders(8)}, ${dbNowSql})`,
+    [node.id, node.host, node.pid, node.pidStart, node.dataDir, node.version, node.autostarted ? 1 : 0, node.startedAt],
   );
   return { registered: true as const };
 }
 
-/** Refresh a node's heartbeat; false when its row is gone. */
-export async function heartbeatNode(tx: SqlExecutor, id: string, now: number): Promise<boolean> {
-  const result = await tx.run(`UPDATE nodes SET heartbeat_at = ? WHERE id = ?`, [now, id]);
+/** Refresh a node's heartbeat by the database's clock; false when its row is gone. */
+export async function heartbeatNode(tx: SqlExecutor, id: string): Promise<boolean> {
+  const result = await tx.run(`UPDATE nodes SET heartbeat_at = ${dbNowSql} WHERE id = ?`, [id]);
   return result.changes > 0;
 }
 
-/** Delete a node's row. */
+/** Delete a node's row and the snapshots of its live actors, which died with it. */
 export async function removeNode(tx: SqlExecutor, id: string): Promise<void> {
   await tx.run(`DELETE FROM nodes WHERE id = ?`, [id]);
+  await tx.run(`DELETE FROM actor_snapshots WHERE node_id = ?`, [id]);
 }
 
 /** Delete a node's row only if no task is unfinished, in one statement; false when work exists. */

@@ -2,8 +2,21 @@
  * Rows to records and back: how each table's columns map onto the store's record types. No SQL runs here;
  * the store's modules read rows with it and encode the values they write.
  */
-import { priorities, type Checkpoint, type NodeRecord, type OpenRun, type Priority, type TaskColumns, type TaskEvent, type TaskRecord, type TaskRun } from './store.js';
-import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
+import {
+  priorities,
+  type ActorKind,
+  type Checkpoint,
+  type DueTimer,
+  type EngineEvent,
+  type NodeRecord,
+  type OpenRun,
+  type Priority,
+  type TaskColumns,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskRun,
+} from './store.js';
+import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 
 /** A priority as stored: 0..2, so the claim index sorts P0 first. */
@@ -139,16 +152,45 @@ export function toOpenRun(row: SqlRow): OpenRun {
   };
 }
 
-/** A `task_events` row as a record. */
+/** An `events` row of a task as a history entry. */
 export function toTaskEvent(row: SqlRow): TaskEvent {
   return {
     at: Number(row.at),
-    event: String(row.event),
+    event: String(row.cause),
     from: str(row.from_state),
     to: String(row.to_state),
     nodeId: str(row.node_id),
-    attempt: Number(row.attempt),
+    attempt: Number(row.attempt ?? 0),
     detail: str(row.detail),
+  };
+}
+
+/** An `events` row as a record. */
+export function toEngineEvent(row: SqlRow): EngineEvent {
+  return {
+    id: Number(row.id),
+    at: Number(row.at),
+    actorId: String(row.actor_id),
+    kind: String(row.kind) as ActorKind,
+    type: String(row.type),
+    from: str(row.from_state),
+    to: String(row.to_state),
+    cause: String(row.cause),
+    nodeId: str(row.node_id),
+    attempt: num(row.attempt),
+    detail: str(row.detail),
+  };
+}
+
+/** A claimed `timers` row as a record. */
+export function toDueTimer(row: SqlRow): DueTimer {
+  return {
+    id: Number(row.id),
+    actorId: String(row.actor_id),
+    key: String(row.key),
+    event: json(row.event) as TaskMachineEvent,
+    dueAt: Number(row.due_at),
+    attempt: num(row.attempt),
   };
 }
 

@@ -2,6 +2,7 @@
  * SQL of runs: the `task_runs` rows of each attempt, and the owner and lease columns of `tasks` that say which
  * node runs a task now. Functions run on the executor they are given; SqlStore picks the transaction.
  */
+import { dbNowSql } from './db-clock.js';
 import { toOpenRun, toRun } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
 import type { OpenRun, OwnedRun, RunEnd, RunProcess, RunTakeover, TaskRun } from './store.js';
@@ -52,8 +53,9 @@ export async function taskRuns(db: SqlExecutor, id: string): Promise<TaskRun[]> 
   return rows.map(toRun);
 }
 
-/** Every run whose row has not ended, with its task and node (the recovery sweep's work list). */
-export async function openRuns(db: SqlExecutor): Promise<OpenRun[]> {
+/** Every run whose row has not ended, with its task and node (the recovery sweep's work list), and the database's now. */
+export async function openRuns(db: SqlExecutor): Promise<{ now: number; runs: OpenRun[] }> {
+  const now = await dbNow(db);
   const rows = await db.all(
     `SELECT r.task_id, r.attempt AS run_attempt, r.node_id, r.host AS run_host, r.pid AS run_pid, r.pid_start AS run_pid_start,
               t.state AS task_state, t.attempt AS task_attempt, t.owner AS task_owner, t.lease_until,
@@ -63,20 +65,22 @@ export async function openRuns(db: SqlExecutor): Promise<OpenRun[]> {
        LEFT JOIN nodes n ON n.id = r.node_id
        WHERE r.ended_at IS NULL`,
   );
-  return rows.map(toOpenRun);
+  return { now, runs: rows.map(toOpenRun) };
+}
+
+/** The database's clock, in epoch ms. */
+export async function dbNow(db: SqlExecutor): Promise<number> {
+  const rows = await db.all(`SELECT ${dbNowSql} AS now`);
+  return Number(rows[0]?.now);
 }
 
 /** Move a live run to another owner, fenced on owner + attempt and, if asked, a lapsed lease; false when it did not match. */
 export async function takeOverRun(tx: SqlExecutor, run: RunTakeover): Promise<boolean> {
-  const lapsed = run.leaseLapsedBy !== undefined ? ' AND lease_until < ?' : '';
-  const result = await tx.run(`UPDATE tasks SET owner = ?, lease_until = ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`, [
-    run.to,
-    run.leaseUntil,
-    run.taskId,
-    run.from,
-    run.attempt,
-    ...(run.leaseLapsedBy !== undefined ? [run.leaseLapsedBy] : []),
-  ]);
+  const lapsed = run.requireLapsed ? ` AND lease_until < ${dbNowSql}` : '';
+  const result = await tx.run(
+    `UPDATE tasks SET owner = ?, lease_until = ${dbNowSql} + ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`,
+    [run.to, run.leaseMs, run.taskId, run.from, run.attempt],
+  );
   return result.changes > 0;
 }
 
@@ -85,10 +89,10 @@ export async function endRun(tx: SqlExecutor, taskId: string, attempt: number, o
   await tx.run(`UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL`, [now, outcome, taskId, attempt]);
 }
 
-/** Extend the leases of `runs` this node still owns, then list every run it owns (one write transaction). */
-export async function renewLeases(tx: SqlExecutor, nodeId: string, leaseUntil: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]> {
+/** Extend the leases of `runs` this node still owns by `leaseMs` from the database's now, then list every run it owns (one write transaction). */
+export async function renewLeases(tx: SqlExecutor, nodeId: string, leaseMs: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]> {
   for (const run of runs) {
-    await tx.run(`UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseUntil, run.id, nodeId, run.attempt]);
+    await tx.run(`UPDATE tasks SET lease_until = ${dbNowSql} + ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseMs, run.id, nodeId, run.attempt]);
   }
   return ownedRuns(tx, nodeId);
 }

@@ -3,13 +3,20 @@
  * state change) and calls the function of its concern; the SQL itself lives in tasks, runs, nodes and checkpoints.
  */
 import * as checkpoints from './checkpoints.js';
+import * as events from './events.js';
 import * as nodes from './nodes.js';
 import * as runs from './runs.js';
+import * as timers from './timers.js';
 import type { SqlDriver } from './sql-driver.js';
 import type {
+  ActorSnapshotRow,
   Checkpoint,
   CommitOptions,
+  DueTimer,
+  EngineEvent,
+  EventFilter,
   HostExclusivity,
+  NewEngineEvent,
   NewTask,
   NewTaskNode,
   NodeRecord,
@@ -40,11 +47,11 @@ export class SqlStore implements Store {
   }
 
   async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
-    const [inserted] = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
+    const { tasks: [inserted] } = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
     return inserted!;
   }
 
-  async insertTaskGraph(graph: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]> {
+  async insertTaskGraph(graph: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<{ tasks: TaskRecord[]; events: EngineEvent[] }> {
     // Checked before the transaction (a malformed batch never takes the write lock), and rejects rather than throws.
     const order = topologicalOrder(graph);
     return this.db.write((tx) => tasks.insertTaskGraph(tx, graph, order, now, decide));
@@ -82,21 +89,26 @@ export class SqlStore implements Store {
     return tasks.countUnfinished(this.db);
   }
 
-  async claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null> {
+  async claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep | null): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
     // Most polls find nothing: look first without taking the write lock that every other runner needs too.
-    if (!(await tasks.anyReadyTask(this.db, claim.now))) return null;
+    if (!(await tasks.anyReadyTask(this.db, claim.now, claim.skip))) return null;
     return this.db.write((tx) => tasks.claimNextTask(tx, claim, decide));
   }
 
-  commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean> {
-    return this.db.write((tx) => tasks.commitTaskStep(tx, id, fence, step, options));
+  async commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null> {
+    try {
+      return await this.db.write((tx) => tasks.commitTaskStep(tx, id, fence, step, options));
+    } catch (error) {
+      if (error instanceof tasks.StaleStep) return null;
+      throw error;
+    }
   }
 
   recordRunProcess(taskId: string, attempt: number, process: RunProcess): Promise<void> {
     return runs.recordRunProcess(this.db, taskId, attempt, process);
   }
 
-  openRuns(): Promise<OpenRun[]> {
+  openRuns(): Promise<{ now: number; runs: OpenRun[] }> {
     return runs.openRuns(this.db);
   }
 
@@ -108,10 +120,6 @@ export class SqlStore implements Store {
     return this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
   }
 
-  duePausedTasks(now: number): Promise<TaskRecord[]> {
-    return tasks.duePausedTasks(this.db, now);
-  }
-
   removeNodeIfIdle(id: string): Promise<boolean> {
     return this.db.write((tx) => nodes.removeNodeIfIdle(tx, id));
   }
@@ -120,8 +128,8 @@ export class SqlStore implements Store {
     return runs.recordRunSession(this.db, taskId, attempt, sessionId);
   }
 
-  renewLeases(nodeId: string, leaseUntil: number, owned: readonly OwnedRun[]): Promise<OwnedRun[]> {
-    return this.db.write((tx) => runs.renewLeases(tx, nodeId, leaseUntil, owned));
+  renewLeases(nodeId: string, leaseMs: number, owned: readonly OwnedRun[]): Promise<OwnedRun[]> {
+    return this.db.write((tx) => runs.renewLeases(tx, nodeId, leaseMs, owned));
   }
 
   ownedRuns(nodeId: string): Promise<OwnedRun[]> {
@@ -132,8 +140,8 @@ export class SqlStore implements Store {
     return this.db.write((tx) => nodes.registerNode(tx, node, exclusiveOnHost));
   }
 
-  heartbeatNode(id: string, now: number): Promise<boolean> {
-    return this.db.write((tx) => nodes.heartbeatNode(tx, id, now));
+  heartbeatNode(id: string): Promise<boolean> {
+    return this.db.write((tx) => nodes.heartbeatNode(tx, id));
   }
 
   removeNode(id: string): Promise<void> {
@@ -142,6 +150,44 @@ export class SqlStore implements Store {
 
   listNodes(host?: string): Promise<NodeRecord[]> {
     return nodes.listNodes(this.db, host);
+  }
+
+  dbNow(): Promise<number> {
+    return runs.dbNow(this.db);
+  }
+
+  nextTimerDueAt(): Promise<number | null> {
+    return timers.nextTimerDueAt(this.db);
+  }
+
+  async claimDueTimers(nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]> {
+    // Most rounds find nothing due: look first without the write lock.
+    const next = await timers.nextTimerDueAt(this.db);
+    if (next === null || next > now) return [];
+    return this.db.write((tx) => timers.claimDueTimers(tx, nodeId, now, lockMs, limit));
+  }
+
+  dropTimer(id: number): Promise<void> {
+    return this.db.write((tx) => timers.dropTimer(tx, id));
+  }
+
+  timerExists(id: number): Promise<boolean> {
+    return timers.timerExists(this.db, id);
+  }
+
+  eventsAfter(afterId: number, filter: EventFilter, limit: number): Promise<EngineEvent[]> {
+    return events.eventsAfter(this.db, afterId, filter, limit);
+  }
+
+  lastEventId(): Promise<number> {
+    return events.lastEventId(this.db);
+  }
+
+  async recordNodeActors(batch: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void> {
+    await this.db.write(async (tx) => {
+      await events.appendEvents(tx, batch);
+      await events.saveActorSnapshots(tx, snapshots);
+    });
   }
 
   dataVersion(): Promise<number | null> {

@@ -5,7 +5,7 @@
  * (which state comes next) are made by the statecharts; the store takes them as `TaskStep`s and commits each
  * step together with its history row in one transaction.
  */
-import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
+import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import { migrate } from './migrations.js';
 import { openSqlDriver, type DriverChoice } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
@@ -88,12 +88,17 @@ export type TaskColumns = Partial<
   >
 >;
 
+/** A durable timer a step arms (its statechart's delayed `raise`) or cancels (its `cancel`), keyed per actor. */
+export type TimerChange = { kind: 'arm'; key: string; event: TaskMachineEvent; dueAt: number } | { kind: 'disarm'; key: string };
+
 /** One decided lifecycle step of a task: the statechart's next snapshot plus the domain columns it implies. */
 export interface TaskStep {
   /** The event type that caused it (history). */
   event: string;
   snapshot: PersistedTask;
   set: TaskColumns;
+  /** Durable timers written in the same transaction. */
+  timers?: TimerChange[];
   detail?: string | undefined;
 }
 
@@ -102,8 +107,57 @@ export interface TaskFence {
   state: string;
   owner?: string | undefined;
   attempt?: number | undefined;
-  /** Only if the run's lease lapsed before this time (a takeover must not race a renewal). */
-  leaseLapsedBy?: number | undefined;
+}
+
+/** A due timer, claimed by one node for delivery. */
+export interface DueTimer {
+  id: number;
+  actorId: string;
+  key: string;
+  event: TaskMachineEvent;
+  dueAt: number;
+  /** The actor's attempt when the timer was armed (a task's), or null. */
+  attempt: number | null;
+}
+
+/** Which kind of actor an event is about. */
+export type ActorKind = 'task' | 'slot' | 'node' | 'supervisor';
+
+/** One event of the stream (DESIGN §9): a committed transition of one actor. */
+export interface EngineEvent {
+  /** Position in the stream; 0 for an in-process event not yet written. */
+  id: number;
+  at: number;
+  actorId: string;
+  kind: ActorKind;
+  /** `kind:what`, e.g. `task:running`, `slot:busy`, `node:fenced`. */
+  type: string;
+  from: string | null;
+  to: string;
+  /** The statechart event that caused it (`CLAIM`, `TIMEOUT`, …). */
+  cause: string;
+  nodeId: string | null;
+  attempt: number | null;
+  detail: string | null;
+}
+
+/** An event to append. */
+export type NewEngineEvent = Omit<EngineEvent, 'id'>;
+
+/** Which events to read. */
+export interface EventFilter {
+  actorId?: string | undefined;
+  /** Only events at or after this time (epoch ms). */
+  sinceAt?: number | undefined;
+}
+
+/** The latest snapshot of a node-local actor, for the inspector. */
+export interface ActorSnapshotRow {
+  actorId: string;
+  kind: ActorKind;
+  nodeId: string | null;
+  snapshot: string;
+  updatedAt: number;
 }
 
 /** A run whose row has not ended, with its task and its node, as the recovery sweep judges it. */
@@ -204,7 +258,7 @@ export interface RunEnd {
   sessionId: string | null;
 }
 
-/** A lifecycle event in a task's history. */
+/** A lifecycle event in a task's history (its `task:*` events). */
 export interface TaskEvent {
   at: number;
   event: string;
@@ -234,22 +288,27 @@ export interface TaskFilter {
   limit?: number | undefined;
 }
 
-/** What a runner claims a task with: who it is, when, for how long, and where the run's log goes. */
+/** What a runner claims a task with: who it is, when, for how long (database clock), and where the run's log goes. */
 export interface TaskClaim {
   nodeId: string;
   host: string;
   now: number;
   leaseMs: number;
   logPath: (taskId: string) => string;
+  /** Ready tasks not to claim (their snapshot cannot be restored). */
+  skip?: ReadonlySet<string>;
 }
 
 /** What a committed step carries besides itself: the run it ends, the checkpoint, how dependants are decided. */
 export interface CommitOptions {
   now: number;
   nodeId?: string | null;
+  /** How the run ended; a step that leaves `running` ends the run row in any case. */
   runEnd?: RunEnd;
   checkpoint?: Checkpoint;
   decideDependant?: DependantDecider;
+  /** The timer this step consumes: deleted in the same transaction, or nothing is written (it fired elsewhere). */
+  timerId?: number;
 }
 
 /** A run's agent process (pid + start time, so a reused pid is never taken for it). */
@@ -265,8 +324,10 @@ export interface RunTakeover {
   attempt: number;
   from: string;
   to: string;
-  leaseUntil: number;
-  leaseLapsedBy?: number;
+  /** The new owner's lease, from the database's clock. */
+  leaseMs: number;
+  /** Only if the run's lease has lapsed by the database's clock (a takeover must not race a renewal). */
+  requireLapsed: boolean;
 }
 
 /** A running task a node owns, by id and attempt. */
@@ -290,9 +351,10 @@ export interface Store {
   insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord>;
   /**
    * Insert several tasks and their edges in one transaction. Dependencies may name existing tasks or tasks of
-   * the batch; unknown ids and cycles are UsageErrors and nothing is written. Returns the tasks in batch order.
+   * the batch; unknown ids and cycles are UsageErrors and nothing is written. Returns the tasks in batch order
+   * and the events of their submit steps.
    */
-  insertTaskGraph(nodes: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<TaskRecord[]>;
+  insertTaskGraph(nodes: readonly NewTaskNode[], now: number, decide: SubmitDecider): Promise<{ tasks: TaskRecord[]; events: EngineEvent[] }>;
   /** The checkpoint of a task's latest finished attempt. */
   latestCheckpoint(taskId: string): Promise<Checkpoint | null>;
   getTask(id: string): Promise<TaskRecord | null>;
@@ -307,16 +369,17 @@ export interface Store {
    * Claim the best ready task (P0 first, then oldest) for `nodeId` in one write: the step from `decide` is
    * committed guarded by `state = 'ready'`, with owner, attempt and lease, and the run row is created.
    */
-  claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null>;
+  claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep | null): Promise<{ task: TaskRecord; events: EngineEvent[] } | null>;
   /**
-   * Commit one step guarded by `fence`; false (and nothing written) when the task moved on or another node owns
-   * it. When the step finishes the task, dependants are decided with `decideDependant` in the same transaction.
+   * Commit one step guarded by `fence` with its event, its timers and, when it finishes the task, its dependants'
+   * steps (decided with `decideDependant`), all in one transaction. Returns the events written, or null (and
+   * nothing written) when the task moved on, another node owns it, or the consumed timer is gone.
    */
-  commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean>;
+  commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null>;
   /** Record the agent process of a run (pid + start time, so a reused pid is never taken for it). */
   recordRunProcess(taskId: string, attempt: number, process: RunProcess): Promise<void>;
-  /** Every run whose row has not ended (the recovery sweep's work list). */
-  openRuns(): Promise<OpenRun[]>;
+  /** Every run whose row has not ended (the recovery sweep's work list), and the database's clock to judge leases by. */
+  openRuns(): Promise<{ now: number; runs: OpenRun[] }>;
   /**
    * Move a live run to another owner before its agent is killed, so a stalled owner that wakes meanwhile can
    * neither renew it nor settle it. Fenced on owner + attempt and, unless its owner is known dead, a lapsed lease.
@@ -324,8 +387,6 @@ export interface Store {
   takeOverRun(run: RunTakeover): Promise<boolean>;
   /** End a run row (cancelled, aborted or lost) that no task step ended. */
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void>;
-  /** Paused tasks whose usage-limit reset has come. */
-  duePausedTasks(now: number): Promise<TaskRecord[]>;
   /** Remove this node's row only if nothing is unfinished, atomically; false when work arrived meanwhile. */
   removeNodeIfIdle(id: string): Promise<boolean>;
   /** Record the agent session a run reported (so an interrupted run can be resumed in it). */
@@ -334,15 +395,31 @@ export interface Store {
    * Extend the leases of the runs this node is running (`runs`); returns every run it owns. A run it owns but
    * no longer runs (its slot failed) is not renewed, so the recovery sweep takes it back.
    */
-  renewLeases(nodeId: string, leaseUntil: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]>;
+  renewLeases(nodeId: string, leaseMs: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]>;
   /** The runs this node owns right now (cheap; used to notice cancels and lost leases). */
   ownedRuns(nodeId: string): Promise<OwnedRun[]>;
   /** Register a node. With `exclusiveOnHost`, refuse when another live node of this host and data dir exists. */
   registerNode(node: NodeRecord, exclusiveOnHost?: HostExclusivity): Promise<NodeRegistration>;
-  /** Refresh the heartbeat; false when the row is gone (another node decided this one was dead). */
-  heartbeatNode(id: string, now: number): Promise<boolean>;
+  /** Refresh the heartbeat (database clock); false when the row is gone (another node decided this one was dead). */
+  heartbeatNode(id: string): Promise<boolean>;
   removeNode(id: string): Promise<void>;
   listNodes(host?: string): Promise<NodeRecord[]>;
+  /** The database's clock (epoch ms): the one time source of leases and heartbeats across hosts. */
+  dbNow(): Promise<number>;
+  /** When the next timer may be delivered (its due time, or when another node's claim of it lapses); null when none. */
+  nextTimerDueAt(): Promise<number | null>;
+  /** Lock up to `limit` due timers for `nodeId` for `lockMs`, so no other node delivers them meanwhile. */
+  claimDueTimers(nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]>;
+  /** Delete a timer whose event its actor refused (it moved on). */
+  dropTimer(id: number): Promise<void>;
+  /** Whether a timer is still armed. */
+  timerExists(id: number): Promise<boolean>;
+  /** Events after `afterId`, oldest first. */
+  eventsAfter(afterId: number, filter: EventFilter, limit: number): Promise<EngineEvent[]>;
+  /** The id of the newest event (0 when there is none). */
+  lastEventId(): Promise<number>;
+  /** Append node-local actors' events and keep their latest snapshots, in one transaction. */
+  recordNodeActors(events: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;

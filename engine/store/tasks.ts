@@ -1,18 +1,22 @@
 /**
- * SQL of the `tasks`, `task_deps` and `task_events` tables: inserting a batch, reading tasks, and committing
- * fenced steps (with their history row and the cascade to dependants). Functions run on the executor they are
- * given; which transaction they share is the caller's choice (SqlStore).
+ * SQL of the `tasks` and `task_deps` tables: inserting a batch, reading tasks, and committing fenced steps with
+ * everything a step writes in its transaction — its event, its timers, the end of the run it leaves, and the
+ * cascade to dependants. Functions run on the executor they are given; SqlStore picks the transaction.
  */
 import { UsageError } from '../errors.js';
 import { insertCheckpoint } from './checkpoints.js';
+import { dbNowSql } from './db-clock.js';
+import { appendEvents } from './events.js';
 import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTaskEvent } from './rows.js';
 import { insertRun, recordRunEnd } from './runs.js';
+import { applyTimerChanges, consumeTimer } from './timers.js';
 import type { SqlExecutor, SqlValue } from './sql-driver.js';
 import {
   unfinishedStates,
   type CommitOptions,
   type DependantDecider,
   type DependencyOutcome,
+  type EngineEvent,
   type NewTask,
   type NewTaskNode,
   type SubmitDecider,
@@ -23,10 +27,24 @@ import {
   type TaskFilter,
   type TaskRecord,
   type TaskStep,
+  type RunEnd,
 } from './store.js';
 
-/** Write one fenced step and its history row; false when the fence did not match. */
-export async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, now: number, nodeId: string | null): Promise<boolean> {
+/**
+ * Write one fenced step with its event and its timers, and end the run row of its attempt when the step knows
+ * how the agent ended (`runEnd`). A step that leaves `running` without knowing (a cancel, a timeout) leaves
+ * the run open: its agent may still be alive, and whoever sees it gone ends the run (its runner, or the
+ * recovery sweep). Null when the fence did not match.
+ */
+export async function applyStep(
+  tx: SqlExecutor,
+  id: string,
+  fence: TaskFence,
+  step: TaskStep,
+  now: number,
+  nodeId: string | null,
+  runEnd?: RunEnd,
+): Promise<EngineEvent | null> {
   const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
   const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
   for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
@@ -43,17 +61,16 @@ export async function applyStep(tx: SqlExecutor, id: string, fence: TaskFence, s
     where += ' AND attempt = ?';
     args.push(fence.attempt);
   }
-  if (fence.leaseLapsedBy !== undefined) {
-    where += ' AND lease_until < ?';
-    args.push(fence.leaseLapsedBy);
-  }
   const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
-  if (updated.length === 0) return false;
-  await tx.run(
-    `INSERT INTO task_events (task_id, at, event, from_state, to_state, node_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, now, step.event, fence.state, step.snapshot.value, nodeId, Number(updated[0]?.attempt ?? 0), step.detail ?? null],
-  );
-  return true;
+  if (updated.length === 0) return null;
+  const attempt = Number(updated[0]?.attempt ?? 0);
+  if (step.timers?.length) await applyTimerChanges(tx, id, attempt, step.timers, now);
+  const to = step.snapshot.value;
+  if (runEnd) await recordRunEnd(tx, id, attempt, runEnd, now);
+  const [event] = await appendEvents(tx, [
+    { at: now, actorId: id, kind: 'task', type: `task:${to}`, from: fence.state, to, cause: step.event, nodeId, attempt, detail: step.detail ?? null },
+  ]);
+  return event!;
 }
 
 /**
@@ -67,7 +84,8 @@ export async function cascadeToDependants(
   decide: DependantDecider,
   now: number,
   nodeId: string | null,
-): Promise<void> {
+): Promise<EngineEvent[]> {
+  const events: EngineEvent[] = [];
   const pending: Array<{ id: string; outcome: DependencyOutcome }> = [{ id: rootId, outcome: rootOutcome }];
   for (let next = 0; next < pending.length; next++) {
     const { id, outcome } = pending[next]!;
@@ -80,9 +98,11 @@ export async function cascadeToDependants(
       const step = decide(dependant, id, outcome, rootId);
       if (!step) continue;
       const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
+      if (applied) events.push(applied);
       if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
     }
   }
+  return events;
 }
 
 /**
@@ -95,7 +115,8 @@ export async function insertTaskGraph(
   order: readonly NewTaskNode[],
   now: number,
   decide: SubmitDecider,
-): Promise<TaskRecord[]> {
+): Promise<{ tasks: TaskRecord[]; events: EngineEvent[] }> {
+  const events: EngineEvent[] = [];
   const batchIds = new Set(nodes.map((node) => node.task.id));
   const external = [...new Set(nodes.flatMap((node) => node.dependsOn.filter((dep) => !batchIds.has(dep))))];
   const states = new Map<string, string>();
@@ -121,11 +142,12 @@ export async function insertTaskGraph(
     // The insert is the `queued` state; the submit step moves it on within the same transaction.
     const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
     if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
+    events.push(applied);
     states.set(task.id, step.snapshot.value);
   }
   const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
   const byId = new Map(rows.map((row) => [String(row.id), toTask(row)]));
-  return nodes.map((node) => byId.get(node.task.id)!);
+  return { tasks: nodes.map((node) => byId.get(node.task.id)!), events };
 }
 
 /** The task row as created: state `queued`, with the submit step's snapshot. */
@@ -191,9 +213,9 @@ export async function dependantsOf(db: SqlExecutor, id: string): Promise<string[
   return rows.map((row) => String(row.task_id));
 }
 
-/** A task's lifecycle history, oldest first. */
+/** A task's lifecycle history, oldest first (as far as the bounded events table still holds it). */
 export async function taskEvents(db: SqlExecutor, id: string): Promise<TaskEvent[]> {
-  const rows = await db.all(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`, [id]);
+  const rows = await db.all(`SELECT * FROM events WHERE actor_id = ? AND kind = 'task' ORDER BY id`, [id]);
   return rows.map(toTaskEvent);
 }
 
@@ -203,48 +225,73 @@ export async function countUnfinished(db: SqlExecutor): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Paused tasks whose usage-limit reset has come. */
-export async function duePausedTasks(db: SqlExecutor, now: number): Promise<TaskRecord[]> {
-  const rows = await db.all(`SELECT * FROM tasks WHERE state = 'paused' AND resume_at <= ? ORDER BY resume_at LIMIT 500`, [now]);
-  return rows.map(toTask);
+/**
+ * The ready tasks a claim considers, best first. `run_after` only holds back tasks delayed by versions before
+ * durable timers (a pipeline step now waits in `waiting` on its START_DUE timer).
+ */
+function readySql(skip: number): string {
+  const skipped = skip > 0 ? ` AND id NOT IN (${placeholders(skip)})` : '';
+  return `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?)${skipped} ORDER BY priority, created_at LIMIT 8`;
 }
-
-const readySql = `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?) ORDER BY priority, created_at LIMIT 1`;
 
 /** Whether any task may be claimed now (a read without the write lock). */
-export async function anyReadyTask(db: SqlExecutor, now: number): Promise<boolean> {
-  return (await db.all(readySql, [now])).length > 0;
-}
-
-/** Claim the best ready task on `tx` (one write transaction): its step, owner, attempt and lease, and its run row. */
-export async function claimNextTask(tx: SqlExecutor, claim: TaskClaim, decide: (task: TaskRecord) => TaskStep): Promise<TaskRecord | null> {
-  const rows = await tx.all(readySql, [claim.now]);
-  if (!rows[0]) return null;
-  const task = toTask(rows[0]);
-  const step = decide(task);
-  const attempt = task.attempt + 1;
-  const leaseUntil = claim.now + claim.leaseMs;
-  step.set = { ...step.set, owner: claim.nodeId, attempt, leaseUntil, startedAt: claim.now };
-  const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
-  if (!applied) return null;
-  await insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now });
-  const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
-  return toTask(claimed[0]!);
+export async function anyReadyTask(db: SqlExecutor, now: number, skip: ReadonlySet<string> = new Set()): Promise<boolean> {
+  return (await db.all(readySql(skip.size), [now, ...skip])).length > 0;
 }
 
 /**
- * Commit one fenced step on `tx` (one write transaction) with what it ends: the run row, the checkpoint, and
- * for a finished task its dependants. False, and nothing written, when the fence did not match.
+ * Claim the best ready task on `tx` (one write transaction): its step, owner, attempt and lease (by the
+ * database's clock), and its run row. A candidate `decide` refuses (a snapshot that cannot be restored) is
+ * passed over for the next one, so it never blocks the queue.
  */
-export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<boolean> {
+export async function claimNextTask(
+  tx: SqlExecutor,
+  claim: TaskClaim,
+  decide: (task: TaskRecord) => TaskStep | null,
+): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
+  const skip = claim.skip ?? new Set<string>();
+  for (const row of await tx.all(readySql(skip.size), [claim.now, ...skip])) {
+    const task = toTask(row);
+    const step = decide(task);
+    if (!step) continue;
+    const attempt = task.attempt + 1;
+    step.set = { ...step.set, owner: claim.nodeId, attempt, startedAt: claim.now };
+    const event = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
+    if (!event) return null;
+    await tx.run(`UPDATE tasks SET lease_until = ${dbNowSql} + ? WHERE id = ?`, [claim.leaseMs, task.id]);
+    await insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now });
+    const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
+    return { task: toTask(claimed[0]!), events: [event] };
+  }
+  return null;
+}
+
+/**
+ * Commit one fenced step on `tx` (one write transaction) with what it writes besides its row: the timer it
+ * consumes, the checkpoint, and for a finished task its dependants' steps. Null when the fence did not match or
+ * the consumed timer is gone; a consumed timer whose step then fails its fence throws StaleStep, so the caller's
+ * transaction rolls back and nothing is written.
+ */
+export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null> {
   const nodeId = options.nodeId ?? null;
-  const applied = await applyStep(tx, id, fence, step, options.now, nodeId);
-  if (!applied) return false;
-  if (options.runEnd && fence.attempt !== undefined) await recordRunEnd(tx, id, fence.attempt, options.runEnd, options.now);
+  if (options.timerId !== undefined && !(await consumeTimer(tx, options.timerId))) return null;
+  const applied = await applyStep(tx, id, fence, step, options.now, nodeId, options.runEnd);
+  if (!applied) {
+    if (options.timerId !== undefined) throw new StaleStep();
+    return null;
+  }
   if (options.checkpoint) await insertCheckpoint(tx, options.checkpoint);
+  const events = [applied];
   const next = step.snapshot.value;
   if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
-    await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId);
+    events.push(...(await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId)));
   }
-  return true;
+  return events;
+}
+
+/** Thrown inside a step's transaction to roll back what it already wrote (a consumed timer) when its fence fails. */
+export class StaleStep extends Error {
+  constructor() {
+    super('the step is stale: its task moved on');
+  }
 }

@@ -1,0 +1,146 @@
+/**
+ * The event stream (DESIGN §9, SPEC §12): every committed step of every actor is one event. Task events are
+ * written by the step's own transaction; node-local actors (supervisor, slots, the node itself) append theirs in
+ * small batches. In-process subscribers get events from the `EventBus` right after the commit; any other process
+ * (a front door, another runner, the inspector) reads the bounded `events` table through `EventFollower`.
+ */
+import type { Clock } from './clock.js';
+import type { EngineEvent, EventFilter, Store } from './store/store.js';
+
+export type { EngineEvent, EventFilter } from './store/store.js';
+
+/** The event types, `actor kind:what happened`, one JSDoc line each. */
+export interface EngineEventTypes {
+  /** A task was inserted (and at once moves on to waiting or ready). */
+  'task:queued': EngineEvent;
+  /** A task waits for dependencies, or for a pipeline step's start delay. */
+  'task:waiting': EngineEvent;
+  /** A task can be claimed. */
+  'task:ready': EngineEvent;
+  /** A node claimed a task and starts its agent. */
+  'task:running': EngineEvent;
+  /** A task hit a usage limit and waits for the reset. */
+  'task:paused': EngineEvent;
+  /** A task's agent finished successfully. */
+  'task:completed': EngineEvent;
+  /** A task failed (its `detail`/reason says why). */
+  'task:failed': EngineEvent;
+  /** A task was cancelled. */
+  'task:cancelled': EngineEvent;
+  /** A worker slot has no run and can take one. */
+  'slot:idle': EngineEvent;
+  /** A worker slot got a claimed run and is starting its agent. */
+  'slot:starting': EngineEvent;
+  /** A worker slot's agent process runs. */
+  'slot:busy': EngineEvent;
+  /** A worker slot's agent ended; its outcome is being committed. */
+  'slot:settling': EngineEvent;
+  /** A worker slot's run was taken away; it waits for the agent's process group to be gone. */
+  'slot:aborting': EngineEvent;
+  /** A worker slot is handing its run back to the queue (shutdown). */
+  'slot:draining': EngineEvent;
+  /** A worker slot stopped for good. */
+  'slot:stopped': EngineEvent;
+  /** A runner node registered. */
+  'node:started': EngineEvent;
+  /** A runner node could not renew its leases for a whole lease period: it killed its agents and stopped claiming. */
+  'node:fenced': EngineEvent;
+  /** A fenced node renewed again and claims again. */
+  'node:unfenced': EngineEvent;
+  /** A run of this node was taken from it (cancelled, timed out, or taken over by another node). */
+  'node:lease-lost': EngineEvent;
+  /** A runner node stopped. */
+  'node:stopped': EngineEvent;
+}
+
+/** Every event type name. */
+export type EngineEventType = keyof EngineEventTypes;
+
+/** In-process subscribers of committed events. */
+export class EventBus {
+  readonly #subscribers = new Set<(event: EngineEvent) => void>();
+
+  /** Call `fn` with every event published from now on; returns the unsubscribe function. */
+  subscribe(fn: (event: EngineEvent) => void): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  /** Hand committed events to every subscriber; a throwing subscriber does not stop the others. */
+  publish(events: readonly EngineEvent[]): void {
+    for (const event of events) {
+      for (const fn of this.#subscribers) {
+        try {
+          fn(event);
+        } catch {
+          // A subscriber's bug must not undo or block the step that committed.
+        }
+      }
+    }
+  }
+}
+
+/** Whether an event passes a filter (the same test the store applies in SQL). */
+export function eventMatches(event: EngineEvent, filter: EventFilter): boolean {
+  if (filter.actorId !== undefined && event.actorId !== filter.actorId) return false;
+  if (filter.sinceAt !== undefined && event.at < filter.sinceAt) return false;
+  return true;
+}
+
+/**
+ * Follows the events table from an id on, for processes that did not commit the events themselves. It reads
+ * only when the database changed (`PRAGMA data_version`, ~25 µs) or, on a remote database, every second.
+ */
+export class EventFollower {
+  #afterId: number;
+  #lastVersion: number | null = null;
+  #stopped = false;
+  #handle: unknown;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly filter: EventFilter,
+    afterId: number,
+    private readonly pollMs = 50,
+  ) {
+    this.#afterId = afterId;
+  }
+
+  /** The id of the last event read. */
+  get afterId(): number {
+    return this.#afterId;
+  }
+
+  /** Read what arrived since the last call (at most `limit` events). */
+  async poll(limit = 500): Promise<EngineEvent[]> {
+    const events = await this.store.eventsAfter(this.#afterId, this.filter, limit);
+    const last = events.at(-1);
+    if (last) this.#afterId = last.id;
+    return events;
+  }
+
+  /** Call `onEvents` with new events until `stop()`. */
+  start(onEvents: (events: EngineEvent[]) => void | Promise<void>): void {
+    const remote = this.store.kind !== 'embedded';
+    const round = async (): Promise<void> => {
+      if (this.#stopped) return;
+      try {
+        const version = await this.store.dataVersion();
+        if (version === null || version !== this.#lastVersion) {
+          this.#lastVersion = version;
+          for (let batch = await this.poll(); batch.length > 0; batch = await this.poll()) await onEvents(batch);
+        }
+      } finally {
+        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => void round(), remote ? Math.max(this.pollMs, 1000) : this.pollMs);
+      }
+    };
+    void round();
+  }
+
+  /** Stop following. */
+  stop(): void {
+    this.#stopped = true;
+    this.clock.clearTimeout(this.#handle);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The recovery sweep (DESIGN §4), over every run whose row has not ended. A run is recovered when its node is
+ * gone — a process on this host that no longer exists, or a node whose lease lapsed — or when it is this
+ * node's own but no slot runs it any more. A run that is still its task's live run is first taken over (a
+ * fenced write, so a stalled owner that wakes can neither renew nor settle it), then its agent is killed if it
+ * runs here, and only then does LEASE_LOST let the statechart requeue the task or fail it as `crashed`. A run
+ * whose task moved on (cancelled while its runner was dead) just has its agent killed and its row ended.
+ * Lease times are compared with the database's clock, so hosts with skewed clocks agree.
+ */
+import type { AgentRuns } from './agent-runs.js';
+import type { Logger } from './logger.js';
+import { runMarker, runMarkerVariable } from './launch-plan.js';
+import { isProcessAlive, killGroupById, killProcessGroup, processGroupsWithEnv } from './process-info.js';
+import type { OpenRun, Store } from './store/store.js';
+import type { TaskActors } from './task-actors.js';
+
+/** What the sweep needs. */
+export interface RecoveryDeps {
+  store: Store;
+  actors: TaskActors;
+  runs: AgentRuns;
+  nodeId: string;
+  host: string;
+  leaseMs: number;
+  killGraceMs: number;
+  log: Logger;
+}
+
+/** Kill what is left of a run's agent on this host: its recorded process group, and any process carrying its marker. */
+async function killRunAgent(run: OpenRun, graceMs: number): Promise<boolean> {
+  let gone = run.pid === null || (await killProcessGroup(run.pid, run.pidStart, graceMs));
+  for (const group of processGroupsWithEnv(runMarkerVariable, runMarker(run.taskId, run.attempt))) {
+    gone = (await killGroupById(group, graceMs)) && gone;
+  }
+  return gone;
+}
+
+/** Run the sweep once; returns how many tasks it recovered. */
+export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
+  const { store, nodeId, host, leaseMs, log } = deps;
+  const { now, runs } = await store.openRuns();
+  let recovered = 0;
+  for (const run of runs) {
+    const mine = run.nodeId === nodeId;
+    if (mine && deps.runs.has(run.taskId, run.attempt)) continue;
+    const current = run.taskState === 'running' && run.taskAttempt === run.attempt;
+    const live = current && run.taskOwner === run.nodeId;
+    // An earlier sweep of this node took the run over but could not kill its agent: finish the job.
+    const takenOver = current && !mine && run.taskOwner === nodeId;
+    const nodeDeadHere = run.node !== null && run.node.host === host && !isProcessAlive(run.node.pid, run.node.pidStart);
+    const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * leaseMs;
+    const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
+    if (live ? !(nodeDeadHere || lapsed) : !(takenOver || nodeGone || mine)) continue;
+    if (live && !(await store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: nodeId, leaseMs, requireLapsed: !nodeDeadHere }))) continue;
+    if (run.host === host && !(await killRunAgent(run, deps.killGraceMs))) {
+      // Still ours (taken over): the next sweep tries again.
+      log.error('could not kill the agent of a lost run', { task: run.taskId, attempt: run.attempt, pid: run.pid });
+      continue;
+    }
+    if (!live && !takenOver) {
+      await store.endRun(run.taskId, run.attempt, 'lost', now);
+      continue;
+    }
+    const detail = nodeDeadHere ? `runner ${run.nodeId} (pid ${run.node?.pid}) died` : mine ? `run ${run.attempt} of this runner had no slot any more` : `lease of ${run.nodeId} lapsed`;
+    const result = await deps.actors.send(
+      run.taskId,
+      { type: 'LEASE_LOST' },
+      {
+        expect: (task) => task.state === 'running' && task.owner === nodeId && task.attempt === run.attempt,
+        detail,
+        runEnd: { outcome: 'lost', exitCode: null, outputBytes: 0, costUsd: null, sessionId: null },
+      },
+    );
+    if (result.committed) {
+      recovered++;
+      log.warn('took over a lost run', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, next: result.task.state });
+    }
+  }
+  await forgetDeadNodes(deps, now);
+  return recovered;
+}
+
+/** Remove node rows of processes that are gone and own nothing any more (keeps `delegate status` honest). */
+async function forgetDeadNodes(deps: RecoveryDeps, now: number): Promise<void> {
+  for (const node of await deps.store.listNodes()) {
+    if (node.id === deps.nodeId) continue;
+    const deadHere = node.host === deps.host && !isProcessAlive(node.pid, node.pidStart);
+    const silent = now - node.heartbeatAt > 3 * deps.leaseMs;
+    if (!deadHere && !silent) continue;
+    if ((await deps.store.ownedRuns(node.id)).length > 0) continue;
+    await deps.store.removeNode(node.id);
+    deps.log.info('forgot a dead node', { node: node.id, pid: node.pid, host: node.host });
+  }
+}

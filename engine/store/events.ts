@@ -1,0 +1,64 @@
+/**
+ * SQL of the `events` table (DESIGN §9): the bounded stream of committed transitions of every actor, which
+ * any process can follow, and the `actor_snapshots` of node-local actors for the inspector. Task events are
+ * written by the step's own transaction; the table keeps the newest `eventsKept` rows.
+ */
+import { placeholders, toEngineEvent } from './rows.js';
+import type { SqlExecutor, SqlValue } from './sql-driver.js';
+import type { ActorSnapshotRow, EngineEvent, EventFilter, NewEngineEvent } from './store.js';
+
+/** How many events the table keeps; older ones are trimmed (a task's own history goes with them). */
+export const eventsKept = 100_000;
+
+/** Trim every this many inserts, so trimming costs one indexed delete per thousand events. */
+const trimEvery = 1000;
+
+/** Append events in the caller's transaction; returns them with their ids. */
+export async function appendEvents(tx: SqlExecutor, events: readonly NewEngineEvent[]): Promise<EngineEvent[]> {
+  const written: EngineEvent[] = [];
+  for (const event of events) {
+    const rows = await tx.all(
+      `INSERT INTO events (at, actor_id, kind, type, from_state, to_state, cause, node_id, attempt, detail) VALUES (${placeholders(10)}) RETURNING id`,
+      [event.at, event.actorId, event.kind, event.type, event.from, event.to, event.cause, event.nodeId, event.attempt, event.detail],
+    );
+    const id = Number(rows[0]?.id ?? 0);
+    if (id % trimEvery === 0) await tx.run(`DELETE FROM events WHERE id <= ?`, [id - eventsKept]);
+    written.push({ ...event, id });
+  }
+  return written;
+}
+
+/** Events after `afterId`, oldest first. */
+export async function eventsAfter(db: SqlExecutor, afterId: number, filter: EventFilter, limit: number): Promise<EngineEvent[]> {
+  let where = 'id > ?';
+  const args: SqlValue[] = [afterId];
+  if (filter.actorId !== undefined) {
+    where += ' AND actor_id = ?';
+    args.push(filter.actorId);
+  }
+  if (filter.sinceAt !== undefined) {
+    where += ' AND at >= ?';
+    args.push(filter.sinceAt);
+  }
+  const rows = await db.all(`SELECT * FROM events WHERE ${where} ORDER BY id LIMIT ?`, [...args, limit]);
+  return rows.map(toEngineEvent);
+}
+
+/** The newest event's id, 0 when there is none. */
+export async function lastEventId(db: SqlExecutor): Promise<number> {
+  const rows = await db.all(`SELECT COALESCE(MAX(id), 0) AS id FROM events`);
+  return Number(rows[0]?.id ?? 0);
+}
+
+/** Keep the latest snapshot of each node-local actor. */
+export async function saveActorSnapshots(tx: SqlExecutor, snapshots: readonly ActorSnapshotRow[]): Promise<void> {
+  for (const row of snapshots) {
+    await tx.run(`INSERT OR REPLACE INTO actor_snapshots (actor_id, kind, node_id, snapshot, updated_at) VALUES (${placeholders(5)})`, [
+      row.actorId,
+      row.kind,
+      row.nodeId,
+      row.snapshot,
+      row.updatedAt,
+    ]);
+  }
+}

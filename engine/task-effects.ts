@@ -1,0 +1,86 @@
+/**
+ * The effect tables: for every action the task statechart can return, what a process does about it once the
+ * step is committed (DESIGN §1, act) or what it writes with the step (a checkpoint). A runner and a front door
+ * differ in what they can reach: a runner owns agents and a supervisor; a front door owns neither.
+ */
+import { captureGitState, checkpointLines, readLastLines } from './checkpoint.js';
+import type { LaunchPlan } from './launch-plan.js';
+import { taskLogPaths } from './pool/protocol.js';
+import type { TaskRecord } from './store/store.js';
+import type { EffectHandler, TaskEffects } from './task-actors.js';
+
+/**
+ * recordCheckpoint: what the attempt left behind — the git state of its directory, the last lines of its log,
+ * its error and agent session — prepared before the commit and written in it, so a finished task always has it.
+ */
+export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoint'> {
+  return {
+    phase: 'commit',
+    async prepare(params, { before, step, now }) {
+      const [git, lastLines] = await Promise.all([
+        captureGitState(before.workingDirectory),
+        readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
+      ]);
+      return {
+        checkpoint: {
+          taskId: before.id,
+          attempt: params.attempt,
+          createdAt: now,
+          outcome: step.snapshot.value,
+          gitBranch: git.branch,
+          gitSha: git.sha,
+          gitDirty: git.dirty,
+          lastLines,
+          error: step.snapshot.context.error,
+          sessionId: step.set.sessionId ?? before.sessionId,
+        },
+      };
+    },
+  };
+}
+
+/** What a runner node reaches: its own runs, its supervisor, and the launch of claimed tasks. */
+export interface RunnerEffectTargets {
+  nodeId: string;
+  logDir: string;
+  /** A claim committed: the run is this node's; build its launch for a slot. */
+  startRun(task: TaskRecord, attempt: number): Promise<LaunchPlan>;
+  /** Stop this node's agent of `attempt` (its slot aborts and waits for the process group to be gone). */
+  revokeRun(taskId: string, attempt: number, reason: string): void;
+  /** Something may be claimable now. */
+  wake(): void;
+}
+
+/** The runner's effect table. */
+export function runnerEffects(targets: RunnerEffectTargets): TaskEffects {
+  return {
+    startAgent: { phase: 'act', run: (params, { task }) => targets.startRun(task, params.attempt) },
+    // Another node's agent is stopped by that node, which finds the run no longer its own (its fence fails).
+    killAgent: {
+      phase: 'act',
+      run: (params, { taskId, step }) => {
+        if (params.owner === targets.nodeId) targets.revokeRun(taskId, params.attempt, step.event === 'TIMEOUT' ? 'timed out' : step.event.toLowerCase());
+      },
+    },
+    notifyDependants: { phase: 'act', run: () => targets.wake() },
+    recordCheckpoint: checkpointEffect(targets.logDir),
+  };
+}
+
+/**
+ * A front door's effect table. It never claims; the agent of a task it cancels belongs to a runner, which sees
+ * that its run is no longer its own and stops it; runners see readied dependants through the database.
+ */
+export function frontDoorEffects(logDir: string): TaskEffects {
+  return {
+    startAgent: {
+      phase: 'act',
+      run: () => {
+        throw new Error('internal: a front door committed a CLAIM');
+      },
+    },
+    killAgent: { phase: 'act', run: () => undefined },
+    notifyDependants: { phase: 'act', run: () => undefined },
+    recordCheckpoint: checkpointEffect(logDir),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The durable-timer loop (DESIGN §2). Delayed events are rows of the `timers` table, written in the same
+ * transaction as the step that armed them. This loop sleeps on the injected clock until the earliest due time,
+ * claims what is due with one locking UPDATE (so two nodes do not both deliver it), and delivers each timer as an
+ * event to its actor; the step that consumes it deletes the row in its own commit, so a timer fires once. A
+ * timer whose deliverer died is claimed again once its lock lapses; one that came due while every runner was
+ * down fires on the next start.
+ */
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import type { DueTimer, Store } from './store/store.js';
+
+/** How the loop is paced. */
+export interface TimerLoopOptions {
+  /** How long a claimed timer stays locked to this node before another may deliver it. */
+  lockMs: number;
+  /** Look again at least this often, for timers other processes armed without this one noticing. */
+  fallbackMs: number;
+  /** Timers claimed per round. */
+  batch?: number;
+}
+
+/** Delivers one due timer to its actor; resolves once the step that consumes it is done. */
+export type DeliverTimer = (timer: DueTimer) => Promise<void>;
+
+/** One node's timer loop. */
+export class TimerLoop {
+  #handle: unknown = null;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly nodeId: string,
+    private readonly deliver: DeliverTimer,
+    private readonly log: Logger,
+    private readonly options: TimerLoopOptions,
+  ) {}
+
+  /** Start: deliver what is already due (timers that came due while no runner was up), then sleep. */
+  start(): void {
+    this.#stopped = false;
+    this.poke();
+  }
+
+  /** Stop; a round in flight finishes. Resolves when it has. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.clock.clearTimeout(this.#handle);
+    await this.#running;
+  }
+
+  /** Something may have armed a timer (a local commit, another process's commit): look again now. */
+  poke(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.clock.clearTimeout(this.#handle);
+    this.#running = this.#round().finally(() => {
+      this.#running = null;
+      if (this.#again) {
+        this.#again = false;
+        this.poke();
+      }
+    });
+  }
+
+  async #round(): Promise<void> {
+    let next: number | null = null;
+    try {
+      const batch = this.options.batch ?? 100;
+      for (;;) {
+        const due = await this.store.claimDueTimers(this.nodeId, this.clock.now(), this.options.lockMs, batch);
+        for (const timer of due) {
+          try {
+            await this.deliver(timer);
+          } catch (error) {
+            // Left locked: it is claimed again once the lock lapses.
+            this.log.error('timer delivery failed', { actor: timer.actorId, timer: timer.key, error: String(error) });
+          }
+        }
+        if (due.length < batch || this.#stopped) break;
+      }
+      next = await this.store.nextTimerDueAt();
+    } catch (error) {
+      this.log.error('timer loop failed; retrying', { error: String(error) });
+    }
+    if (this.#stopped) return;
+    const wait = next === null ? this.options.fallbackMs : Math.min(this.options.fallbackMs, Math.max(0, next - this.clock.now()));
+    this.#handle = this.clock.setTimeout(() => this.poke(), wait);
+  }
+}
