@@ -182,7 +182,7 @@ export class AgentRuns {
         // The launcher's thread died, not the agent (which its group kill took down): the task goes back to
         // the queue as an interrupted run instead of failing for something it did not do.
         this.deps.log.error('agent pool thread failed under a run; handing the task back', { task: input.taskId, error: report.threadFailed });
-        await this.#release(input.taskId, input.attempt, `pool thread failed: ${report.threadFailed}`);
+        await this.#release(input.taskId, input.attempt, `pool thread failed: ${report.threadFailed}`, 'lost');
         return;
       }
       const { outcome } = report;
@@ -210,15 +210,23 @@ export class AgentRuns {
   async handBack(input: HandBackInput): Promise<void> {
     try {
       // Not before the agent is gone: another runner may claim the task the moment it is back in the queue.
-      await this.#runs.get(input.taskId)?.launch?.done.catch(() => undefined);
-      await this.#release(input.taskId, input.attempt, 'runner stopping');
+      const outcome = await this.#runs.get(input.taskId)?.launch?.done.catch(() => undefined);
+      await this.#release(input.taskId, input.attempt, 'runner stopping', 'cancelled', outcome);
     } finally {
       this.forget(input.taskId, input.attempt);
     }
   }
 
-  async #release(taskId: string, attempt: number, detail: string): Promise<void> {
-    const result = await this.deps.actors.send(taskId, { type: 'RELEASE' }, { expect: this.#owned(attempt), detail });
+  /** RELEASE: the task goes back to the queue as an interrupted run; `end` is what its run row says. */
+  async #release(taskId: string, attempt: number, detail: string, end: 'cancelled' | 'lost', outcome?: RunOutcome): Promise<void> {
+    const runEnd: RunEnd = {
+      outcome: end,
+      exitCode: outcome?.exitCode ?? null,
+      outputBytes: outcome?.outputBytes ?? 0,
+      costUsd: outcome?.result.costUsd ?? null,
+      sessionId: outcome?.result.sessionId ?? null,
+    };
+    const result = await this.deps.actors.send(taskId, { type: 'RELEASE' }, { expect: this.#owned(attempt), detail, runEnd });
     if (result.committed) this.deps.log.info('task handed back', { task: taskId, attempt });
   }
 

@@ -30,7 +30,7 @@ import { recoverLapsedLeases } from './recovery.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
 import { TaskActors } from './task-actors.js';
-import { runnerEffects } from './task-effects.js';
+import { liveActorEffects, runnerEffects } from './task-effects.js';
 import { logDirOf } from './task-service.js';
 import { TimerLoop } from './timer-loop.js';
 import { delegateVersion } from './version.js';
@@ -221,15 +221,14 @@ export class Runner {
       fallbackMs: Math.max(timing.sweepMs, 1000),
     });
     const runs = this.runs;
+    const liveEffects = liveActorEffects(this.log);
     const slot = workerSlotMachine.provide({
       actors: {
         runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack, receive }) => runs.runAgent(input, sendBack, receive)),
         settle: fromPromise<void, SettleInput>(({ input }) => runs.settle(input)),
         handBack: fromPromise<void, HandBackInput>(({ input }) => runs.handBack(input)),
       },
-      actions: {
-        reportError: (_, params) => this.log.error('slot step failed; the lease lapses and recovery takes the task back', { error: String(params.error) }),
-      },
+      actions: liveEffects.slot,
     });
     const supervisor = createActor(
       supervisorMachine.provide({
@@ -237,9 +236,7 @@ export class Runner {
           workerSlot: slot,
           claimNext: fromPromise<ClaimedTask | null, { nodeId: string }>(() => this.claimNext()),
         },
-        actions: {
-          reportError: (_, params) => this.log.error('claim failed', { error: String(params.error) }),
-        },
+        actions: liveEffects.supervisor,
       }),
       { id: 'supervisor', input: { nodeId, maxWorkers: this.maxWorkers, tickMs: timing.leaseMs / 3 }, clock, inspect: this.journal.inspect },
     );

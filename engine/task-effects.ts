@@ -5,6 +5,7 @@
  */
 import { captureGitState, checkpointLines, readLastLines } from './checkpoint.js';
 import type { LaunchPlan } from './launch-plan.js';
+import type { Logger } from './logger.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { TaskRecord } from './store/store.js';
 import type { EffectHandler, TaskEffects } from './task-actors.js';
@@ -82,5 +83,19 @@ export function frontDoorEffects(logDir: string): TaskEffects {
     killAgent: { phase: 'act', run: () => undefined },
     notifyDependants: { phase: 'act', run: () => undefined },
     recordCheckpoint: checkpointEffect(logDir),
+  };
+}
+
+/**
+ * The effects of a runner's live actors: the supervisor and its slots only report errors; everything else they
+ * do is their own statechart's (spawning, raising) or their invoked actors'.
+ */
+export function liveActorEffects(log: Logger) {
+  return {
+    supervisor: { reportError: (_: unknown, params: { error: unknown }) => log.error('claim failed', { error: String(params.error) }) },
+    slot: {
+      reportError: (_: unknown, params: { error: unknown }) =>
+        log.error('slot step failed; the lease lapses and recovery takes the task back', { error: String(params.error) }),
+    },
   };
 }

@@ -10,6 +10,7 @@ import { exitCode, type DelegateContext } from './context.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
+import { EventsCommand } from './commands/events.js';
 import { LogsCommand } from './commands/logs.js';
 import { PipelineCommand } from './commands/pipeline.js';
 import { ResumeCommand } from './commands/resume.js';
@@ -37,7 +38,7 @@ export function createCli(options: { colors?: boolean } = {}): Cli<DelegateConte
     enableColors: options.colors ?? false,
   });
   // Help goes first: clipanion shows only the default command's own usage when it is registered last.
-  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand]) {
+  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand]) {
     cli.register(command);
   }
   cli.register(Builtins.HelpCommand);

@@ -84,9 +84,17 @@ export async function takeOverRun(tx: SqlExecutor, run: RunTakeover): Promise<bo
   return result.changes > 0;
 }
 
-/** End a run row that no task step ended (cancelled, aborted or lost); a no-op when it has ended. */
+/**
+ * End a run row that no task step ended (cancelled, aborted or lost); a no-op when it has ended, and when it is
+ * still its task's live run: that one is ended only by the step that moves the task on (or the sweep's
+ * LEASE_LOST), so a run whose agent was stopped without such a step stays visible to the recovery sweep.
+ */
 export async function endRun(tx: SqlExecutor, taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
-  await tx.run(`UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL`, [now, outcome, taskId, attempt]);
+  await tx.run(
+    `UPDATE task_runs SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = ? AND state = 'running' AND attempt = ?)`,
+    [now, outcome, taskId, attempt, taskId, attempt],
+  );
 }
 
 /** Extend the leases of `runs` this node still owns by `leaseMs` from the database's now, then list every run it owns (one write transaction). */

@@ -1,0 +1,76 @@
+import { Command, Option } from 'clipanion';
+import { systemClock } from '../../../engine/clock.js';
+import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
+import { EngineCommand, exitCode, type Engine } from '../context.js';
+
+/** `--since` as docker takes it: an ISO 8601 time, or a duration back from now (`90s`, `10m`, `2h`, `1d`). */
+export function parseSince(value: string, now: number): number | null {
+  const relative = /^(\d+)(ms|s|m|h|d)$/.exec(value);
+  if (relative) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    return now - Number(relative[1]) * unit;
+  }
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? null : at;
+}
+
+/** One event as a line: time, type, actor, then what changed and why. */
+export function formatEvent(event: EngineEvent): string {
+  const parts = [new Date(event.at).toISOString(), event.type.padEnd(15), event.actorId];
+  if (event.from !== null && event.from !== event.to) parts.push(`${event.from}→${event.to}`);
+  parts.push(`(${event.cause})`);
+  if (event.attempt !== null) parts.push(`attempt=${event.attempt}`);
+  if (event.nodeId !== null) parts.push(`node=${event.nodeId}`);
+  if (event.detail) parts.push(`— ${event.detail.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}`);
+  return parts.join(' ');
+}
+
+/** `delegate events`: the event stream of every runner on this database (SPEC §12). */
+export class EventsCommand extends EngineCommand {
+  static override paths = [['events']];
+  static override usage = Command.Usage({
+    description: 'Print the engine’s events (every committed state change of tasks, slots and runners), oldest first',
+    examples: [
+      ['Everything still in the table', '$0 events'],
+      ['Follow one task as JSON lines', '$0 events --follow --task task-1a2b3c4d5e6f --json'],
+      ['The last ten minutes', '$0 events --since 10m'],
+    ],
+  });
+
+  follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new events until interrupted' });
+  taskId = Option.String('--task', { description: 'Only events of this task' });
+  since = Option.String('--since', { description: 'Only events since an ISO 8601 time or a duration ago (30s, 10m, 2h, 1d)' });
+  jsonOutput = Option.Boolean('--json', false, { description: 'One JSON object per line' });
+
+  async run(engine: Engine): Promise<number> {
+    const filter: EventFilter = {};
+    if (this.since !== undefined) {
+      const sinceAt = parseSince(this.since, Date.now());
+      if (sinceAt === null) {
+        this.note(`delegate: --since '${this.since}': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration like 90s, 10m, 2h, 1d`);
+        return exitCode.usage;
+      }
+      filter.sinceAt = sinceAt;
+    }
+    if (this.taskId !== undefined) {
+      await engine.tasks.get(this.taskId);
+      filter.actorId = this.taskId;
+    }
+    const follower = new EventFollower(engine.store, systemClock, filter, 0);
+    const print = (events: readonly EngineEvent[]): void => {
+      for (const event of events) this.print(this.jsonOutput ? JSON.stringify(event) : formatEvent(event));
+    };
+    for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) print(batch);
+    if (!this.follow) return exitCode.ok;
+    await new Promise<void>((resolve) => {
+      follower.start(print);
+      const stop = (): void => {
+        follower.stop();
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return exitCode.ok;
+  }
+}
