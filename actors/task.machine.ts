@@ -43,7 +43,7 @@ export const terminalTaskStates: readonly TaskState[] = ['completed', 'failed', 
 export const activeTaskStates: readonly TaskState[] = ['waiting', 'ready', 'running', 'paused'];
 
 /** Reasons an agent run can fail other than by its own exit. */
-export type AgentFailureReason = 'timeout' | 'output_limit' | 'spawn_error' | 'budget_exceeded';
+export type AgentFailureReason = 'output_limit' | 'spawn_error' | 'budget_exceeded';
 
 /** What a new task actor starts from. */
 export interface TaskInput {

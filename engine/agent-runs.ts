@@ -27,7 +27,6 @@ export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null
   switch (outcome.end) {
     case 'cancelled':
       return null;
-    case 'timeout':
     case 'output_limit':
     case 'spawn_error':
       return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };

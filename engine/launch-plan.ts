@@ -90,8 +90,6 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
         command,
         cwd: task.workingDirectory,
         logDir: context.logDir,
-        // The run's time limit is the task's durable TIMEOUT timer, which holds even across a runner's death.
-        timeoutMs: 0,
         maxOutputBuffer: task.maxOutputBuffer,
         killGraceMs: context.killGraceMs,
         baseEnv: { ...context.env },

@@ -196,7 +196,7 @@ describe('task machine', () => {
     expect(snapshot.context.error).toBe('Credit balance is too low');
   });
 
-  test.each(['timeout', 'output_limit', 'spawn_error', 'budget_exceeded'] as const)(
+  test.each(['output_limit', 'spawn_error', 'budget_exceeded'] as const)(
     'AGENT_FAILED %s fails with that reason',
     (reason) => {
       const [snapshot, effects] = step(running(), { type: 'AGENT_FAILED', reason, error: `it was ${reason}`, exitCode: 143 });
@@ -365,7 +365,7 @@ describe('task machine', () => {
       [ready(), { type: 'USAGE_LIMIT', resetAt: 1, at: 0 }],
       [running(), { type: 'SUBMIT' }],
       [running(), { type: 'RESUME_DUE' }],
-      [drive(running(), { type: 'USAGE_LIMIT', resetAt: 1, at: 0 }), { type: 'AGENT_FAILED', reason: 'timeout', error: 'x' }],
+      [drive(running(), { type: 'USAGE_LIMIT', resetAt: 1, at: 0 }), { type: 'AGENT_FAILED', reason: 'output_limit', error: 'x' }],
     ];
     for (const [snapshot, event] of cases) {
       expect(taskStepAccepted(snapshot, event), `${event.type} in ${taskStateOf(snapshot)}`).toBe(false);

@@ -1,6 +1,6 @@
 /**
  * The launcher a pool worker runs for one attempt of a task: spawn the agent in its own process group, feed it
- * the prompt, log its output, enforce the timeout and output limit, obey cancel, and always leave nothing
+ * the prompt, log its output, enforce the output limit, obey cancel, and always leave nothing
  * running behind. Plain Node, no engine state: everything it needs is in the LaunchRequest.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,8 +26,6 @@ const LAST_LINES = 50;
 const PROGRESS_INTERVAL_MS = 250;
 /** How long to wait for stdout/stderr to close once the group is dead (a process that left the group may hold them). */
 const PIPE_CLOSE_WAIT_MS = 1000;
-/** setTimeout fires at once for longer delays, so longer timeouts count as none. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const SAFE_ENV_NAMES = new Set([
   'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TERM', 'TMPDIR', 'SHELL', 'TZ',
@@ -318,14 +316,9 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
   });
   child.stdin?.end(req.command.stdin);
 
-  const timeoutTimer =
-    req.timeoutMs > 0 && req.timeoutMs <= MAX_TIMER_MS
-      ? setTimeout(() => terminate('timeout', `timed out after ${req.timeoutMs} ms`), req.timeoutMs)
-      : undefined;
 
   const { code, signal } = await exitP;
   exited = true;
-  clearTimeout(timeoutTimer);
   clearTimeout(killTimer);
   clearTimeout(progressTimer);
   // The agent is gone, but tools it started (shells, dev servers) may live on in its group.

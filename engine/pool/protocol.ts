@@ -14,7 +14,6 @@ export interface LaunchRequest {
   cwd: string;
   /** Directory for this task's log files (created if missing). */
   logDir: string;
-  timeoutMs: number;
   maxOutputBuffer: number;
   /** Grace between SIGTERM and SIGKILL of the process group. */
   killGraceMs: number;
@@ -23,7 +22,7 @@ export interface LaunchRequest {
 }
 
 /** Why an agent run ended. */
-export type RunEnd = 'exited' | 'timeout' | 'output_limit' | 'spawn_error' | 'cancelled';
+export type RunEnd = 'exited' | 'output_limit' | 'spawn_error' | 'cancelled';
 
 /** The final word of a launcher about one run. */
 export interface RunOutcome {
