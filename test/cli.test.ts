@@ -218,7 +218,8 @@ describe('scheduling', () => {
 
   it('never runs more than DELEGATE_MAX_WORKERS at once, and completes them all', async () => {
     const four = { ...env, DELEGATE_MAX_WORKERS: '4' };
-    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => submit([`task ${i} [sleep 300]`], four)));
+    // Long enough that four runs overlap even on a loaded 2-core machine, where starting one takes a while.
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => submit([`task ${i} [sleep 1000]`], four)));
     expect(await finishedStates(ids)).toEqual(Array(20).fill('completed'));
     expect(fakeClaudeEvents(dataDir).filter((event) => event.event === 'start')).toHaveLength(20);
     expect(maxConcurrency()).toBe(4);

@@ -301,8 +301,9 @@ describe('findings of the second read', () => {
       const runner = await engine.startRunner();
       const now = Date.now();
       await engine.store.registerNode({ id: 'node-x', host: 'h', pid: 1, pidStart: null, dataDir, version: '0', autostarted: false, startedAt: now, heartbeatAt: now });
-      const { taskId } = await engine.tasks.delegate({ prompt: 'orphaned in process [sleep 100]' });
       await runner.shutdown('no claims');
+      // Queued while no runner is up (one in this process would claim it at once through the shared bus).
+      const { taskId } = await engine.tasks.delegate({ prompt: 'orphaned in process [sleep 100]' });
       await engine.store.claimNextTask({ nodeId: runner.nodeId, host: 'h', now, leaseMs: 1500, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: runner.nodeId }, now)!.step);
       await engine.startRunner();
       const [done] = await engine.settled([taskId]);

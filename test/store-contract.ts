@@ -323,6 +323,12 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseMs: 99_000, requireLapsed: true })).toBe(true);
       expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-c', leaseMs: 99_000, requireLapsed: false })).toBe(false);
       expect(await store.getTask(task.id)).toMatchObject({ owner: 'node-b', state: 'running' });
+      // Still the task's live run: only the step that moves the task on may end it.
+      await store.endRun(task.id, 1, 'lost', 50_000);
+      expect((await store.openRuns()).runs).toHaveLength(1);
+      const taken = (await store.getTask(task.id))!;
+      const lost = decideTaskEvent(taken, { type: 'LEASE_LOST' }, 50_000)!.step;
+      expect(await store.commitTaskStep(task.id, { state: 'running', owner: 'node-b', attempt: 1 }, lost, { now: 50_000 })).toHaveLength(1);
       await store.endRun(task.id, 1, 'lost', 50_000);
       expect((await store.openRuns()).runs).toEqual([]);
       expect((await store.taskRuns(task.id))[0]).toMatchObject({ endedAt: 50_000, outcome: 'lost' });

@@ -40,8 +40,9 @@ it('waits out another connection holding the write lock, without blocking the ev
   other.close();
   expect(task.state).toBe('ready');
   expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
-  // The event loop kept running while the write waited (SQLite's own busy handler would have frozen it).
-  expect(ticks).toBeGreaterThan(20);
+  // The event loop kept running while the write waited (SQLite's own busy handler would have frozen it for the
+  // whole 600 ms: no tick at all). A loaded machine delays timers, so only a few ticks are asked for.
+  expect(ticks).toBeGreaterThan(5);
 });
 
 it('rolls back every row of a step when the transaction fails half way', async () => {
