@@ -5,55 +5,16 @@
  * becomes one task event, committed fenced by owner + attempt through the task's step path.
  */
 import type { AnyEventObject } from 'xstate';
-import type { TaskEvent } from '../actors/task.machine.js';
 import type { CancelRunEvent, HandBackInput, RunAgentInput, SettleInput } from '../actors/worker-slot.machine.js';
-import type { AgentResult } from './agent.js';
 import type { Clock } from './clock.js';
 import { failedToStart, type LaunchPlan } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import type { AgentPool, LaunchHandle } from './pool/agent-pool.js';
 import { ChildCommand, type RunOutcome } from './pool/protocol.js';
-import type { RunEnd, Store, TaskColumns, TaskRecord } from './store/store.js';
+import { removeRunDir } from './pool/run-files.js';
+import { commitOutcome } from './run-outcome.js';
+import type { RunEnd, Store, TaskRecord } from './store/store.js';
 import type { TaskActors } from './task-actors.js';
-
-/**
- * How long to pause when the reported reset time has already passed (clock skew, a stale message): resuming at
- * once would hit the limit again and loop.
- */
-export const minUsageLimitPauseMs = 60_000;
-
-/** The task event a run's outcome means; null when there is nothing to record (the run was stopped on purpose). */
-export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null {
-  switch (outcome.end) {
-    case 'cancelled':
-      return null;
-    case 'output_limit':
-    case 'spawn_error':
-      return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };
-    case 'exited': {
-      const result: AgentResult = outcome.result;
-      if (result.usageLimitResetAt !== undefined) {
-        const resetAt = result.usageLimitResetAt > now ? result.usageLimitResetAt : now + minUsageLimitPauseMs;
-        return { type: 'USAGE_LIMIT', resetAt, at: now };
-      }
-      const error = result.isError ? `agent reported an error: ${(result.resultText ?? '').split('\n')[0]?.slice(0, 300) ?? ''}` : outcome.error;
-      return { type: 'AGENT_EXITED', exitCode: outcome.exitCode, sawResult: result.sawResult, isError: result.isError, ...(error ? { error } : {}) };
-    }
-  }
-}
-
-/** Columns a run's outcome fills in on the task. */
-function outcomeColumns(outcome: RunOutcome): TaskColumns {
-  const result = outcome.result;
-  return {
-    exitCode: outcome.exitCode,
-    ...(result.sessionId ? { sessionId: result.sessionId } : {}),
-    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
-    ...(result.numTurns !== undefined ? { numTurns: result.numTurns } : {}),
-    ...(result.usage !== undefined ? { usage: result.usage } : {}),
-    ...(result.resultText !== undefined ? { result: result.resultText } : {}),
-  };
-}
 
 /** What a slot's run reports when it ends: the launcher's outcome, or the pool thread died under it. */
 export type RunReport = { outcome: RunOutcome } | { threadFailed: string };
@@ -71,6 +32,8 @@ export interface AgentRunsDeps {
   pool: AgentPool;
   clock: Clock;
   nodeId: string;
+  /** Where runs' files are (removed once a run's end is committed). */
+  logDir: string;
   log: Logger;
 }
 
@@ -159,6 +122,7 @@ export class AgentRuns {
         // its run row ends (a no-op when the step that took it already ended it).
         if (outcome.end === 'cancelled') {
           this.forget(input.taskId, input.attempt);
+          this.#removeFiles(input.taskId, input.attempt);
           this.#track(store.endRun(input.taskId, input.attempt, 'cancelled', this.deps.clock.now()), 'end a stopped run', input.taskId);
         }
         sendBack({ type: 'AGENT_EXITED', outcome: { outcome } satisfies RunReport });
@@ -185,16 +149,15 @@ export class AgentRuns {
         return;
       }
       const { outcome } = report;
-      const event = outcomeEvent(outcome, this.deps.clock.now());
-      if (!event) return;
-      const runEnd: RunEnd = {
-        outcome: outcome.end,
-        exitCode: outcome.exitCode,
-        outputBytes: outcome.outputBytes,
-        costUsd: outcome.result.costUsd ?? null,
-        sessionId: outcome.result.sessionId ?? null,
-      };
-      const result = await this.deps.actors.send(input.taskId, event, { expect: this.#owned(input.attempt), extra: outcomeColumns(outcome), runEnd });
+      if (outcome.end === 'lost') {
+        this.deps.log.warn('the run ended without an outcome (its shim was killed); handing the task back', { task: input.taskId, error: outcome.error });
+        await this.#release(input.taskId, input.attempt, outcome.error ?? 'run lost', 'lost');
+        return;
+      }
+      const result = await commitOutcome(this.deps.actors, this.deps.clock.now(), input.taskId, this.#owned(input.attempt), outcome);
+      if (!result) return;
+      // Committed, or no longer this node's to commit: the outcome in the run's files is not needed any more.
+      if (result.committed || result.reason !== 'contended') this.#removeFiles(input.taskId, input.attempt);
       if (result.committed) {
         this.deps.log.info('task settled', { task: input.taskId, attempt: input.attempt, state: result.task.state, reason: result.task.failReason ?? undefined });
       } else {
@@ -226,7 +189,16 @@ export class AgentRuns {
       sessionId: outcome?.result.sessionId ?? null,
     };
     const result = await this.deps.actors.send(taskId, { type: 'RELEASE' }, { expect: this.#owned(attempt), detail, runEnd });
+    if (result.committed || result.reason !== 'contended') this.#removeFiles(taskId, attempt);
     if (result.committed) this.deps.log.info('task handed back', { task: taskId, attempt });
+  }
+
+  #removeFiles(taskId: string, attempt: number): void {
+    try {
+      removeRunDir(this.deps.logDir, taskId, attempt);
+    } catch (error) {
+      this.deps.log.warn('could not remove a run directory', { task: taskId, attempt, error: String(error) });
+    }
   }
 
   #owned(attempt: number): (task: TaskRecord) => boolean {

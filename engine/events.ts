@@ -47,6 +47,10 @@ export interface EngineEventTypes {
   'node:fenced': EngineEvent;
   /** A fenced node renewed again and claims again. */
   'node:unfenced': EngineEvent;
+  /** A runner took over a live run whose runner died on this host, and follows its agent from now on. */
+  'node:adopted': EngineEvent;
+  /** A runner committed the outcome a dead runner's agent left behind. */
+  'node:collected': EngineEvent;
   /** A run of this node was taken from it (cancelled, timed out, or taken over by another node). */
   'node:lease-lost': EngineEvent;
   /** A runner node stopped. */

@@ -34,6 +34,8 @@ export interface LaunchContext {
   killGraceMs: number;
   /** The environment agents resolve their binaries from. */
   env: NodeJS.ProcessEnv;
+  /** Modules that register agents, for the run's shim. */
+  agentModules: readonly string[];
 }
 
 /** The launch of a claimed task's current attempt. */
@@ -93,6 +95,7 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
         maxOutputBuffer: task.maxOutputBuffer,
         killGraceMs: context.killGraceMs,
         baseEnv: { ...context.env },
+        agentModules: context.agentModules,
       },
     };
   } catch (error) {

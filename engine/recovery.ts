@@ -6,10 +6,17 @@
  * runs here, and only then does LEASE_LOST let the statechart requeue the task or fail it as `crashed`. A run
  * whose task moved on (cancelled while its runner was dead) just has its agent killed and its row ended.
  * Lease times are compared with the database's clock, so hosts with skewed clocks agree.
+ *
+ * A run whose runner died on this host costs no agent work (DESIGN §10): if its shim still runs, the run is
+ * adopted (this node follows the same files); if the shim ended and left its outcome, the outcome is collected
+ * and committed as if the runner had lived. Only a run whose agent is gone without an outcome, or whose host
+ * is elsewhere, is lost and resumed.
  */
 import type { AgentRuns } from './agent-runs.js';
 import type { Logger } from './logger.js';
 import { runMarker, runMarkerVariable } from './launch-plan.js';
+import { readOutcome, removeRunDir, runDirOf } from './pool/run-files.js';
+import type { RunOutcome } from './pool/protocol.js';
 import { isProcessAlive, killGroupById, killProcessGroup, processGroupsWithEnv } from './process-info.js';
 import type { OpenRun, Store } from './store/store.js';
 import type { TaskActors } from './task-actors.js';
@@ -23,7 +30,31 @@ export interface RecoveryDeps {
   host: string;
   leaseMs: number;
   killGraceMs: number;
+  logDir: string;
   log: Logger;
+  /** Follow the live shim of a run this node just adopted. */
+  adopt(run: { taskId: string; attempt: number; pid: number; pidStart: number | null }): void;
+  /** Commit the outcome a dead runner's shim left, as this node's own run's. */
+  collect(run: { taskId: string; attempt: number }, outcome: RunOutcome): Promise<void>;
+}
+
+/** Adopt or collect a run of a runner that died on this host; false when its agent is gone without an outcome. */
+async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<boolean> {
+  if (run.pid === null) return false;
+  const outcome = readOutcome(runDirOf(deps.logDir, run.taskId, run.attempt));
+  const shimAlive = isProcessAlive(run.pid, run.pidStart);
+  if (!outcome && !shimAlive) return false;
+  const adopted = await deps.store.adoptRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: deps.nodeId, leaseMs: deps.leaseMs, requireLapsed: false });
+  // Another node of this host got there first: it follows the run now.
+  if (!adopted) return true;
+  if (outcome) {
+    deps.log.warn('collected the outcome of a run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, end: outcome.end });
+    await deps.collect(run, outcome);
+  } else {
+    deps.log.warn('adopted a live run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, shim: run.pid });
+    deps.adopt({ taskId: run.taskId, attempt: run.attempt, pid: run.pid, pidStart: run.pidStart });
+  }
+  return true;
 }
 
 /** Kill what is left of a run's agent on this host: its recorded process group, and any process carrying its marker. */
@@ -51,6 +82,10 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
     const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * leaseMs;
     const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
     if (live ? !(nodeDeadHere || lapsed) : !(takenOver || nodeGone || mine)) continue;
+    if (live && nodeDeadHere && (await rescue(deps, run))) {
+      recovered++;
+      continue;
+    }
     if (live && !(await store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: nodeId, leaseMs, requireLapsed: !nodeDeadHere }))) continue;
     if (run.host === host && !(await killRunAgent(run, deps.killGraceMs))) {
       // Still ours (taken over): the next sweep tries again.
@@ -73,6 +108,7 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
     );
     if (result.committed) {
       recovered++;
+      removeRunDir(deps.logDir, run.taskId, run.attempt);
       log.warn('took over a lost run', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, next: result.task.state });
     }
   }

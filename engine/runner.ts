@@ -71,8 +71,8 @@ export interface RunnerOptions {
   /** The environment agents resolve their binaries from (default process.env). */
   env?: NodeJS.ProcessEnv;
   /**
-   * URLs of the modules that register agents, for the pool's worker threads (which start with no agents); the
-   * caller has imported them itself, so the runner and its threads know the same agents.
+   * URLs of the modules that register agents, for the shims that run agents (they start with no agents); the
+   * caller has imported them itself, so the runner and its shims know the same agents.
    */
   agentModules: readonly string[];
   /** In-process subscribers of this runner's events (a front door in the same process shares it). */
@@ -101,6 +101,8 @@ export class Runner {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Tasks whose snapshot cannot be restored: skipped by claims until the runner restarts. */
   private readonly poisoned = new Set<string>();
+  /** Live runs of a dead runner this node adopted, waiting for a slot to follow them (served before claims). */
+  private readonly adoptions: ClaimedTask[] = [];
   private supervisor: Actor<typeof supervisorMachine> | undefined;
   private pool: AgentPool | undefined;
   private actors!: TaskActors;
@@ -188,7 +190,7 @@ export class Runner {
           this.runs.register(task.id, attempt);
           this.log.info('claimed task', { task: task.id, attempt, priority: task.priority });
           const env = this.options.env ?? process.env;
-          return planLaunch(task, { store, config: this.options.config, logDir: this.logDir, killGraceMs: timing.killGraceMs, env });
+          return planLaunch(task, { store, config: this.options.config, logDir: this.logDir, killGraceMs: timing.killGraceMs, env, agentModules: this.options.agentModules });
         },
         revokeRun: (taskId, attempt, reason) => this.revoke(taskId, attempt, reason),
         wake: () => this.tell({ type: 'WAKE' }),
@@ -196,12 +198,8 @@ export class Runner {
       this.bus,
       this.log,
     );
-    this.pool = new AgentPool({
-      maxThreads: Math.min(2, os.availableParallelism()),
-      concurrentTasksPerWorker: this.maxWorkers,
-      agentModules: this.options.agentModules,
-    });
-    this.runs = new AgentRuns({ store, actors: this.actors, pool: this.pool, clock, nodeId, log: this.log });
+    this.pool = new AgentPool({ maxThreads: Math.min(2, os.availableParallelism()), concurrentTasksPerWorker: this.maxWorkers });
+    this.runs = new AgentRuns({ store, actors: this.actors, pool: this.pool, clock, nodeId, logDir: this.logDir, log: this.log });
     this.lease = new NodeLease({
       store,
       clock,
@@ -291,7 +289,27 @@ export class Runner {
   private async sweep(): Promise<void> {
     if (this.lease.fenced || this.stopping) return;
     const { store, actors, runs, nodeId, host, timing, log } = this;
-    const recovered = await recoverLapsedLeases({ store, actors, runs, nodeId, host, leaseMs: timing.leaseMs, killGraceMs: timing.killGraceMs, log });
+    const recovered = await recoverLapsedLeases({
+      store,
+      actors,
+      runs,
+      nodeId,
+      host,
+      leaseMs: timing.leaseMs,
+      killGraceMs: timing.killGraceMs,
+      logDir: this.logDir,
+      log,
+      adopt: ({ taskId, attempt, pid, pidStart }) => {
+        runs.register(taskId, attempt);
+        this.journal.node('node:adopted', `shim pid ${pid}`, taskId, attempt);
+        this.adoptions.push({ taskId, attempt, launch: { request: { kind: 'adopt', taskId, attempt, logDir: this.logDir, killGraceMs: timing.killGraceMs, pid, pidStart } } });
+      },
+      collect: async ({ taskId, attempt }, outcome) => {
+        runs.register(taskId, attempt);
+        this.journal.node('node:collected', `outcome ${outcome.end}`, taskId, attempt);
+        await runs.settle({ taskId, attempt, outcome: { kind: 'exited', detail: { outcome } } });
+      },
+    });
     if (recovered > 0) this.tell({ type: 'WAKE' });
   }
 
@@ -316,6 +334,9 @@ export class Runner {
 
   private async claimNext(): Promise<ClaimedTask | null> {
     if (this.stopping || this.lease.fenced) return null;
+    // A run already under way on this host needs a slot before new work takes one.
+    const adoption = this.adoptions.shift();
+    if (adoption) return adoption;
     const result = await this.actors.claim(
       {
         nodeId: this.nodeId,

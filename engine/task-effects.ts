@@ -6,6 +6,7 @@
 import { captureGitState, checkpointLines, readLastLines } from './checkpoint.js';
 import type { LaunchPlan } from './launch-plan.js';
 import type { Logger } from './logger.js';
+import type { LocalOrphans } from './orphans.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { TaskRecord } from './store/store.js';
 import type { EffectHandler, TaskEffects } from './task-actors.js';
@@ -69,10 +70,11 @@ export function runnerEffects(targets: RunnerEffectTargets): TaskEffects {
 }
 
 /**
- * A front door's effect table. It never claims; the agent of a task it cancels belongs to a runner, which sees
- * that its run is no longer its own and stops it; runners see readied dependants through the database.
+ * A front door's effect table. It never claims. The agent of a task it cancels is stopped by its runner, which
+ * sees that its run is no longer its own — or by the front door itself when that runner died on this host;
+ * runners see readied dependants through the database.
  */
-export function frontDoorEffects(logDir: string): TaskEffects {
+export function frontDoorEffects(logDir: string, orphans: Pick<LocalOrphans, 'stopAgent'>): TaskEffects {
   return {
     startAgent: {
       phase: 'act',
@@ -80,7 +82,7 @@ export function frontDoorEffects(logDir: string): TaskEffects {
         throw new Error('internal: a front door committed a CLAIM');
       },
     },
-    killAgent: { phase: 'act', run: () => undefined },
+    killAgent: { phase: 'act', run: (params, { taskId }) => orphans.stopAgent(taskId, params.attempt, params.owner) },
     notifyDependants: { phase: 'act', run: () => undefined },
     recordCheckpoint: checkpointEffect(logDir),
   };

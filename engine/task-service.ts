@@ -17,6 +17,7 @@ import { decideSubmit } from './task-steps.js';
 import { TaskActors } from './task-actors.js';
 import { frontDoorEffects } from './task-effects.js';
 import { EventBus } from './events.js';
+import { LocalOrphans, type AgentStop } from './orphans.js';
 import { createLogger } from './logger.js';
 import { taskLimits } from './config.js';
 import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
@@ -47,6 +48,8 @@ export interface TaskView {
   result: string | null;
   dependsOn: string[];
   dependants: string[];
+  /** What a status alone would not tell, e.g. that the task's runner died while its agent runs on. */
+  note: string | null;
   continueFrom: string | null;
   parentTaskId: string | null;
   retryOf: string | null;
@@ -78,10 +81,26 @@ export function logDirOf(dataDir: string): string {
   return path.join(dataDir, 'logs');
 }
 
+/** Grace between SIGTERM and SIGKILL when a front door kills an orphaned agent. */
+const killGraceMs = 5000;
+
+/** How a front door's TaskService is wired to its process. */
+export interface TaskServiceOptions {
+  /** Where committed events go in this process (a runner in the same process may share it). */
+  bus?: EventBus;
+  /** Called when a task's runner died here but its agent runs on: a runner must come to adopt it. */
+  onAdrift?: () => Promise<unknown>;
+}
+
+/** The result of a cancel: the task, and who stops its agent if it was running. */
+export type CancelView = TaskView & { agentStop: AgentStop | null };
+
 /** The front doors' engine API over one store. */
 export class TaskService {
-  /** The front door's step path of task actors (it commits cancels). */
+  /** The front door's step path of task actors (it commits cancels, and what dead runners left). */
   private readonly actors: TaskActors;
+  private readonly orphans: LocalOrphans;
+  private readonly bus: EventBus;
 
   constructor(
     private readonly store: Store,
@@ -89,10 +108,14 @@ export class TaskService {
     private readonly clock: Clock,
     /** The front door's own working directory: the default for tasks. */
     private readonly cwd: string,
-    /** Where committed events go in this process (a runner in the same process may share it). */
-    private readonly bus: EventBus = new EventBus(),
+    private readonly options: TaskServiceOptions = {},
   ) {
-    this.actors = new TaskActors(store, clock, null, frontDoorEffects(logDirOf(config.dataDir)), bus, createLogger('front-door', config.logLevel));
+    const log = createLogger('front-door', config.logLevel);
+    const logDir = logDirOf(config.dataDir);
+    this.bus = options.bus ?? new EventBus();
+    this.orphans = new LocalOrphans(store, clock, logDir, killGraceMs, log);
+    this.actors = new TaskActors(store, clock, null, frontDoorEffects(logDir, this.orphans), this.bus, log);
+    this.orphans.actors = this.actors;
   }
 
   /** Validate and queue a task; nothing is written when the input is bad. */
@@ -238,7 +261,8 @@ export class TaskService {
 
   /** One task, or a UsageError naming the unknown id. */
   async get(taskId: string): Promise<TaskView> {
-    return this.view(await this.require(taskId));
+    const [view] = await this.views([await this.require(taskId)]);
+    return view!;
   }
 
   /** Newest first. */
@@ -248,17 +272,38 @@ export class TaskService {
       throw new UsageError('invalid_input', `status '${filter.status}': expected one of ${allStates.join(', ')}`);
     }
     const tasks = await this.store.listTasks({ states: filter.status ? [filter.status] : undefined, limit: filter.limit ?? 50 });
-    return Promise.all(tasks.map((task) => this.view(task)));
+    return this.views(tasks);
+  }
+
+  /**
+   * Views that do not lie: a running task whose runner died on this host is first settled with what its agent
+   * left (or handed back when the agent is gone), and one whose agent runs on says so and calls for a runner.
+   */
+  private async views(tasks: readonly TaskRecord[]): Promise<TaskView[]> {
+    const { changed, adrift } = await this.orphans.reconcile(tasks);
+    if (adrift.size > 0) await this.options.onAdrift?.();
+    const current = await Promise.all(tasks.map(async (task) => (changed.has(task.id) ? ((await this.store.getTask(task.id)) ?? task) : task)));
+    return Promise.all(
+      current.map(async (task) => {
+        const view = await this.view(task);
+        if (adrift.has(task.id)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
+        return view;
+      }),
+    );
   }
 
   /**
    * Cancel a task. The decision is committed here; the runner that owns a running task sees it is no longer
    * its run and kills the agent's process tree. Dependants fail with `dependency_failed` in the same commit.
    */
-  async cancel(taskId: string, reason?: string): Promise<TaskView> {
+  async cancel(taskId: string, reason?: string): Promise<CancelView> {
     await this.require(taskId);
     const result = await this.actors.send(taskId, { type: 'CANCEL', ...(reason ? { reason } : {}) }, reason ? { detail: reason } : {});
-    if (result.committed) return this.view(result.task);
+    if (result.committed) {
+      // The statechart's killAgent, when the task was running: who stops the agent (see frontDoorEffects).
+      const agentStop = ((await result.results.get('killAgent')) as AgentStop | undefined) ?? null;
+      return { ...(await this.view(result.task)), agentStop };
+    }
     if (result.reason === 'refused') throw new UsageError('conflict', `task ${taskId} is already ${result.task?.state}; only unfinished tasks can be cancelled`);
     // The task moved on between each read and write (claimed, finished) more often than the step retries.
     throw new UsageError('conflict', `task ${taskId} kept changing; try again`);
@@ -317,6 +362,7 @@ export class TaskService {
       continueFrom: task.continueFrom,
       parentTaskId: task.parentTaskId,
       retryOf: task.retryOf,
+      note: null,
     };
   }
 }

@@ -29,7 +29,7 @@ describe('effect tables', () => {
     expect(actions).toEqual(['killAgent', 'notifyDependants', 'recordCheckpoint', 'startAgent']);
     const runner = runnerEffects({ nodeId: 'n', logDir: '/tmp', startRun: never, revokeRun: never, wake: never });
     expect(Object.keys(runner).sort()).toEqual(actions);
-    expect(Object.keys(frontDoorEffects('/tmp')).sort()).toEqual(actions);
+    expect(Object.keys(frontDoorEffects('/tmp', { stopAgent: never })).sort()).toEqual(actions);
   });
 
   it('handle every effect action of the supervisor and the worker slot', () => {

@@ -109,7 +109,7 @@ describe('a pool thread that dies under a run', () => {
       );
       // A pool whose worker thread dies under the launch: its `done` rejects, as piscina's does.
       const crashingPool = { launch: () => ({ cancel: () => undefined, done: Promise.reject(new Error('worker thread exited with code 1')) }) } as unknown as AgentPool;
-      runs = new AgentRuns({ store, actors, pool: crashingPool, clock: systemClock, nodeId: 'node-t', log });
+      runs = new AgentRuns({ store, actors, pool: crashingPool, clock: systemClock, nodeId: 'node-t', logDir: dataDir, log });
       const claimed = await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set());
       expect(claimed?.committed).toBe(true);
       const report = await new Promise<RunReport>((resolve) => {

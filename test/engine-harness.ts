@@ -44,7 +44,7 @@ export async function openEngine(
   const bus = new EventBus();
   const events: EngineEvent[] = [];
   bus.subscribe((event) => events.push(event));
-  const tasks = new TaskService(store, config, clock, options.cwd ?? dataDir, bus);
+  const tasks = new TaskService(store, config, clock, options.cwd ?? dataDir, { bus });
   const harness: EngineHarness = {
     env,
     config,

@@ -17,7 +17,7 @@ let pool: AgentPool;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'delegate-pool-'));
-  pool = new AgentPool({ maxThreads: 2, concurrentTasksPerWorker: 4, agentModules: [agentsModuleUrl()] });
+  pool = new AgentPool({ maxThreads: 2, concurrentTasksPerWorker: 4 });
 });
 afterAll(async () => {
   await pool.close();
@@ -56,6 +56,7 @@ function request(prompt: string, opts: Opts = {}): LaunchRequest {
     logDir: join(dir, 'logs'),
     maxOutputBuffer: 10_000_000,
     killGraceMs: 1000,
+    agentModules: [agentsModuleUrl()],
     ...opts.req,
   };
 }

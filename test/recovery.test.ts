@@ -41,15 +41,22 @@ function startServe(): ChildProcess {
 
 /**
  * Submit `prompt`, let a `delegate serve` child start its agent, wait for `ready` (what the test needs recorded
- * first), then kill -9 the runner. Returns the task and its agent's start event.
+ * first), then kill -9 the runner — and with `agentToo`, the run's whole process group (its shim and agent), as
+ * when the host's OOM killer takes them: then the run is lost, not adopted. Returns the task and its agent's
+ * start event.
  */
-async function killRunnerMidRun(engine: EngineHarness, prompt: string, ready: (taskId: string) => Promise<unknown>) {
+async function killRunnerMidRun(engine: EngineHarness, prompt: string, ready: (taskId: string) => Promise<unknown>, agentToo = false) {
   const { taskId } = await engine.tasks.delegate({ prompt });
   const runner = startServe();
   const agent = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start'));
   await eventually(() => ready(taskId));
   runner.kill('SIGKILL');
   await eventually(() => runner.exitCode !== null || runner.signalCode !== null);
+  if (agentToo) {
+    const shim = (await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.pid))!;
+    process.kill(-shim, 'SIGKILL');
+    await eventually(() => !processExists(agent.pid));
+  }
   return { taskId, agent };
 }
 
@@ -69,12 +76,12 @@ describe('killProcessGroup', () => {
 });
 
 describe('recovery sweep', () => {
-  it('takes over a run of a runner killed with -9, kills its agent, and resumes the same agent session', async () => {
+  it('takes over a run whose runner and agent were killed with -9 and resumes the same agent session', async () => {
     const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '2000' }, startRunner: false });
     let takeover: EngineHarness | undefined;
     try {
       // Killed once the agent reported its session, so the next run can resume it.
-      const { taskId, agent: firstAgent } = await killRunnerMidRun(engine, 'long job [sleep 60000]', async (id) => (await engine.store.taskRuns(id))[0]?.sessionId);
+      const { taskId, agent: firstAgent } = await killRunnerMidRun(engine, 'long job [sleep 60000]', async (id) => (await engine.store.taskRuns(id))[0]?.sessionId, true);
       const killedAt = Date.now();
       // A new runner on this host sees the owner is dead at once (no need to wait for the lease).
       takeover = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: true });
@@ -247,11 +254,11 @@ describe('findings of the second read', () => {
     const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '60000' }, startRunner: false });
     try {
       const { taskId, agent } = await killRunnerMidRun(engine, 'cancel me [sleep 60000]', async (id) => (await engine.store.taskRuns(id))[0]?.pid);
-      await engine.tasks.cancel(taskId, 'never mind');
-      expect(processExists(agent.pid)).toBe(true);
+      // Its runner died on this host, so the front door kills the agent itself, and says so.
+      expect(await engine.tasks.cancel(taskId, 'never mind')).toMatchObject({ status: 'cancelled', agentStop: 'here' });
+      expect(processExists(agent.pid)).toBe(false);
+      expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'cancelled' });
       await engine.startRunner();
-      await eventually(() => !processExists(agent.pid));
-      await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.outcome === 'lost');
       expect((await engine.store.getTask(taskId))!.state).toBe('cancelled');
     } finally {
       await engine.close();

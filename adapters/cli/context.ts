@@ -41,15 +41,17 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       const config = loadConfig(this.context.env);
       store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
       const opened = store;
+      const startRunner = async (): Promise<void> => {
+        const state = await ensureRunner(opened, config, this.context.env);
+        if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
+        if (state === 'disabled') this.note(noRunnerHint);
+      };
       const engine: Engine = {
         config,
         store: opened,
-        tasks: new TaskService(opened, config, systemClock, this.context.cwd),
-        ensureRunner: async () => {
-          const state = await ensureRunner(opened, config, this.context.env);
-          if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
-          if (state === 'disabled') this.note(noRunnerHint);
-        },
+        // A task whose runner died here while its agent runs on needs a runner to adopt it.
+        tasks: new TaskService(opened, config, systemClock, this.context.cwd, { onAdrift: startRunner }),
+        ensureRunner: startRunner,
       };
       return await this.run(engine);
     } catch (error) {

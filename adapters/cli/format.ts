@@ -1,4 +1,5 @@
 /** Plain-text rendering of tasks for the terminal. */
+import type { AgentStop } from '../../engine/orphans.js';
 import type { TaskView } from '../../engine/task-service.js';
 
 /** `1.2s`, `3m 04s`, `2h 01m`. */
@@ -45,6 +46,7 @@ export function formatTaskTable(tasks: readonly TaskView[], now = Date.now()): s
 export function formatTaskDetail(task: TaskView): string {
   const lines: Array<[string, string | null]> = [
     ['status', statusLabel(task)],
+    ['note', task.note],
     ['priority', task.priority],
     ['agent', task.agent],
     ['prompt', oneLine(task.prompt, 200)],
@@ -75,4 +77,18 @@ export function formatTaskDetail(task: TaskView): string {
 /** Terminal states. */
 export function isFinished(status: string): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/** What the reply says about the agent of a cancelled task. */
+export function agentStopText(agentStop: AgentStop | null): string {
+  switch (agentStop) {
+    case 'runner':
+      return 'Its runner kills its agent and every process the agent started.';
+    case 'here':
+      return 'Its runner had died; its agent and every process it started were killed here.';
+    case 'requested':
+      return 'Its agent runs on another host; that host stops it (its runner, or the recovery sweep once the lease lapses).';
+    case null:
+      return '';
+  }
 }

@@ -137,9 +137,11 @@ export async function startStdioServer(
   const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
+  const ensureRunner = runnerStarter(store, config, env, logger);
   const server = createMcpServer({
-    tasks: new TaskService(store, config, systemClock, cwd),
-    ensureRunner: runnerStarter(store, config, env, logger),
+    // A task whose runner died here while its agent runs on needs a runner to adopt it.
+    tasks: new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() }),
+    ensureRunner,
     logger,
   });
   const transport = new AnsweringTransport(new StdioServerTransport(stdin, stdout));

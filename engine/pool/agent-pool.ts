@@ -5,16 +5,11 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { LauncherTask, LauncherWorkerData } from './launcher-worker.js';
-import { ChildCommand, ParentCommand, type LaunchRequest, type LauncherMessage, type RunOutcome } from './protocol.js';
+import type { LauncherTask } from './launcher-worker.js';
+import { ChildCommand, ParentCommand, type LauncherJob, type LauncherMessage, type RunOutcome } from './protocol.js';
 
-/** Pool sizing and the agents its threads know. */
+/** Pool sizing. */
 export interface AgentPoolOptions {
-  /**
-   * URLs of modules that register agents when imported (see engine/agent.ts), loaded by each worker thread
-   * before its first launch; compiled JS, since worker threads cannot load `.ts`.
-   */
-  agentModules: readonly string[];
   /** Worker threads (default 2). */
   maxThreads?: number;
   /** Launches one thread runs at once (default 32); more wait in piscina's queue. */
@@ -49,20 +44,18 @@ export class AgentPool {
   readonly #inFlight = new Set<LaunchHandle>();
   #closed = false;
 
-  constructor(options: AgentPoolOptions) {
+  constructor(options: AgentPoolOptions = {}) {
     const maxThreads = Math.max(1, options.maxThreads ?? 2);
     this.#pool = new Piscina<LauncherTask, RunOutcome>({
       filename: options.workerFilename ?? launcherWorkerUrl().href,
       minThreads: 1,
       maxThreads,
       concurrentTasksPerWorker: Math.max(1, options.concurrentTasksPerWorker ?? 32),
-      // Each thread has its own module registry: it must register the agents itself (the parser runs there).
-      workerData: { agentModules: [...options.agentModules] } satisfies LauncherWorkerData,
     });
   }
 
   /** Start one run; `onMessage` receives the launcher's `started`, `progress` and `exited` messages. */
-  launch(req: LaunchRequest, onMessage: (message: LauncherMessage) => void): LaunchHandle {
+  launch(req: LauncherJob, onMessage: (message: LauncherMessage) => void): LaunchHandle {
     if (this.#closed) throw new Error('AgentPool is closed');
     const { port1, port2 } = new MessageChannel();
     let pid: number | undefined;
@@ -81,7 +74,8 @@ export class AgentPool {
     const done = this.#pool.run({ req, port: port2 }, { transferList: [port2] }).then(
       (outcome) => outcome,
       (err: unknown) => {
-        // The thread died under a running launcher: its agent is in its own group, so kill that from here.
+        // The thread died under a running launcher, and the task goes back to the queue to be resumed: its
+        // shim and agent, in their own group, must not run on beside the next attempt.
         if (pid !== undefined && !exitedSeen) {
           try {
             process.kill(-pid, 'SIGKILL');

@@ -1,31 +1,19 @@
 /**
- * The launcher a pool worker runs for one attempt of a task: spawn the agent in its own process group, feed it
- * the prompt, log its output, enforce the output limit, obey cancel, and always leave nothing
- * running behind. Plain Node, no engine state: everything it needs is in the LaunchRequest.
+ * The launcher a pool worker runs for one attempt of a task (DESIGN §8, §10). It does not run the agent itself:
+ * it starts a shim (engine/shim) detached in its own session, with the agent's environment, and follows the
+ * run's files — progress as it comes, the outcome at the end — relaying them to the main thread. A cancel kills
+ * the shim's whole process group. Because nothing of the run hangs on this thread's pipes, a runner that dies
+ * leaves its agents running and their output complete; the next runner adopts a live shim with the same loop.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
-import { killGroupById, processStartTime } from '../process-info.js';
-import {
-  ChildCommand,
-  ParentCommand,
-  taskLogPaths,
-  type LaunchRequest,
-  type LauncherMessage,
-  type RunEnd,
-  type RunOutcome,
-} from './protocol.js';
+import { isProcessAlive, killGroupById, processStartTime } from '../process-info.js';
+import { ChildCommand, ParentCommand, type LauncherJob, type LauncherMessage, type LaunchRequest, type RunEnd, type RunOutcome } from './protocol.js';
+import { readJsonIfExists, readOutcome, runDirOf, runFiles, writeJsonAtomic, type ShimProgress, type ShimSpec } from './run-files.js';
 
-/** How many readable lines an outcome keeps. */
-const LAST_LINES = 50;
-/** Least time between two progress messages of one run. */
-const PROGRESS_INTERVAL_MS = 250;
-/** How long to wait for stdout/stderr to close once the group is dead (a process that left the group may hold them). */
-const PIPE_CLOSE_WAIT_MS = 1000;
+/** How often a run's files are looked at. */
+const FOLLOW_MS = 100;
 
 const SAFE_ENV_NAMES = new Set([
   'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TERM', 'TMPDIR', 'SHELL', 'TZ',
@@ -50,109 +38,72 @@ export function launcherEnv(parent: NodeJS.ProcessEnv, extra: Record<string, str
   return { ...env, ...extra };
 }
 
-/** Splits a byte stream into text lines, holding back a partial last line and split UTF-8 sequences. */
-class LineSplitter {
-  readonly #decoder = new StringDecoder('utf8');
-  #pending = '';
-
-  push(chunk: Buffer): string[] {
-    const lines = (this.#pending + this.#decoder.write(chunk)).split('\n');
-    this.#pending = lines.pop() ?? '';
-    return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
-  }
-
-  flush(): string[] {
-    const rest = this.#pending + this.#decoder.end();
-    this.#pending = '';
-    return rest === '' ? [] : [rest];
-  }
-}
-
-/** An append-only log file whose write errors (disk full, …) never fail the run. */
-class LogFile {
-  readonly #stream: WriteStream;
-  #failed = false;
-
-  constructor(path: string) {
-    this.#stream = createWriteStream(path, { flags: 'a' });
-    this.#stream.on('error', () => {
-      this.#failed = true;
-    });
-  }
-
-  write(chunk: string | Buffer): void {
-    if (!this.#failed) this.#stream.write(chunk);
-  }
-
-  close(): Promise<void> {
-    if (this.#stream.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#stream.once('close', () => resolve());
-      this.#stream.end();
-    });
-  }
+/** The shim's entry script, next to this module's directory in the build output. */
+export function shimEntry(): string {
+  return new URL('../shim/main.js', import.meta.url).pathname;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the group is already gone
-  }
-}
-
-function oneLine(text: string, max = 200): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
-/** A one-line spawn failure that says how to fix it: the agent's own explanation, else a generic one. */
-function describeSpawnError(err: NodeJS.ErrnoException, file: string, agent: Agent): string {
-  const own = agent.describeSpawnError?.(err, file);
-  if (own !== undefined) return own;
-  switch (err.code) {
-    case 'ENOENT':
-      return `${file} not found`;
-    case 'EACCES':
-      return `${file} is not executable (EACCES)`;
-    default:
-      return `cannot start ${file}: ${oneLine(err.message)}`;
-  }
-}
-
-/** Why a run that ended on its own did not succeed, or undefined when it did. */
-function describeExit(
-  code: number | null,
-  signal: string | null,
-  result: AgentResult,
-  lastStderr: string | undefined,
-): string | undefined {
-  const detail = lastStderr ? `: ${oneLine(lastStderr)}` : '';
-  if (result.usageLimitResetAt !== undefined) {
-    return `usage limit reached; resets at ${new Date(result.usageLimitResetAt).toISOString()}`;
-  }
-  if (signal !== null) return `killed by ${signal}${detail}`;
-  if (code !== 0) return `exited with code ${code}${detail}`;
-  if (!result.sawResult) return `exited without a final result${detail}`;
-  if (result.isError) return `agent reported an error${result.resultText ? `: ${oneLine(result.resultText)}` : ''}`;
-  return undefined;
+function failed(end: RunEnd, error: string): RunOutcome {
+  return { end, exitCode: null, signal: null, error, result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] };
 }
 
 function isCancel(message: unknown): message is Extract<LauncherMessage, { cmd: 'cancel' }> {
   return typeof message === 'object' && message !== null && (message as { cmd?: unknown }).cmd === ParentCommand.Cancel;
 }
 
+/** Start the shim of a run: its spec file, then the detached process. Returns its pid, or why it could not start. */
+async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: number } | { error: string }> {
+  const files = runFiles(runDir);
+  const { env: extraEnv, ...command } = req.command;
+  const spec: ShimSpec = {
+    taskId: req.taskId,
+    attempt: req.attempt,
+    agent: req.agent,
+    command,
+    cwd: req.cwd,
+    logDir: req.logDir,
+    maxOutputBuffer: req.maxOutputBuffer,
+    killGraceMs: req.killGraceMs,
+    agentModules: req.agentModules,
+  };
+  try {
+    mkdirSync(runDir, { recursive: true });
+    writeJsonAtomic(files.spec, spec);
+  } catch (error) {
+    return { error: `cannot write the run's files in ${runDir}: ${(error as Error).message}` };
+  }
+  const shimLog = openSync(files.shimLog, 'a');
+  try {
+    const child = spawn(process.execPath, [shimEntry(), runDir], {
+      detached: true,
+      stdio: ['ignore', 'ignore', shimLog],
+      env: launcherEnv(req.baseEnv ?? process.env, extraEnv),
+      cwd: runDir,
+    });
+    const started = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (error) => resolve(error));
+    });
+    child.on('error', () => {});
+    if (started || child.pid === undefined) return { error: `cannot start the run's shim (${process.execPath}): ${started?.message ?? 'no pid'}` };
+    // The shim must not keep this thread's event loop, nor die with it.
+    child.unref();
+    return { pid: child.pid };
+  } finally {
+    closeSync(shimLog);
+  }
+}
+
 /**
- * Run one attempt of a task and report on `port` (`started`, throttled `progress`, `exited`). Never throws for
- * anything the agent or the system does: every failure becomes a RunOutcome. On return no process of the run's
- * group is left (SIGKILL sent at worst).
+ * Run or adopt one attempt and report on `port` (`started` with the shim's pid, throttled `progress`,
+ * `exited`). Never throws for anything the agent or the system does: every failure becomes a RunOutcome.
  */
-export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<RunOutcome> {
-  const { taskId } = req;
+export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<RunOutcome> {
+  const { taskId } = job;
   const post = (message: LauncherMessage): void => {
     try {
       port.postMessage(message);
@@ -160,193 +111,70 @@ export async function runLaunch(req: LaunchRequest, port: MessagePort): Promise<
       // the main thread closed its side; the returned outcome still carries everything
     }
   };
-
-  // Listen before anything else: a cancel may arrive while the task is still queued or setting up.
   let cancelReason: string | undefined;
-  let onCancel: ((reason: string) => void) | undefined;
   const onMessage = (message: unknown): void => {
     if (!isCancel(message)) return;
     const reason = message.value?.reason;
     cancelReason = reason ? `cancelled: ${reason}` : 'cancelled';
-    onCancel?.(cancelReason);
   };
+  // Listen before anything else: a cancel may arrive while the task is still queued or setting up.
   port.on('message', onMessage);
-
-  const blank: AgentResult = { sawResult: false, isError: false };
-  const early = (end: RunEnd, error: string): RunOutcome => {
+  const finish = (outcome: RunOutcome): RunOutcome => {
     port.off('message', onMessage);
-    const outcome: RunOutcome = { end, exitCode: null, signal: null, error, result: blank, outputBytes: 0, lastLines: [] };
     post({ cmd: ChildCommand.Exited, taskId, value: outcome });
     return outcome;
   };
 
-  let agent: Agent;
-  let parser: AgentOutputParser;
-  try {
-    agent = agentByName(req.agent);
-    parser = agent.createParser();
-  } catch (err) {
-    return early('spawn_error', (err as Error).message);
+  const runDir = runDirOf(job.logDir, taskId, job.attempt);
+  let pid: number;
+  let pidStart: number | null;
+  if (job.kind === 'adopt') {
+    ({ pid, pidStart } = job);
+  } else {
+    if (cancelReason !== undefined) return finish(failed('cancelled', cancelReason));
+    const shim = await startShim(job, runDir);
+    if ('error' in shim) return finish(failed('spawn_error', shim.error));
+    pid = shim.pid;
+    pidStart = processStartTime(pid);
   }
-  try {
-    await mkdir(req.logDir, { recursive: true });
-  } catch (err) {
-    return early('spawn_error', `cannot create log directory ${req.logDir}: ${oneLine((err as Error).message)}`);
-  }
-  // spawn reports a missing cwd as ENOENT of the binary, which would send the user looking in the wrong place.
-  const cwdOk = await stat(req.cwd).then((s) => s.isDirectory(), () => false);
-  if (!cwdOk) return early('spawn_error', `working directory ${req.cwd} does not exist or is not a directory`);
-  if (cancelReason !== undefined) return early('cancelled', cancelReason);
+  post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: pidStart } });
+  return finish(await follow(runDir, pid, pidStart, job.killGraceMs, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
+}
 
-  const paths = taskLogPaths(req.logDir, taskId);
-  const rawLog = new LogFile(paths.raw);
-  const stderrLog = new LogFile(paths.stderr);
-  const textLog = new LogFile(paths.text);
-  const closeLogs = (): Promise<unknown> => Promise.all([rawLog.close(), stderrLog.close(), textLog.close()]);
-  if (req.attempt > 1) textLog.write(`── attempt ${req.attempt} ──\n`);
-
-  let child: ChildProcess;
-  try {
-    child = spawn(req.command.file, req.command.args, {
-      cwd: req.cwd,
-      env: launcherEnv(req.baseEnv ?? process.env, req.command.env),
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-  } catch (err) {
-    await closeLogs();
-    return early('spawn_error', describeSpawnError(err as NodeJS.ErrnoException, req.command.file, agent));
-  }
-  const exitP = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const closeP = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const spawnError = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-    child.once('spawn', () => resolve(null));
-    child.once('error', (err) => resolve(err));
-  });
-  // Later errors (a kill racing the exit, EPIPE) must not become uncaught exceptions in the worker.
-  child.on('error', () => {});
-  child.stdin?.on('error', () => {});
-  if (spawnError || child.pid === undefined) {
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-    child.stdin?.destroy();
-    await closeLogs();
-    return early('spawn_error', describeSpawnError(spawnError ?? new Error('no pid'), req.command.file, agent));
-  }
-  const pid = child.pid;
-  post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: processStartTime(pid) } });
-
-  const lastLines: string[] = [];
-  let readableLines = 0;
-  let outputBytes = 0;
-  let lastStderr: string | undefined;
-  let end: RunEnd = 'exited';
-  let error: string | undefined;
-  let terminating = false;
-  let exited = false;
-  let outputStopped = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  let progressTimer: NodeJS.Timeout | undefined;
-  let lastProgressAt = 0;
-
-  const terminate = (why: RunEnd, message: string): void => {
-    if (terminating || exited) return;
-    terminating = true;
-    end = why;
-    error = message;
-    child.stdin?.destroy();
-    killGroup(pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), req.killGraceMs);
-    killTimer.unref();
-  };
-  onCancel = (reason) => terminate('cancelled', reason);
-  if (cancelReason !== undefined) terminate('cancelled', cancelReason);
-
-  const sendProgress = (): void => {
-    progressTimer = undefined;
-    lastProgressAt = Date.now();
-    const sessionId = parser.result().sessionId;
-    post({
-      cmd: ChildCommand.Progress,
-      taskId,
-      value: { outputBytes, lines: readableLines, ...(sessionId !== undefined ? { sessionId } : {}) },
-    });
-  };
-  const record = (lines: string[]): void => {
-    for (const line of lines) {
-      textLog.write(`${line}\n`);
-      lastLines.push(line);
-      if (lastLines.length > LAST_LINES) lastLines.shift();
-      readableLines++;
+/** Follow a run's files until its shim reports the end, dies without one, or the run is cancelled. */
+async function follow(
+  runDir: string,
+  pid: number,
+  pidStart: number | null,
+  killGraceMs: number,
+  onProgress: (progress: ShimProgress) => void,
+  cancelled: () => string | undefined,
+): Promise<RunOutcome> {
+  const files = runFiles(runDir);
+  let last = '';
+  for (;;) {
+    const reason = cancelled();
+    if (reason !== undefined) {
+      // The whole group: the shim, the agent and whatever the agent started.
+      await killGroupById(pid, killGraceMs);
+      return failed('cancelled', reason);
     }
-  };
-  const countOutput = (bytes: number): void => {
-    outputBytes += bytes;
-    if (outputBytes > req.maxOutputBuffer && !exited) {
-      // Stop logging too: a runaway agent keeps writing during the kill grace period.
-      outputStopped = true;
-      terminate('output_limit', `output exceeded ${req.maxOutputBuffer} bytes`);
+    const outcome = readOutcome(runDir);
+    if (outcome) return outcome;
+    const progress = readJsonIfExists<ShimProgress>(files.progress);
+    const seen = JSON.stringify(progress);
+    if (progress && seen !== last) {
+      last = seen;
+      onProgress(progress);
     }
-    // After the exit only stragglers arrive; the exited message carries the totals.
-    if (!exited) {
-      progressTimer ??= setTimeout(sendProgress, Math.max(0, lastProgressAt + PROGRESS_INTERVAL_MS - Date.now()));
+    if (!isProcessAlive(pid, pidStart)) {
+      // Its outcome may have landed between the two looks.
+      const late = readOutcome(runDir);
+      if (late) return late;
+      // Killed from outside without a word: what it left of the agent goes too, and the run is resumed.
+      await killGroupById(pid, killGraceMs);
+      return failed('lost', `the run's shim (pid ${pid}) ended without reporting how the agent ended`);
     }
-  };
-
-  const stdoutLines = new LineSplitter();
-  const stderrLines = new LineSplitter();
-  const onStderrLines = (lines: string[]): void => {
-    const nonEmpty = lines.filter((line) => line.trim() !== '');
-    if (nonEmpty.length > 0) lastStderr = nonEmpty[nonEmpty.length - 1];
-    record(nonEmpty.map((line) => `[stderr] ${line}`));
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    if (outputStopped) return;
-    rawLog.write(chunk);
-    for (const line of stdoutLines.push(chunk)) record(parser.pushLine(line));
-    countOutput(chunk.length);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    if (outputStopped) return;
-    stderrLog.write(chunk);
-    onStderrLines(stderrLines.push(chunk));
-    countOutput(chunk.length);
-  });
-  child.stdin?.end(req.command.stdin);
-
-
-  const { code, signal } = await exitP;
-  exited = true;
-  clearTimeout(killTimer);
-  clearTimeout(progressTimer);
-  // The agent is gone, but tools it started (shells, dev servers) may live on in its group.
-  await killGroupById(pid, req.killGraceMs);
-  const closedInTime = await Promise.race([closeP.then(() => true), sleep(PIPE_CLOSE_WAIT_MS).then(() => false)]);
-  if (!closedInTime) {
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    await sleep(FOLLOW_MS);
   }
-  port.off('message', onMessage);
-
-  if (!outputStopped) {
-    for (const line of stdoutLines.flush()) record(parser.pushLine(line));
-    onStderrLines(stderrLines.flush());
-  }
-  await closeLogs();
-
-  const result = parser.result();
-  if (end === 'exited') error = describeExit(code, signal, result, lastStderr);
-  const outcome: RunOutcome = {
-    end,
-    exitCode: code,
-    signal,
-    ...(error !== undefined ? { error } : {}),
-    result,
-    outputBytes,
-    lastLines,
-  };
-  post({ cmd: ChildCommand.Exited, taskId, value: outcome });
-  return outcome;
 }

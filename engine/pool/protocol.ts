@@ -4,11 +4,12 @@
  */
 import type { AgentCommand, AgentResult } from '../agent.js';
 
-/** Everything a launcher needs to run one attempt of a task. Structured-clone safe. */
+/** Everything a launcher needs to start one attempt of a task in a shim. Structured-clone safe. */
 export interface LaunchRequest {
+  kind?: 'start';
   taskId: string;
   attempt: number;
-  /** Agent name, resolved inside the worker to the same plug-in (for its output parser). */
+  /** Agent name, resolved inside the shim to the same plug-in (for its output parser). */
   agent: string;
   command: AgentCommand;
   cwd: string;
@@ -19,10 +20,30 @@ export interface LaunchRequest {
   killGraceMs: number;
   /** The environment the agent's is drawn from (through a safelist); default the worker's process.env. */
   baseEnv?: Record<string, string | undefined>;
+  /** Modules that register agents, which the shim imports for the agent's output parser. */
+  agentModules: readonly string[];
 }
 
-/** Why an agent run ended. */
-export type RunEnd = 'exited' | 'output_limit' | 'spawn_error' | 'cancelled';
+/** Follow the shim of a run whose runner died (DESIGN §10): its files, from where they are. */
+export interface AdoptRequest {
+  kind: 'adopt';
+  taskId: string;
+  attempt: number;
+  logDir: string;
+  killGraceMs: number;
+  /** The shim, leader of the run's process group. */
+  pid: number;
+  pidStart: number | null;
+}
+
+/** What a launcher is asked to do. */
+export type LauncherJob = LaunchRequest | AdoptRequest;
+
+/**
+ * Why an agent run ended. `lost`: its shim ended without an outcome (it was killed from outside), so the run
+ * counts as interrupted and is resumed.
+ */
+export type RunEnd = 'exited' | 'output_limit' | 'spawn_error' | 'cancelled' | 'lost';
 
 /** The final word of a launcher about one run. */
 export interface RunOutcome {

@@ -85,6 +85,16 @@ export async function takeOverRun(tx: SqlExecutor, run: RunTakeover): Promise<bo
 }
 
 /**
+ * Take over a live run whose agent keeps running (its runner died on this host, its shim did not): the task's
+ * owner and the run row's node both become the adopter, fenced like any takeover.
+ */
+export async function adoptRun(tx: SqlExecutor, run: RunTakeover): Promise<boolean> {
+  if (!(await takeOverRun(tx, run))) return false;
+  await tx.run(`UPDATE task_runs SET node_id = ? WHERE task_id = ? AND attempt = ?`, [run.to, run.taskId, run.attempt]);
+  return true;
+}
+
+/**
  * End a run row that no task step ended (cancelled, aborted or lost); a no-op when it has ended, and when it is
  * still its task's live run: that one is ended only by the step that moves the task on (or the sweep's
  * LEASE_LOST), so a run whose agent was stopped without such a step stays visible to the recovery sweep.

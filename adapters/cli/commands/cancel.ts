@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
-import { statusLabel } from '../format.js';
+import { agentStopText, statusLabel } from '../format.js';
 
 /** `delegate cancel <id>`: cancel a task; a running agent's process tree is killed. */
 export class CancelCommand extends EngineCommand {
@@ -18,7 +18,7 @@ export class CancelCommand extends EngineCommand {
     this.json = this.jsonOutput;
     const task = await engine.tasks.cancel(this.taskId, this.reason);
     if (this.json) this.printJson(task);
-    else this.print(`${task.taskId} ${statusLabel(task)}`);
+    else this.print([`${task.taskId} ${statusLabel(task)}`, agentStopText(task.agentStop)].filter(Boolean).join('. '));
     return exitCode.ok;
   }
 }

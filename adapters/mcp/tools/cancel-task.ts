@@ -1,7 +1,7 @@
 /** CancelTask: cancel a task; a runner kills its agent's process tree, its dependants fail. */
 import { z } from 'zod';
 import { taskIdSchema } from '../../../engine/task-input.js';
-import { statusLabel } from '../../cli/format.js';
+import { agentStopText, statusLabel } from '../../cli/format.js';
 import { taskStates, taskViewSchema } from './task-view.js';
 import { defineTool, shown } from './tool.js';
 
@@ -23,21 +23,25 @@ export const cancelTask = defineTool({
     taskId: z.string().describe('The task.'),
     status: z.enum(taskStates).describe('cancelled.'),
     failedDependants: z.array(z.string()).describe('Tasks that failed with dependency_failed because of this cancel.'),
+    agentStop: z
+      .enum(['runner', 'here', 'requested'])
+      .nullable()
+      .describe('Who stops its agent, if it was running: its runner; this server (its runner had died on this host); or requested of the runner on another host.'),
     task: taskViewSchema,
   },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   async run(input, deps) {
-    const task = await deps.tasks.cancel(input.taskId, input.reason);
+    const { agentStop, ...task } = await deps.tasks.cancel(input.taskId, input.reason);
     const dependants = await Promise.all(task.dependants.map((id) => deps.tasks.get(id)));
     const failedDependants = dependants.filter((dependant) => dependant.failReason === 'dependency_failed').map((dependant) => dependant.taskId);
     const text = [
       `${task.taskId} ${statusLabel(task)}${input.reason ? ` (${input.reason})` : ''}.`,
-      task.startedAt ? 'The runner kills its agent and every process the agent started.' : '',
+      agentStopText(agentStop),
       failedDependants.length ? `Failed with dependency_failed: ${failedDependants.join(', ')}.` : '',
     ];
     return {
       text: text.filter(Boolean).join(' '),
-      data: { taskId: task.taskId, status: task.status as (typeof taskStates)[number], failedDependants, task },
+      data: { taskId: task.taskId, status: task.status as (typeof taskStates)[number], failedDependants, agentStop, task },
     };
   },
 });

@@ -36,5 +36,6 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     continueFrom: z.string().nullable().describe('The dependency whose checkpoint was added to its prompt.'),
     parentTaskId: z.string().nullable().describe('The task it resumes.'),
     retryOf: z.string().nullable().describe('The task it retries.'),
+    note: z.string().nullable().describe('What the status alone does not tell, e.g. that its runner died while its agent runs on.'),
   })
   .describe('A task.');

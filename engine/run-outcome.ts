@@ -1,0 +1,75 @@
+/**
+ * What a run's outcome means for its task: the event it is, the columns it fills in, and the one fenced commit
+ * of both — the same whether the runner that ran the agent commits it, a runner that collected it after that
+ * runner died, or a front door that found it on the dead runner's host.
+ */
+import type { TaskEvent } from '../actors/task.machine.js';
+import type { AgentResult } from './agent.js';
+import type { RunOutcome } from './pool/protocol.js';
+import type { RunEnd, TaskColumns, TaskRecord } from './store/store.js';
+import type { StepResult, TaskActors } from './task-actors.js';
+
+/**
+ * How long to pause when the reported reset time has already passed (clock skew, a stale message): resuming at
+ * once would hit the limit again and loop.
+ */
+export const minUsageLimitPauseMs = 60_000;
+
+/**
+ * The task event a run's outcome means; null when there is nothing to record (the run was stopped on purpose)
+ * or the run is handed back instead (`lost`: the agent ended with no word of how).
+ */
+export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null {
+  switch (outcome.end) {
+    case 'cancelled':
+    case 'lost':
+      return null;
+    case 'output_limit':
+    case 'spawn_error':
+      return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };
+    case 'exited': {
+      const result: AgentResult = outcome.result;
+      if (result.usageLimitResetAt !== undefined) {
+        const resetAt = result.usageLimitResetAt > now ? result.usageLimitResetAt : now + minUsageLimitPauseMs;
+        return { type: 'USAGE_LIMIT', resetAt, at: now };
+      }
+      const error = result.isError ? `agent reported an error: ${(result.resultText ?? '').split('\n')[0]?.slice(0, 300) ?? ''}` : outcome.error;
+      return { type: 'AGENT_EXITED', exitCode: outcome.exitCode, sawResult: result.sawResult, isError: result.isError, ...(error ? { error } : {}) };
+    }
+  }
+}
+
+/** Columns a run's outcome fills in on the task. */
+function outcomeColumns(outcome: RunOutcome): TaskColumns {
+  const result = outcome.result;
+  return {
+    exitCode: outcome.exitCode,
+    ...(result.sessionId ? { sessionId: result.sessionId } : {}),
+    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
+    ...(result.numTurns !== undefined ? { numTurns: result.numTurns } : {}),
+    ...(result.usage !== undefined ? { usage: result.usage } : {}),
+    ...(result.resultText !== undefined ? { result: result.resultText } : {}),
+  };
+}
+
+
+/** How the run row ends with this outcome. */
+function runEndOf(outcome: RunOutcome): RunEnd {
+  return {
+    outcome: outcome.end,
+    exitCode: outcome.exitCode,
+    outputBytes: outcome.outputBytes,
+    costUsd: outcome.result.costUsd ?? null,
+    sessionId: outcome.result.sessionId ?? null,
+  };
+}
+
+/**
+ * Commit a run's outcome to its task, fenced: `expect` says which run it belongs to (owner and attempt). Null
+ * when the outcome records nothing (the run was stopped on purpose, or is to be handed back).
+ */
+export async function commitOutcome(actors: TaskActors, now: number, taskId: string, expect: (task: TaskRecord) => boolean, outcome: RunOutcome): Promise<StepResult | null> {
+  const event = outcomeEvent(outcome, now);
+  if (!event) return null;
+  return actors.send(taskId, event, { expect, extra: outcomeColumns(outcome), runEnd: runEndOf(outcome) });
+}

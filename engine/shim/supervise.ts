@@ -1,0 +1,300 @@
+/**
+ * The launcher a pool worker runs for one attempt of a task: spawn the agent in its own process group, feed it
+ * the prompt, log its output, enforce the output limit, obey cancel, and always leave nothing
+ * running behind. Plain Node, no engine state: everything it needs is in the LaunchRequest.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
+import { processGroupMembers, processStartTime } from '../process-info.js';
+import { taskLogPaths, type RunEnd, type RunOutcome } from '../pool/protocol.js';
+import type { ShimProgress, ShimSpec, ShimStarted } from '../pool/run-files.js';
+
+/** How many readable lines an outcome keeps. */
+const LAST_LINES = 50;
+/** Least time between two progress messages of one run. */
+const PROGRESS_INTERVAL_MS = 250;
+/** How long to wait for stdout/stderr to close once the group is dead (a process that left the group may hold them). */
+const PIPE_CLOSE_WAIT_MS = 1000;
+
+/** Splits a byte stream into text lines, holding back a partial last line and split UTF-8 sequences. */
+class LineSplitter {
+  readonly #decoder = new StringDecoder('utf8');
+  #pending = '';
+
+  push(chunk: Buffer): string[] {
+    const lines = (this.#pending + this.#decoder.write(chunk)).split('\n');
+    this.#pending = lines.pop() ?? '';
+    return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  }
+
+  flush(): string[] {
+    const rest = this.#pending + this.#decoder.end();
+    this.#pending = '';
+    return rest === '' ? [] : [rest];
+  }
+}
+
+/** An append-only log file whose write errors (disk full, …) never fail the run. */
+class LogFile {
+  readonly #stream: WriteStream;
+  #failed = false;
+
+  constructor(path: string) {
+    this.#stream = createWriteStream(path, { flags: 'a' });
+    this.#stream.on('error', () => {
+      this.#failed = true;
+    });
+  }
+
+  write(chunk: string | Buffer): void {
+    if (!this.#failed) this.#stream.write(chunk);
+  }
+
+  close(): Promise<void> {
+    if (this.#stream.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#stream.once('close', () => resolve());
+      this.#stream.end();
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The other live members of this shim's process group: the agent and the tools it started. */
+function othersInGroup(): number[] {
+  return processGroupMembers(process.pid).filter((pid) => pid !== process.pid);
+}
+
+function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/**
+ * SIGTERM the rest of the group, then SIGKILL what is left after `graceMs`; resolves once only the shim is left.
+ * The shim stays to report how the run ended; a kill of the whole group from outside (cancel, timeout) takes it
+ * too, and then there is nothing to report.
+ */
+async function endGroupButSelf(graceMs: number): Promise<void> {
+  signalAll(othersInGroup(), 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (othersInGroup().length > 0 && Date.now() < deadline) await sleep(25);
+  signalAll(othersInGroup(), 'SIGKILL');
+  for (let tries = 0; tries < 40 && othersInGroup().length > 0; tries++) await sleep(25);
+}
+
+function oneLine(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** A one-line spawn failure that says how to fix it: the agent's own explanation, else a generic one. */
+function describeSpawnError(err: NodeJS.ErrnoException, file: string, agent: Agent): string {
+  const own = agent.describeSpawnError?.(err, file);
+  if (own !== undefined) return own;
+  switch (err.code) {
+    case 'ENOENT':
+      return `${file} not found`;
+    case 'EACCES':
+      return `${file} is not executable (EACCES)`;
+    default:
+      return `cannot start ${file}: ${oneLine(err.message)}`;
+  }
+}
+
+/** Why a run that ended on its own did not succeed, or undefined when it did. */
+function describeExit(
+  code: number | null,
+  signal: string | null,
+  result: AgentResult,
+  lastStderr: string | undefined,
+): string | undefined {
+  const detail = lastStderr ? `: ${oneLine(lastStderr)}` : '';
+  if (result.usageLimitResetAt !== undefined) {
+    return `usage limit reached; resets at ${new Date(result.usageLimitResetAt).toISOString()}`;
+  }
+  if (signal !== null) return `killed by ${signal}${detail}`;
+  if (code !== 0) return `exited with code ${code}${detail}`;
+  if (!result.sawResult) return `exited without a final result${detail}`;
+  if (result.isError) return `agent reported an error${result.resultText ? `: ${oneLine(result.resultText)}` : ''}`;
+  return undefined;
+}
+
+/** How the shim hears of the run's progress. */
+export interface SuperviseReport {
+  started(agent: ShimStarted): void;
+  progress(progress: ShimProgress): void;
+}
+
+/**
+ * Run one attempt of a task in this process's group and report its start and progress. Never throws for
+ * anything the agent or the system does: every failure becomes a RunOutcome. On return no process of the group
+ * is left but this one (SIGKILL sent at worst).
+ */
+export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, report: SuperviseReport): Promise<RunOutcome> {
+  const blank: AgentResult = { sawResult: false, isError: false };
+  const early = (end: RunEnd, error: string): RunOutcome => ({ end, exitCode: null, signal: null, error, result: blank, outputBytes: 0, lastLines: [] });
+
+  let agent: Agent;
+  let parser: AgentOutputParser;
+  try {
+    agent = agentByName(spec.agent);
+    parser = agent.createParser();
+  } catch (err) {
+    return early('spawn_error', (err as Error).message);
+  }
+  try {
+    await mkdir(spec.logDir, { recursive: true });
+  } catch (err) {
+    return early('spawn_error', `cannot create log directory ${spec.logDir}: ${oneLine((err as Error).message)}`);
+  }
+  // spawn reports a missing cwd as ENOENT of the binary, which would send the user looking in the wrong place.
+  const cwdOk = await stat(spec.cwd).then((s) => s.isDirectory(), () => false);
+  if (!cwdOk) return early('spawn_error', `working directory ${spec.cwd} does not exist or is not a directory`);
+
+  const paths = taskLogPaths(spec.logDir, spec.taskId);
+  const rawLog = new LogFile(paths.raw);
+  const stderrLog = new LogFile(paths.stderr);
+  const textLog = new LogFile(paths.text);
+  const closeLogs = (): Promise<unknown> => Promise.all([rawLog.close(), stderrLog.close(), textLog.close()]);
+  if (spec.attempt > 1) textLog.write(`── attempt ${spec.attempt} ──\n`);
+
+  let child: ChildProcess;
+  try {
+    // Not detached: the agent joins the shim's group, so one kill of the group ends the run, tools and all.
+    child = spawn(spec.command.file, spec.command.args, { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    await closeLogs();
+    return early('spawn_error', describeSpawnError(err as NodeJS.ErrnoException, spec.command.file, agent));
+  }
+  const exitP = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const closeP = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const spawnError = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    child.once('spawn', () => resolve(null));
+    child.once('error', (err) => resolve(err));
+  });
+  // Later errors (a kill racing the exit, EPIPE) must not become uncaught exceptions in the shim.
+  child.on('error', () => {});
+  child.stdin?.on('error', () => {});
+  if (spawnError || child.pid === undefined) {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    child.stdin?.destroy();
+    await closeLogs();
+    return early('spawn_error', describeSpawnError(spawnError ?? new Error('no pid'), spec.command.file, agent));
+  }
+  const pid = child.pid;
+  report.started({ pid, pidStartTime: processStartTime(pid) });
+
+  const lastLines: string[] = [];
+  let readableLines = 0;
+  let outputBytes = 0;
+  let lastStderr: string | undefined;
+  let end: RunEnd = 'exited';
+  let error: string | undefined;
+  let terminating = false;
+  let exited = false;
+  let outputStopped = false;
+  let progressTimer: NodeJS.Timeout | undefined;
+  let lastProgressAt = 0;
+
+  const terminate = (why: RunEnd, message: string): void => {
+    if (terminating || exited) return;
+    terminating = true;
+    end = why;
+    error = message;
+    child.stdin?.destroy();
+    void endGroupButSelf(spec.killGraceMs);
+  };
+
+  const sendProgress = (): void => {
+    progressTimer = undefined;
+    lastProgressAt = Date.now();
+    const sessionId = parser.result().sessionId;
+    report.progress({ outputBytes, lines: readableLines, ...(sessionId !== undefined ? { sessionId } : {}) });
+  };
+  const record = (lines: string[]): void => {
+    for (const line of lines) {
+      textLog.write(`${line}\n`);
+      lastLines.push(line);
+      if (lastLines.length > LAST_LINES) lastLines.shift();
+      readableLines++;
+    }
+  };
+  const countOutput = (bytes: number): void => {
+    outputBytes += bytes;
+    if (outputBytes > spec.maxOutputBuffer && !exited) {
+      // Stop logging too: a runaway agent keeps writing during the kill grace period.
+      outputStopped = true;
+      terminate('output_limit', `output exceeded ${spec.maxOutputBuffer} bytes`);
+    }
+    // After the exit only stragglers arrive; the exited message carries the totals.
+    if (!exited) {
+      progressTimer ??= setTimeout(sendProgress, Math.max(0, lastProgressAt + PROGRESS_INTERVAL_MS - Date.now()));
+    }
+  };
+
+  const stdoutLines = new LineSplitter();
+  const stderrLines = new LineSplitter();
+  const onStderrLines = (lines: string[]): void => {
+    const nonEmpty = lines.filter((line) => line.trim() !== '');
+    if (nonEmpty.length > 0) lastStderr = nonEmpty[nonEmpty.length - 1];
+    record(nonEmpty.map((line) => `[stderr] ${line}`));
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    if (outputStopped) return;
+    rawLog.write(chunk);
+    for (const line of stdoutLines.push(chunk)) record(parser.pushLine(line));
+    countOutput(chunk.length);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (outputStopped) return;
+    stderrLog.write(chunk);
+    onStderrLines(stderrLines.push(chunk));
+    countOutput(chunk.length);
+  });
+  child.stdin?.end(spec.command.stdin);
+
+
+  const { code, signal } = await exitP;
+  exited = true;
+  clearTimeout(progressTimer);
+  // The agent is gone, but tools it started (shells, dev servers) may live on in its group.
+  await endGroupButSelf(spec.killGraceMs);
+  const closedInTime = await Promise.race([closeP.then(() => true), sleep(PIPE_CLOSE_WAIT_MS).then(() => false)]);
+  if (!closedInTime) {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+  if (!outputStopped) {
+    for (const line of stdoutLines.flush()) record(parser.pushLine(line));
+    onStderrLines(stderrLines.flush());
+  }
+  await closeLogs();
+
+  const result = parser.result();
+  if (end === 'exited') error = describeExit(code, signal, result, lastStderr);
+  const outcome: RunOutcome = {
+    end,
+    exitCode: code,
+    signal,
+    ...(error !== undefined ? { error } : {}),
+    result,
+    outputBytes,
+    lastLines,
+  };
+  return outcome;
+}
