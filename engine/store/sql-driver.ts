@@ -24,7 +24,7 @@ export interface SqlExecutor {
 /** A connection: statements, write transactions and the cross-process change counter. */
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'embedded' | 'client';
-  /** Per-connection setup (WAL, busy timeout); retried while another process is creating the same file. */
+  /** Per-connection setup (busy timeout; WAL on a new file), writing nothing to an existing database; retried while another process is creating the same file. */
   open(): Promise<void>;
   /** Run `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none of it. */
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
@@ -92,7 +92,10 @@ class EmbeddedDriver implements SqlDriver {
   open(): Promise<void> {
     return this.mutex.run(() =>
       withBusyRetry(async () => {
-        this.db.exec('PRAGMA journal_mode = WAL');
+        // Opening must not write, so that a reader never waits for another process's writer: WAL is persistent,
+        // so it is set only on a new file; the other two are settings of this connection, not of the file.
+        const { journal_mode: mode } = this.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string };
+        if (mode !== 'wal' && mode !== 'memory') this.db.exec('PRAGMA journal_mode = WAL');
         this.db.exec('PRAGMA synchronous = NORMAL');
         this.db.exec('PRAGMA foreign_keys = ON');
       }),
@@ -182,7 +185,10 @@ class ClientDriver implements SqlDriver {
   ) {}
 
   async open(): Promise<void> {
-    if (this.localFile) await this.all('PRAGMA journal_mode = WAL');
+    if (!this.localFile) return;
+    // As the embedded driver: only a new file is switched to WAL, so opening an existing one does not write.
+    const [row] = await this.all('PRAGMA journal_mode');
+    if (row?.journal_mode !== 'wal') await this.all('PRAGMA journal_mode = WAL');
   }
 
   private static executor(target: Client | Transaction): SqlExecutor {
