@@ -2,6 +2,7 @@
  * Numbered schema migrations. Each runs once, inside the write transaction that records it, so two processes
  * starting at once on one database cannot both apply it.
  */
+import { StoreError } from '../errors.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 /** Migration N is `migrations[N - 1]`; never edit one that has shipped, add the next. */
@@ -172,13 +173,13 @@ export const migrations: readonly string[][] = [
  */
 export async function migrate(driver: SqlDriver, now: number): Promise<number> {
   const current = await schemaVersion(driver);
-  refuseNewer(current);
+  refuseNewer(driver, current);
   if (current === migrations.length) return current;
   return driver.write(async (tx) => {
     await tx.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
     // Again under the lock: another process may have migrated since the read above.
     const locked = await schemaVersion(tx);
-    refuseNewer(locked);
+    refuseNewer(driver, locked);
     for (let version = locked + 1; version <= migrations.length; version++) {
       for (const statement of migrations[version - 1] ?? []) await tx.run(statement);
       await tx.run(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, [version, now]);
@@ -195,7 +196,10 @@ async function schemaVersion(db: SqlExecutor): Promise<number> {
   return Number(rows[0]?.version ?? 0);
 }
 
-function refuseNewer(version: number): void {
+function refuseNewer(driver: SqlDriver, version: number): void {
   if (version <= migrations.length) return;
-  throw new Error(`database schema version ${version} is newer than this delegate (${migrations.length}): upgrade delegate before using this database`);
+  throw new StoreError(
+    'newer_schema',
+    `database schema version ${version} of ${driver.label} is newer than this delegate (${migrations.length}): upgrade delegate before using this database`,
+  );
 }
