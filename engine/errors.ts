@@ -1,6 +1,6 @@
 /**
  * Errors that reach users. Each carries a string code so front doors decide how to show it in one place:
- * usage errors are one line without a stack (CLI exit 2, MCP `isError: true`).
+ * usage errors are one line without a stack (CLI exit 2, MCP `isError: true`); store errors too, with CLI exit 1.
  */
 
 /** Codes of errors a user can cause and fix. */
@@ -20,4 +20,27 @@ export class UsageError extends Error {
 /** True for errors whose message is meant for the user as it is. */
 export function isUsageError(error: unknown): error is UsageError {
   return error instanceof UsageError;
+}
+
+/**
+ * Codes of database errors a user must act on: `locked` (another process held the write lock until the wait
+ * gave up), `not_a_database` (the file is not SQLite, or is corrupt), `newer_schema` (a newer delegate migrated it).
+ */
+export type StoreErrorCode = 'locked' | 'not_a_database' | 'newer_schema';
+
+/** A database the engine cannot use, for a reason outside it. The message is one line naming the database and the fix. */
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** True for database errors whose message is meant for the user as it is. */
+export function isStoreError(error: unknown): error is StoreError {
+  return error instanceof StoreError;
 }

@@ -130,7 +130,7 @@ export class Runner {
 
   /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
   static async start(options: RunnerOptions): Promise<{ runner: Runner } | { alreadyRunning: NodeRecord }> {
-    const store = await openStore(options.config.databaseUrl, { authToken: options.config.databaseToken });
+    const store = await openStore(options.config.databaseUrl, { authToken: options.config.databaseToken, onWait: (message) => options.logger.warn(message) });
     const runner = new Runner(options, store);
     const now = await store.dbNow();
     const registration = await store.registerNode(

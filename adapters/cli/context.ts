@@ -1,11 +1,11 @@
 /**
  * What every CLI command needs: validated config, the store and the engine API, opened once per command and
  * closed when it ends. Commands derive from `EngineCommand`, which turns usage errors into one line on stderr
- * and exit code 2 in one place.
+ * and exit code 2, and database errors (locked, not a database) into one line and exit code 1, in one place.
  */
 import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
-import { isUsageError } from '../../engine/errors.js';
+import { isStoreError, isUsageError } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
@@ -39,7 +39,15 @@ export abstract class EngineCommand extends Command<DelegateContext> {
     let store: Store | undefined;
     try {
       const config = loadConfig(this.context.env);
-      store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+      let toldWaiting = false;
+      store = await openStore(config.databaseUrl, {
+        authToken: config.databaseToken,
+        // Once per command: a user needs to know why it is slow, not every statement that waited.
+        onWait: (message) => {
+          if (!toldWaiting) this.note(`delegate: ${message}`);
+          toldWaiting = true;
+        },
+      });
       const opened = store;
       const startRunner = async (): Promise<void> => {
         const state = await ensureRunner(opened, config, this.context.env);
@@ -59,8 +67,13 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         this.context.stderr.write(`delegate: ${error.message}\n`);
         return exitCode.usage;
       }
+      const debug = this.context.env.LOG_LEVEL === 'debug';
+      if (isStoreError(error)) {
+        this.context.stderr.write(`delegate: ${debug ? (error.stack ?? error.message) : error.message}\n`);
+        return exitCode.failed;
+      }
       // Not rethrown: clipanion would print it on stdout, which belongs to --json output.
-      const detail = error instanceof Error ? (this.context.env.LOG_LEVEL === 'debug' ? (error.stack ?? error.message) : error.message) : String(error);
+      const detail = error instanceof Error ? (debug ? (error.stack ?? error.message) : error.message) : String(error);
       this.context.stderr.write(`delegate: internal error: ${detail}\n  (LOG_LEVEL=debug shows the stack)\n`);
       return exitCode.failed;
     } finally {

@@ -134,7 +134,7 @@ export async function startStdioServer(
 ): Promise<StdioServer> {
   const config = loadConfig(env);
   const logger = createLogger('mcp', config.logLevel);
-  const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+  const store = await openStore(config.databaseUrl, { authToken: config.databaseToken, onWait: (message) => logger.warn(message) });
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   const ensureRunner = runnerStarter(store, config, env, logger);

@@ -2,7 +2,8 @@
  * Numbered schema migrations. Each runs once, inside the write transaction that records it, so two processes
  * starting at once on one database cannot both apply it.
  */
-import type { SqlDriver } from './sql-driver.js';
+import { StoreError } from '../errors.js';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 /** Migration N is `migrations[N - 1]`; never edit one that has shipped, add the next. */
 export const migrations: readonly string[][] = [
@@ -166,21 +167,39 @@ export const migrations: readonly string[][] = [
   ],
 ];
 
-/** Bring the schema up to date; safe to call from many processes at once. */
+/**
+ * Bring the schema up to date; safe to call from many processes at once. An up-to-date database is only read,
+ * so opening it never waits for another process's writer; the write lock is taken only to migrate.
+ */
 export async function migrate(driver: SqlDriver, now: number): Promise<number> {
-  await driver.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
+  const current = await schemaVersion(driver);
+  refuseNewer(driver, current);
+  if (current === migrations.length) return current;
   return driver.write(async (tx) => {
-    const rows = await tx.all(`SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations`);
-    const current = Number(rows[0]?.version ?? 0);
-    if (current > migrations.length) {
-      throw new Error(
-        `database schema version ${current} is newer than this delegate (${migrations.length}): upgrade delegate before using this database`,
-      );
-    }
-    for (let version = current + 1; version <= migrations.length; version++) {
+    await tx.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
+    // Again under the lock: another process may have migrated since the read above.
+    const locked = await schemaVersion(tx);
+    refuseNewer(driver, locked);
+    for (let version = locked + 1; version <= migrations.length; version++) {
       for (const statement of migrations[version - 1] ?? []) await tx.run(statement);
       await tx.run(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, [version, now]);
     }
     return migrations.length;
   });
+}
+
+/** The applied schema version; 0 for a new database (no schema_migrations table yet). A plain read. */
+async function schemaVersion(db: SqlExecutor): Promise<number> {
+  const table = await db.all(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`);
+  if (table.length === 0) return 0;
+  const rows = await db.all(`SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations`);
+  return Number(rows[0]?.version ?? 0);
+}
+
+function refuseNewer(driver: SqlDriver, version: number): void {
+  if (version <= migrations.length) return;
+  throw new StoreError(
+    'newer_schema',
+    `database schema version ${version} of ${driver.label} is newer than this delegate (${migrations.length}): upgrade delegate before using this database`,
+  );
 }

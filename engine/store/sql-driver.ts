@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'libsql';
 import { createClient, type Client, type InValue, type Transaction } from '@libsql/client';
+import { redactDatabaseUrl } from '../config.js';
+import { StoreError } from '../errors.js';
 
 /** A value SQLite stores. */
 export type SqlValue = string | number | bigint | null | Uint8Array;
@@ -24,7 +26,9 @@ export interface SqlExecutor {
 /** A connection: statements, write transactions and the cross-process change counter. */
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'embedded' | 'client';
-  /** Per-connection setup (WAL, busy timeout); retried while another process is creating the same file. */
+  /** The database as messages name it: a file's path, or the URL without its secrets. */
+  readonly label: string;
+  /** Per-connection setup (busy timeout; WAL on a new file), writing nothing to an existing database; retried while another process is creating the same file. */
   open(): Promise<void>;
   /** Run `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none of it. */
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
@@ -52,6 +56,8 @@ class Mutex {
 const busyTimeoutMs = 50;
 const busyBackoffMs = [5, 10, 20, 40, 80, 120, 160, 200, 250, 300];
 const busyDeadlineMs = 15_000;
+/** Brief waits are normal between a runner and a front door; only a longer one is worth telling the user. */
+const busyNoticeMs = 1_000;
 
 /** SQLITE_BUSY / LOCKED: another connection holds the write lock. */
 export function isBusyError(error: unknown): boolean {
@@ -59,17 +65,77 @@ export function isBusyError(error: unknown): boolean {
   return /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(text);
 }
 
-async function withBusyRetry<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + busyDeadlineMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (!isBusyError(error) || Date.now() > deadline) throw error;
-      const base = busyBackoffMs[Math.min(attempt, busyBackoffMs.length - 1)]!;
-      await new Promise((resolve) => setTimeout(resolve, base * (0.5 + Math.random())));
+/** SQLITE_NOTADB / CORRUPT: the file is not SQLite, or not intact. By code only, so no message of ours is mistaken for it. */
+function isNotADatabaseError(error: unknown): boolean {
+  return /^SQLITE_(NOTADB|CORRUPT)/.test(String((error as { code?: unknown })?.code ?? ''));
+}
+
+/** How a connection waits for other writers and names its database in errors. */
+export interface DriverOptions {
+  /** The token of a remote database. */
+  authToken?: string | undefined;
+  /** Which driver (default: by URL). */
+  driver?: DriverChoice;
+  /** Told once per statement that has waited over a second for another writer (the CLI prints it, a runner logs it). */
+  onWait?: ((message: string) => void) | undefined;
+  /** How long a statement waits for another writer before failing with StoreError `locked` (tests shorten it). */
+  busyDeadlineMs?: number | undefined;
+}
+
+/** Retries statements that found the write lock taken, and turns SQLite's faults into StoreErrors naming the database. */
+class BusyWait {
+  private readonly deadlineMs: number;
+
+  constructor(
+    private readonly label: string,
+    /** The local file, for the hint that finds its holder; null for a remote database. */
+    private readonly file: string | null,
+    private readonly options: DriverOptions,
+  ) {
+    this.deadlineMs = options.busyDeadlineMs ?? busyDeadlineMs;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    let told = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (!isBusyError(error)) throw this.storeError(error);
+        const waited = Date.now() - started;
+        if (waited > this.deadlineMs) throw this.lockedError(error);
+        if (!told && waited >= Math.min(busyNoticeMs, this.deadlineMs / 2)) {
+          told = true;
+          this.options.onWait?.(`database is locked by another writer: ${this.label}, retrying for up to ${seconds(this.deadlineMs)}…`);
+        }
+        const base = busyBackoffMs[Math.min(attempt, busyBackoffMs.length - 1)]!;
+        await new Promise((resolve) => setTimeout(resolve, base * (0.5 + Math.random())));
+      }
     }
   }
+
+  /** A fault of the file itself becomes a StoreError; anything else (constraints, the caller's own errors) passes unchanged. */
+  storeError(error: unknown): unknown {
+    if (!isNotADatabaseError(error)) return error;
+    const reason = String((error as Error)?.message ?? error).replace(/^SQLITE_[A-Z_]+: /, '');
+    return new StoreError(
+      'not_a_database',
+      this.file
+        ? `not a delegate database: ${this.label} (${reason}); move it aside or set DELEGATE_DATA_DIR to another directory`
+        : `not a delegate database: ${this.label} (${reason}); check DELEGATE_DATABASE_URL`,
+      { cause: error },
+    );
+  }
+
+  private lockedError(error: unknown): StoreError {
+    const hint = this.file ? `find the process holding it (fuser ${this.file}) or retry` : 'retry once the other writer is done';
+    return new StoreError('locked', `database is locked by another writer: ${this.label} (gave up after ${seconds(this.deadlineMs)}); ${hint}`, { cause: error });
+  }
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 function toArgs(args: readonly SqlValue[] | undefined): SqlValue[] {
@@ -81,9 +147,13 @@ class EmbeddedDriver implements SqlDriver {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
   private readonly mutex = new Mutex();
+  private readonly busy: BusyWait;
+  readonly label: string;
 
-  constructor(file: string) {
+  constructor(file: string, options: DriverOptions) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+    this.label = file;
+    this.busy = new BusyWait(file, file === ':memory:' ? null : file, options);
     this.db = new Database(file);
     // First, so that the setup below already waits for a process that is creating the same file.
     this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
@@ -91,8 +161,11 @@ class EmbeddedDriver implements SqlDriver {
 
   open(): Promise<void> {
     return this.mutex.run(() =>
-      withBusyRetry(async () => {
-        this.db.exec('PRAGMA journal_mode = WAL');
+      this.busy.run(async () => {
+        // Opening must not write, so that a reader never waits for another process's writer: WAL is persistent,
+        // so it is set only on a new file; the other two are settings of this connection, not of the file.
+        const { journal_mode: mode } = this.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string };
+        if (mode !== 'wal' && mode !== 'memory') this.db.exec('PRAGMA journal_mode = WAL');
         this.db.exec('PRAGMA synchronous = NORMAL');
         this.db.exec('PRAGMA foreign_keys = ON');
       }),
@@ -128,16 +201,16 @@ class EmbeddedDriver implements SqlDriver {
   };
 
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
-    return this.mutex.run(() => withBusyRetry(() => this.executor.all(sql, args)));
+    return this.mutex.run(() => this.busy.run(() => this.executor.all(sql, args)));
   }
 
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.run(() => withBusyRetry(() => this.executor.run(sql, args)));
+    return this.mutex.run(() => this.busy.run(() => this.executor.run(sql, args)));
   }
 
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.mutex.run(() =>
-      withBusyRetry(async () => {
+      this.busy.run(async () => {
         this.db.exec('BEGIN IMMEDIATE');
         try {
           const result = await fn(this.executor);
@@ -175,14 +248,23 @@ function stripMetadata(row: SqlRow): SqlRow {
 class ClientDriver implements SqlDriver {
   readonly kind = 'client' as const;
   private readonly mutex = new Mutex();
+  private readonly busy: BusyWait;
 
   constructor(
     private readonly client: Client,
-    private readonly localFile: boolean,
-  ) {}
+    readonly label: string,
+    /** The local file, or null for a remote database. */
+    private readonly localFile: string | null,
+    options: DriverOptions,
+  ) {
+    this.busy = new BusyWait(label, localFile, options);
+  }
 
   async open(): Promise<void> {
-    if (this.localFile) await this.all('PRAGMA journal_mode = WAL');
+    if (!this.localFile) return;
+    // As the embedded driver: only a new file is switched to WAL, so opening an existing one does not write.
+    const [row] = await this.all('PRAGMA journal_mode');
+    if (row?.journal_mode !== 'wal') await this.all('PRAGMA journal_mode = WAL');
   }
 
   private static executor(target: Client | Transaction): SqlExecutor {
@@ -204,16 +286,16 @@ class ClientDriver implements SqlDriver {
   }
 
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
-    return this.mutex.run(() => withBusyRetry(() => ClientDriver.executor(this.client).all(sql, args)));
+    return this.mutex.run(() => this.busy.run(() => ClientDriver.executor(this.client).all(sql, args)));
   }
 
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.run(() => withBusyRetry(() => ClientDriver.executor(this.client).run(sql, args)));
+    return this.mutex.run(() => this.busy.run(() => ClientDriver.executor(this.client).run(sql, args)));
   }
 
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.mutex.run(() =>
-      withBusyRetry(async () => {
+      this.busy.run(async () => {
         const tx = await this.client.transaction('write');
         try {
           const result = await fn(ClientDriver.executor(tx));
@@ -243,21 +325,22 @@ class ClientDriver implements SqlDriver {
 export type DriverChoice = 'auto' | 'embedded' | 'client';
 
 /** Open a connection for a database URL (`file:/path`, `:memory:`, `libsql://…`, `https://…`). */
-export function openSqlDriver(url: string, options: { authToken?: string | undefined; driver?: DriverChoice } = {}): SqlDriver {
+export function openSqlDriver(url: string, options: DriverOptions = {}): SqlDriver {
   const choice = options.driver ?? 'auto';
   const isFile = url === ':memory:' || url.startsWith('file:');
   if (isFile && choice !== 'client') {
     const file = url === ':memory:' || url === 'file::memory:' ? ':memory:' : filePathOf(url);
-    return new EmbeddedDriver(file);
+    return new EmbeddedDriver(file, options);
   }
-  if (isFile) mkdirSync(path.dirname(filePathOf(url)), { recursive: true });
+  const file = isFile ? filePathOf(url) : null;
+  if (file) mkdirSync(path.dirname(file), { recursive: true });
   const client = createClient({
     url,
     ...(options.authToken ? { authToken: options.authToken } : {}),
     // Applies the busy timeout to every pooled connection of a local file (stack.md §3).
     ...(isFile ? { timeout: busyTimeoutMs, concurrency: 1 } : {}),
   });
-  return new ClientDriver(client, isFile);
+  return new ClientDriver(client, file ?? redactDatabaseUrl(url), file, options);
 }
 
 function filePathOf(url: string): string {

@@ -7,7 +7,7 @@
  */
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import { migrate } from './migrations.js';
-import { openSqlDriver, type DriverChoice } from './sql-driver.js';
+import { openSqlDriver, type DriverOptions } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
@@ -427,8 +427,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Open (and migrate) the store for a database URL. */
-export async function openStore(url: string, options: { authToken?: string | undefined; driver?: DriverChoice; now?: number } = {}): Promise<Store> {
+/**
+ * Open (and migrate) the store for a database URL. Opening an up-to-date database does not write, so it does not
+ * wait for another process's writer. Fails with a StoreError (`not_a_database`, `newer_schema`, `locked`) that names it.
+ */
+export async function openStore(url: string, options: DriverOptions & { now?: number } = {}): Promise<Store> {
   const driver = openSqlDriver(url, options);
   try {
     await driver.open();

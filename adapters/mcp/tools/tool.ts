@@ -13,7 +13,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { isUsageError } from '../../../engine/errors.js';
+import { isStoreError, isUsageError } from '../../../engine/errors.js';
 import type { Logger } from '../../../engine/logger.js';
 import type { RunnerState } from '../../../engine/runner-control.js';
 import type { TaskService } from '../../../engine/task-service.js';
@@ -92,6 +92,11 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   } catch (error) {
     if (isUsageError(error)) {
       deps.logger.debug('tool call refused', { tool: spec.name, error: error.message });
+      return toolError(error.message);
+    }
+    if (isStoreError(error)) {
+      // The database's fault, not ours: its message already says what to do.
+      deps.logger.warn('tool call failed', { tool: spec.name, code: error.code, error: error.message });
       return toolError(error.message);
     }
     const message = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,6 @@
 import { Command } from 'clipanion';
 import { exitCode, type DelegateContext } from '../../context.js';
-import { isUsageError } from '../../../../engine/errors.js';
+import { isStoreError, isUsageError } from '../../../../engine/errors.js';
 import { startStdioServer } from '../../../mcp/server.js';
 
 /** `delegate mcp start`: serve the MCP tools on stdio until the client closes stdin. */
@@ -25,8 +25,10 @@ export class McpStartCommand extends Command<DelegateContext> {
         this.context.stderr.write(`delegate: ${error.message}\n`);
         return exitCode.usage;
       }
-      // Not rethrown: clipanion prints errors on stdout, which belongs to the protocol here.
-      this.context.stderr.write(`delegate: the MCP server could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      // Not rethrown: clipanion prints errors on stdout, which belongs to the protocol here. A database the
+      // user must fix is one line; the stack only helps with our own faults (or when asked for).
+      const stack = error instanceof Error && (!isStoreError(error) || this.context.env.LOG_LEVEL === 'debug') ? error.stack : undefined;
+      this.context.stderr.write(`delegate: the MCP server could not start: ${stack ?? (error instanceof Error ? error.message : String(error))}\n`);
       return exitCode.failed;
     }
     const running = server;
