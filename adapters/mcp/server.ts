@@ -2,11 +2,12 @@
  * The MCP stdio server (`delegate mcp start`): the tools of SPEC §4 over the engine API. Like every front door
  * it only queues work and makes sure a runner node is alive for its data dir; it never runs an agent itself, so
  * tasks keep running after the client (Claude Code) goes away. stdout carries the protocol only; logs go to
- * stderr. The server ends when its stdin closes, after answering the requests it has already received.
+ * stderr. The server ends when its stdin closes, after answering the requests it has already received. It never
+ * goes silent on bad input: an oversized, non-JSON or non-JSON-RPC line gets a JSON-RPC error (see
+ * line-transport.ts).
  */
 import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   isJSONRPCErrorResponse,
@@ -24,6 +25,7 @@ import { TaskService } from '../../engine/task-service.js';
 import { delegateVersion } from '../../engine/version.js';
 // Registers the built-in agents: this server validates tasks' agent names, also when embedded without the CLI.
 import '../agents/index.js';
+import { LineTransport } from './line-transport.js';
 import { cancelTask } from './tools/cancel-task.js';
 import { createPipeline } from './tools/create-pipeline.js';
 import { resumeTask } from './tools/resume-task.js';
@@ -142,7 +144,8 @@ export async function startStdioServer(
     ensureRunner: runnerStarter(store, config, env, logger),
     logger,
   });
-  const transport = new AnsweringTransport(new StdioServerTransport(stdin, stdout));
+  const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
+  const transport = new AnsweringTransport(lines);
 
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
@@ -158,8 +161,8 @@ export async function startStdioServer(
     return closed;
   };
 
-  // The SDK's stdio transport does not watch for the end of stdin; a client that goes away just closes it.
-  stdin.once('end', () => void close('stdin closed'));
+  // A client that goes away just closes stdin; the transport reports it after delivering what came before.
+  lines.onend = () => void close('stdin closed');
   stdout.on('error', (error: Error) => void close(`stdout failed: ${error.message}`));
   server.server.onerror = (error) => logger.warn('protocol error', { error: error.message });
   server.server.onclose = () => void close('transport closed');
