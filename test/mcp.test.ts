@@ -521,6 +521,24 @@ describe('messages that are too big, not JSON or not JSON-RPC', () => {
     protocolOnly(server);
   });
 
+  it('answers tools/call whose params do not fit with -32602 and one line naming the field, and serves on', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    const cases: Array<[unknown, string]> = [
+      [{ name: 'TaskStatus', arguments: 42 }, 'Invalid params: tools/call params.arguments 42: expected an object'],
+      [{ name: 'TaskStatus', arguments: ['a'] }, 'Invalid params: tools/call params.arguments ["a"]: expected an object'],
+      [{ name: 'TaskStatus', arguments: 'x'.repeat(1000) }, `Invalid params: tools/call params.arguments '${'x'.repeat(56)}...: expected an object`],
+      [{ arguments: {} }, 'Invalid params: tools/call params.name: missing; expected a string'],
+      [undefined, 'Invalid params: tools/call params: missing; expected an object'],
+    ];
+    for (const [params, message] of cases) {
+      const answer = await server.request('tools/call', params);
+      expect({ params, error: answer.error }).toEqual({ params, error: { code: -32602, message } });
+    }
+    await stillServing(server);
+    protocolOnly(server);
+  });
+
   it('answers a last request that has no newline before it exits', async () => {
     const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
     await server.initialize();

@@ -1,9 +1,10 @@
 /**
  * One-line reasons why a message from the client cannot be served, for the JSON-RPC error that answers it. The
- * SDK's own checks throw zod's multi-line issue dumps; these name the field, its value and what was expected, as
- * every other message of delegate does.
+ * SDK's own checks throw zod's multi-line issue dumps (and for params inside a handler answer −32603 Internal
+ * error); these name the field, its value and what was expected, as every other message of delegate does.
  */
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { ClientRequestSchema, type JSONRPCRequest, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
 
 /** The fields a JSON-RPC request or notification may have (the SDK's schemas are strict about the rest). */
 const requestFields = ['jsonrpc', 'id', 'method', 'params'];
@@ -44,4 +45,44 @@ export function invalidRequestReason(value: unknown): string {
   const unknown = Object.keys(value).filter((key) => !requestFields.includes(key));
   if (unknown.length > 0) return `${unknown.join(', ')}: unknown field; a request has jsonrpc, id, method and params`;
   return 'not a valid JSON-RPC 2.0 request or notification';
+}
+
+/** The SDK's schema of each MCP request a client may send, by method. */
+const requestSchemas = new Map<string, z.ZodType>(ClientRequestSchema.options.map((schema) => [schema.shape.method.value, schema]));
+
+const typeWords: Record<string, string> = {
+  object: 'an object',
+  record: 'an object',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  array: 'an array',
+};
+
+/** A field's path as users write it: `params.arguments`, `params.items[0]`. */
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`)).join('');
+}
+
+function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = root;
+  for (const part of path) value = isRecord(value) || Array.isArray(value) ? (value as Record<PropertyKey, unknown>)[part] : undefined;
+  return value;
+}
+
+/** Why a request's params do not fit its MCP method ("tools/call params.arguments 42: expected an object"), else undefined. */
+export function paramsProblem(request: JSONRPCRequest): string | undefined {
+  const schema = requestSchemas.get(request.method);
+  // Not one of MCP's methods: the SDK answers −32601 Method not found for those.
+  if (!schema) return undefined;
+  const subject = { method: request.method, params: request.params };
+  const result = schema.safeParse(subject);
+  const issue = result.error?.issues[0];
+  if (!issue) return undefined;
+  const field = fieldPath(issue.path);
+  const value = valueAt(subject, issue.path);
+  const expected = issue.code === 'invalid_type' ? `expected ${typeWords[issue.expected] ?? issue.expected}` : issue.message.replace(/\s+/g, ' ');
+  if (value === undefined) return `${request.method} ${field}: missing; ${expected}`;
+  return `${request.method} ${field} ${brief(value)}: ${expected}`;
 }
