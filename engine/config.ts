@@ -23,6 +23,8 @@ export interface DelegateConfig {
   autostart: boolean;
   permissionMode: string;
   logLevel: LogLevel;
+  /** The largest JSON-RPC message the MCP server reads, in bytes; a longer line is refused and skipped. */
+  mcpMaxMessageBytes: number;
 }
 
 /** Log levels, quietest last. */
@@ -37,6 +39,12 @@ export const taskLimits = {
   timeoutMs: { min: 1000, max: 86_400_000 },
   maxOutputBuffer: { min: 1024, max: 1_073_741_824 },
 } as const;
+
+/**
+ * Bounds of DELEGATE_MCP_MAX_MESSAGE_BYTES. The ceiling keeps one line well under what Node can decode into a
+ * single string (about 512 MiB); the floor leaves room for any client's initialize message.
+ */
+const mcpMessageLimits = { min: 65_536, max: 268_435_456, fallback: 16_777_216 } as const;
 
 function readInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, unit: string): number {
   const raw = env[name];
@@ -92,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     autostart: readChoice(env, 'DELEGATE_AUTOSTART', '1', ['0', '1']) === '1',
     permissionMode: readChoice(env, 'DELEGATE_PERMISSION_MODE', 'bypassPermissions', permissionModes),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),
+    mcpMaxMessageBytes: readInt(env, 'DELEGATE_MCP_MAX_MESSAGE_BYTES', mcpMessageLimits.fallback, mcpMessageLimits.min, mcpMessageLimits.max, 'bytes'),
   };
 }
 

@@ -19,6 +19,7 @@ describe('configuration from the environment', () => {
       autostart: true,
       permissionMode: 'bypassPermissions',
       logLevel: 'info',
+      mcpMaxMessageBytes: 16_777_216,
     });
     expect(config.databaseUrl).toBe(`file:${path.join(config.dataDir, 'delegate.db')}`);
   });
@@ -38,6 +39,7 @@ describe('configuration from the environment', () => {
       DELEGATE_AUTOSTART: '0',
       DELEGATE_PERMISSION_MODE: 'acceptEdits',
       LOG_LEVEL: 'debug',
+      DELEGATE_MCP_MAX_MESSAGE_BYTES: '65536',
     });
     expect(config).toEqual({
       dataDir: '/tmp/d',
@@ -53,6 +55,7 @@ describe('configuration from the environment', () => {
       autostart: false,
       permissionMode: 'acceptEdits',
       logLevel: 'debug',
+      mcpMaxMessageBytes: 65_536,
     });
   });
 
@@ -69,6 +72,8 @@ describe('configuration from the environment', () => {
     ['DELEGATE_LEASE_MS', '999', 'DELEGATE_LEASE_MS="999": expected an integer from 1000 to 600000 (milliseconds)'],
     ['DELEGATE_AUTOSTART', 'yes', 'DELEGATE_AUTOSTART="yes": expected one of 0, 1'],
     ['DELEGATE_PERMISSION_MODE', 'yolo', 'DELEGATE_PERMISSION_MODE="yolo": expected one of acceptEdits, bypassPermissions, default, plan, dontAsk'],
+    ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '65535', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="65535": expected an integer from 65536 to 268435456 (bytes)'],
+    ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '16MiB', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="16MiB": expected an integer from 65536 to 268435456 (bytes)'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": expected one of debug, info, warn, error'],
     ['DELEGATE_DATABASE_URL', 'postgres://x', 'DELEGATE_DATABASE_URL="postgres://x": expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)'],
   ])('rejects %s=%s with a message naming the variable and its range', (name, value, message) => {

@@ -2,7 +2,7 @@
  * The MCP stdio server end to end: `delegate mcp start` as a child process driven by the SDK client, a real
  * database file, runners started on demand, the fake claude. One test drives the server in-process.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +25,8 @@ let dataDir: string;
 let projectDir: string;
 let env: NodeJS.ProcessEnv;
 const clients: Client[] = [];
+/** Raw servers of the current test, closed after it. */
+const rawServers: Array<{ child: ChildProcessWithoutNullStreams; exited: Promise<unknown> }> = [];
 
 beforeEach(() => {
   dataDir = tempDir();
@@ -34,6 +36,13 @@ beforeEach(() => {
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
+  await Promise.all(
+    rawServers.splice(0).map((server) => {
+      server.child.stdin.end();
+      const timer = setTimeout(() => server.child.kill(), 5000);
+      return server.exited.finally(() => clearTimeout(timer));
+    }),
+  );
   await cli(['stop'], env);
   removeDir(dataDir);
   removeDir(projectDir);
@@ -376,27 +385,39 @@ describe('bad input', () => {
   });
 });
 
+/** A message the server wrote to stdout. */
+interface RawMessage {
+  jsonrpc?: string;
+  id?: number | string | null;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
 /** A server child spoken to in raw JSON-RPC lines, to see its stdout and how it exits. */
 function rawServer(serverEnv: NodeJS.ProcessEnv) {
   const child = spawn(process.execPath, [cliBin, 'mcp', 'start'], { env: serverEnv, cwd: projectDir, stdio: ['pipe', 'pipe', 'pipe'] });
   const stdoutLines: string[] = [];
-  const waiting = new Map<number, (message: { result?: unknown; error?: unknown }) => void>();
+  const messages: RawMessage[] = [];
+  const waiting = new Map<number, (message: RawMessage) => void>();
   createInterface({ input: child.stdout }).on('line', (line) => {
     stdoutLines.push(line);
     try {
-      const message = JSON.parse(line) as { id?: number; result?: unknown; error?: unknown };
-      if (message.id !== undefined) waiting.get(message.id)?.(message);
+      const message = JSON.parse(line) as RawMessage;
+      messages.push(message);
+      if (typeof message.id === 'number') waiting.get(message.id)?.(message);
     } catch {
       // Not JSON: the test's check of stdoutLines reports it.
     }
   });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // A server that exits early breaks the pipe under a pending write; the test reports the missing answer instead.
+  child.stdin.on('error', () => {});
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   let nextId = 1;
   const request = (method: string, params: unknown) =>
     Promise.race([
-      new Promise<{ result?: unknown; error?: unknown }>((resolve) => {
+      new Promise<RawMessage>((resolve) => {
         const id = nextId++;
         waiting.set(id, resolve);
         child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
@@ -405,15 +426,132 @@ function rawServer(serverEnv: NodeJS.ProcessEnv) {
         throw new Error(`the server exited (${JSON.stringify(exit)}) before answering ${method}: ${stderr}${stdoutLines.join('\n')}`);
       }),
     ]);
-  return { child, stdoutLines, request, exited, stderr: () => stderr };
+  /** Write raw bytes to the server's stdin (no newline added). */
+  const write = (data: string) => child.stdin.write(data);
+  /** Wait for a message on stdout, counted from `since` (an index into messages). */
+  const reply = (match: (message: RawMessage) => boolean, since = 0) =>
+    eventually(() => messages.slice(since).find(match), 10_000, 20).catch((error: unknown) => {
+      throw new Error(`${String(error)}; stdout: ${stdoutLines.join('\n').slice(0, 2000)}; stderr: ${stderr.slice(-2000)}`);
+    });
+  /** An initialized session, as a client starts one. */
+  const initialize = async () => {
+    const init = await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } });
+    expect(init.result).toMatchObject({ serverInfo: { name: 'delegate' } });
+    write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+  };
+  const server = { child, stdoutLines, messages, request, write, reply, initialize, exited, stderr: () => stderr };
+  rawServers.push(server);
+  return server;
 }
+
+describe('messages that are too big, not JSON or not JSON-RPC', () => {
+  const mib = 1024 * 1024;
+  /** A call every test makes after the bad message: the server must still answer it. */
+  const stillServing = async (server: ReturnType<typeof rawServer>) => {
+    const answered = await server.request('tools/call', { name: 'TaskStatus', arguments: {} });
+    expect(answered.result).toMatchObject({ structuredContent: { tasks: [] } });
+  };
+  /** Every stdout line is one JSON-RPC message (nothing else ever reaches stdout). */
+  const protocolOnly = (server: ReturnType<typeof rawServer>) => {
+    for (const line of server.stdoutLines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
+  };
+
+  it('answers a 12 MiB message (under the default limit) and the call after it', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    const big = await server.request('ping', { _meta: { padding: 'x'.repeat(12 * mib) } });
+    expect(big).toMatchObject({ result: {} });
+    await stillServing(server);
+    protocolOnly(server);
+  });
+
+  it('answers a message over DELEGATE_MCP_MAX_MESSAGE_BYTES with -32600 (id null), drops it to its newline and serves the next', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_MCP_MAX_MESSAGE_BYTES: String(mib) }));
+    await server.initialize();
+    const since = server.messages.length;
+    // The message after the big one arrives in the same write, right behind its newline.
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 'big', method: 'tools/call', params: { name: 'DelegateTask', arguments: { prompt: 'x'.repeat(12 * mib) } } });
+    server.write(`${big}\n${JSON.stringify({ jsonrpc: '2.0', id: 'after', method: 'ping' })}\n`);
+    const refused = await server.reply((message) => message.id === null, since);
+    expect(refused).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: 'Invalid Request: message over 1048576 bytes (DELEGATE_MCP_MAX_MESSAGE_BYTES); dropped up to its newline' },
+    });
+    expect(await server.reply((message) => message.id === 'after', since)).toMatchObject({ result: {} });
+    await stillServing(server);
+    expect(server.messages.filter((message) => message.id === 'big')).toEqual([]);
+    expect(server.messages.filter((message) => message.id === null)).toHaveLength(1);
+    expect(server.stderr()).toMatch(/warn  \[mcp\] protocol error error=Invalid Request: message over 1048576 bytes .*\n/);
+    protocolOnly(server);
+  });
+
+  it('answers a line that is not JSON with -32700 (id null) and serves the next', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    const since = server.messages.length;
+    server.write('{"jsonrpc":"2.0","id":9,"method":"ping"\n');
+    const refused = await server.reply((message) => message.id === null, since);
+    expect(refused).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+    expect(refused.error!.message).toMatch(/^Parse error: [^\n]+$/);
+    await stillServing(server);
+    protocolOnly(server);
+  });
+
+  it('answers each JSON line that is no JSON-RPC request with -32600 and one line, and serves on', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    const cases: Array<[string, string | number | null, string]> = [
+      ['{"foo":1}', null, 'Invalid Request: jsonrpc: missing; expected "2.0"'],
+      ['[1,2]', null, 'Invalid Request: expected one JSON-RPC object per line (got an array; batches are not supported)'],
+      ['42', null, 'Invalid Request: expected one JSON-RPC object per line (got 42)'],
+      ['{"jsonrpc":"2.0","id":7,"method":5}', 7, 'Invalid Request: method 5: expected a string'],
+      ['{"jsonrpc":"2.0","id":8,"method":"tools/call","params":7}', 8, 'Invalid Request: params 7: expected an object'],
+      ['{"jsonrpc":"1.0","id":"v1","method":"ping"}', 'v1', "Invalid Request: jsonrpc '1.0': expected \"2.0\""],
+      ['{"jsonrpc":"2.0","id":null,"method":"ping"}', null, 'Invalid Request: id null: expected a string or an integer'],
+      ['{"jsonrpc":"2.0","id":9,"method":"ping","extra":true}', 9, 'Invalid Request: extra: unknown field; a request has jsonrpc, id, method and params'],
+    ];
+    for (const [line, id, message] of cases) {
+      const since = server.messages.length;
+      server.write(`${line}\n`);
+      const refused = await server.reply((reply) => reply.error !== undefined, since);
+      expect({ line, refused }).toEqual({ line, refused: { jsonrpc: '2.0', id, error: { code: -32600, message } } });
+      await stillServing(server);
+    }
+    protocolOnly(server);
+  });
+
+  it('answers tools/call whose params do not fit with -32602 and one line naming the field, and serves on', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    const cases: Array<[unknown, string]> = [
+      [{ name: 'TaskStatus', arguments: 42 }, 'Invalid params: tools/call params.arguments 42: expected an object'],
+      [{ name: 'TaskStatus', arguments: ['a'] }, 'Invalid params: tools/call params.arguments ["a"]: expected an object'],
+      [{ name: 'TaskStatus', arguments: 'x'.repeat(1000) }, `Invalid params: tools/call params.arguments '${'x'.repeat(56)}...: expected an object`],
+      [{ arguments: {} }, 'Invalid params: tools/call params.name: missing; expected a string'],
+      [undefined, 'Invalid params: tools/call params: missing; expected an object'],
+    ];
+    for (const [params, message] of cases) {
+      const answer = await server.request('tools/call', params);
+      expect({ params, error: answer.error }).toEqual({ params, error: { code: -32602, message } });
+    }
+    await stillServing(server);
+    protocolOnly(server);
+  });
+
+  it('answers a last request that has no newline before it exits', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    await server.initialize();
+    server.child.stdin.end(JSON.stringify({ jsonrpc: '2.0', id: 'last', method: 'tools/call', params: { name: 'TaskStatus', arguments: {} } }));
+    expect(await server.reply((message) => message.id === 'last')).toMatchObject({ result: { structuredContent: { tasks: [] } } });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
+});
 
 describe('lifetime', () => {
   it('exits promptly when stdin closes, after the call in flight; the task it queued runs to completion', async () => {
     const server = rawServer(env);
-    const init = await server.request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } });
-    expect(init.result).toMatchObject({ serverInfo: { name: 'delegate' } });
-    server.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+    await server.initialize();
     const answered = await server.request('tools/call', { name: 'TaskStatus', arguments: {} });
     expect(answered.result).toMatchObject({ structuredContent: { tasks: [] } });
 

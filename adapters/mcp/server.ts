@@ -2,13 +2,15 @@
  * The MCP stdio server (`delegate mcp start`): the tools of SPEC §4 over the engine API. Like every front door
  * it only queues work and makes sure a runner node is alive for its data dir; it never runs an agent itself, so
  * tasks keep running after the client (Claude Code) goes away. stdout carries the protocol only; logs go to
- * stderr. The server ends when its stdin closes, after answering the requests it has already received.
+ * stderr. The server ends when its stdin closes, after answering the requests it has already received. It never
+ * goes silent on bad input: an oversized, non-JSON or non-JSON-RPC line gets a JSON-RPC error (see
+ * line-transport.ts) and a request whose params do not fit its MCP method gets −32602 Invalid params.
  */
 import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  ErrorCode,
   isJSONRPCErrorResponse,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
@@ -24,6 +26,8 @@ import { TaskService } from '../../engine/task-service.js';
 import { delegateVersion } from '../../engine/version.js';
 // Registers the built-in agents: this server validates tasks' agent names, also when embedded without the CLI.
 import '../agents/index.js';
+import { LineTransport } from './line-transport.js';
+import { paramsProblem } from './message-checks.js';
 import { cancelTask } from './tools/cancel-task.js';
 import { createPipeline } from './tools/create-pipeline.js';
 import { resumeTask } from './tools/resume-task.js';
@@ -83,7 +87,9 @@ const drainMs = 10_000;
 
 /**
  * A transport that knows which requests it has not answered yet, so a server whose client went away still
- * finishes what it was asked (the task is queued, a runner started) before it exits.
+ * finishes what it was asked (the task is queued, a runner started) before it exits. It also answers requests
+ * whose params do not fit their MCP method: the SDK would parse them inside the handler and answer −32603 with a
+ * zod dump.
  */
 class AnsweringTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -93,7 +99,18 @@ class AnsweringTransport implements Transport {
 
   constructor(private readonly inner: Transport) {
     inner.onmessage = (message, extra) => {
-      if (isJSONRPCRequest(message)) this.unanswered.add(message.id);
+      if (isJSONRPCRequest(message)) {
+        this.unanswered.add(message.id);
+        const problem = paramsProblem(message);
+        if (problem !== undefined) {
+          const refusal = `Invalid params: ${problem}`;
+          this.onerror?.(new Error(refusal));
+          this.send({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InvalidParams, message: refusal } }).catch((error: unknown) =>
+            this.onerror?.(error instanceof Error ? error : new Error(String(error))),
+          );
+          return;
+        }
+      }
       this.onmessage?.(message, extra);
     };
     inner.onclose = () => this.onclose?.();
@@ -144,7 +161,8 @@ export async function startStdioServer(
     ensureRunner,
     logger,
   });
-  const transport = new AnsweringTransport(new StdioServerTransport(stdin, stdout));
+  const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
+  const transport = new AnsweringTransport(lines);
 
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
@@ -160,8 +178,8 @@ export async function startStdioServer(
     return closed;
   };
 
-  // The SDK's stdio transport does not watch for the end of stdin; a client that goes away just closes it.
-  stdin.once('end', () => void close('stdin closed'));
+  // A client that goes away just closes stdin; the transport reports it after delivering what came before.
+  lines.onend = () => void close('stdin closed');
   stdout.on('error', (error: Error) => void close(`stdout failed: ${error.message}`));
   server.server.onerror = (error) => logger.warn('protocol error', { error: error.message });
   server.server.onclose = () => void close('transport closed');
