@@ -326,6 +326,47 @@ describe('usage errors', () => {
     expect(json<unknown[]>(await cli(['status', '--json'], env))).toEqual([]);
   });
 
+  it('refuses control characters in every text flag, names the field and what is allowed, and writes nothing', async () => {
+    // argv cannot carry NUL (the MCP tests cover it); ESC starts a terminal sequence, DEL, and C1 CSI (U+009B).
+    const controls = [
+      ['a\u001b[2J', 'U+001B', 'a\\x1b[2J'],
+      ['a\u007f', 'U+007F', 'a\\x7f'],
+      ['a\u009b31m', 'U+009B', 'a\\x9b31m'],
+    ] as const;
+    const multi = 'only newline, tab and carriage return are allowed';
+    const single = 'no control characters are allowed';
+    const fields: Array<[(value: string) => string[], (code: string, escaped: string) => string]> = [
+      [(v) => ['delegate', v], (code) => `prompt: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['delegate', 'x', '--model', v], (code) => `model: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--agent', v], (code) => `agent: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--working-directory', v], (code) => `workingDirectory: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--allowed-tools', `Read,${v}`], (code) => `allowedTools[1]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--disallowed-tools', v], (code) => `disallowedTools[0]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--depends-on', v], (code) => `dependsOn[0]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--continue-from', v], (code) => `continueFrom: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--permission-mode', v], (_, escaped) => `permissionMode '${escaped}': expected one of acceptEdits, bypassPermissions, default, plan, dontAsk`],
+      [(v) => ['delegate', 'x', '--priority', v], (_, escaped) => `priority '${escaped}': expected P0, P1 or P2`],
+      [(v) => ['pipeline', 'ok', v], (code) => `steps[1].prompt: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['cancel', 'task-000000000000', '--reason', v], (code) => `reason: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['resume', 'task-000000000000', '--context', v], (code) => `additionalContext: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['status', v], (_, escaped) => `taskId ${escaped}: no such task (see delegate status for the list)`],
+    ];
+    // ESC for every flag; DEL and C1 for a multi-line and a single-line one (the MCP table crosses them all, each CLI run costs a Node start-up).
+    const cases = fields.flatMap(([args, message], index) =>
+      controls.filter((_, which) => which === 0 || index < 2).map(([value, code, escaped]) => ({ args: args(value), stderr: `delegate: ${message(code, escaped)}\n` })),
+    );
+    // A few CLI processes at a time.
+    for (let at = 0; at < cases.length; at += 4) {
+      await Promise.all(
+        cases.slice(at, at + 4).map(async ({ args, stderr }) => {
+          const result = await cli(args, env);
+          expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ args, code: 2, stdout: '', stderr });
+        }),
+      );
+    }
+    expect(json<unknown[]>(await cli(['status', '--json'], env))).toEqual([]);
+  }, 180_000);
+
   it('rejects an unknown command and bad configuration with exit 2', async () => {
     const unknown = await cli(['frobnicate'], env);
     expect(unknown.code).toBe(2);
