@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
 import { openStore } from '../engine/store/store.js';
 
 interface TaskJson {
@@ -382,6 +382,58 @@ describe('usage errors', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('delegate delegate');
     }
+  });
+});
+
+describe('views escape control characters', () => {
+  // Written straight into the database, as rows from before the input check (or an agent's result) would be.
+  // No NUL: the driver cuts a bound string there, which is why input refuses it.
+  const prompt = 'wipe \u001b[2J\u009b31m\u0001 red';
+  const result = 'done \u001b]0;pwned\u0007 \u2028';
+  const error = 'first line\nsecond \u007f line';
+
+  it('status and status <id> print stored escape sequences visibly; --json keeps them exact', async () => {
+    const taskId = await submit(['clean'], { ...env, DELEGATE_AUTOSTART: '0' });
+    await sqlOn(dataDir, 'UPDATE tasks SET prompt = ?, result = ?, error = ? WHERE id = ?', prompt, result, error, taskId);
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+    const table = await cli(['status'], env);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).not.toMatch(raw);
+    expect(table.stdout).toContain('wipe \\x1b[2J\\x9b31m\\x01 red');
+
+    const detail = await cli(['status', taskId], env);
+    expect(detail.code, detail.stderr).toBe(0);
+    expect(detail.stdout).not.toMatch(raw);
+    expect(detail.stdout).toMatch(/ {2}prompt: +wipe \\x1b\[2J\\x9b31m\\x01 red\n/);
+    expect(detail.stdout).toMatch(/ {2}result: +done \\x1b\]0;pwned\\x07/);
+    // A multi-line field keeps its lines, not its control characters.
+    expect(detail.stdout).toMatch(/ {2}error: +first line\nsecond \\x7f line\n/);
+
+    const asJson = await cli(['status', taskId, '--json'], env);
+    // Exact JSON, and not even C1, DEL or U+2028 go out raw.
+    expect(asJson.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/);
+    expect(JSON.parse(asJson.stdout)).toMatchObject({ taskId, prompt, result, error });
+    const list = json<Array<{ prompt: string }>>(await cli(['status', '--json'], env));
+    expect(list[0]!.prompt).toBe(prompt);
+  });
+
+  it('logs prints the escape sequences an agent wrote visibly; --json keeps them exact', async () => {
+    // The prompt holds no control characters: the fake claude decodes its [say] text as JSON.
+    const waited = await cli(['delegate', 'shout [say "\\u001b[2Jcleared\\u009b\\tand a tab"]', '--wait', '--json'], env);
+    expect(waited.code, waited.stderr).toBe(0);
+    const { taskId } = JSON.parse(waited.stdout) as TaskJson;
+    const said = '\u001b[2Jcleared\u009b\tand a tab';
+    const shown = '\\x1b[2Jcleared\\x9b\tand a tab\ndone: shout\n';
+    for (const args of [['logs', taskId], ['logs', taskId, '--follow'], ['logs', taskId, '--stream', 'both']]) {
+      const logs = await cli(args, env);
+      expect(logs.code, logs.stderr).toBe(0);
+      expect(logs.stdout).toBe(shown);
+      expect(logs.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    }
+    const asJson = await cli(['logs', taskId, '--json'], env);
+    expect(asJson.stdout).not.toMatch(/[\u007f-\u009f]/);
+    expect(json<{ lines: string[] }>(asJson).lines).toEqual([said, 'done: shout']);
   });
 });
 

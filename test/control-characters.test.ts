@@ -1,9 +1,12 @@
 /**
- * Control characters in: which text the task input refuses and how the refusal reads.
+ * Control characters in: which text the task input refuses and how the refusal reads. Out: how views escape
+ * them and how JSON output keeps them exact without writing them raw.
  */
 import { describe, expect, it } from 'vitest';
-import { textProblem } from '../engine/control-characters.js';
+import { printable, textProblem } from '../engine/control-characters.js';
 import { parseInput, delegateTaskSchema } from '../engine/task-input.js';
+import { formatJson } from '../adapters/cli/format.js';
+import { formatEvent } from '../adapters/cli/commands/events.js';
 
 describe('textProblem', () => {
   it('allows newline, tab and carriage return only in multi-line text', () => {
@@ -28,5 +31,44 @@ describe('the task input schema', () => {
     expect(() => parseInput(delegateTaskSchema, { prompt: 'x', allowedTools: ['Read', 'Bash\u001b'] })).toThrow(/^allowedTools\[1\]: contains a control character \(U\+001B\) at index 4;/);
     expect(() => parseInput(delegateTaskSchema, { prompt: 'x', priority: 'P1\n\u001b[2J' })).toThrow("priority 'P1\\n\\x1b[2J': expected P0, P1 or P2");
     expect(parseInput(delegateTaskSchema, { prompt: 'two\nlines\twith a tab' }).prompt).toBe('two\nlines\twith a tab');
+  });
+});
+
+describe('printable', () => {
+  it('writes every control character visibly; multi-line text keeps newline and tab', () => {
+    expect(printable('a\u001b[2Jb\u0000\u007f\u009b\r')).toBe('a\\x1b[2Jb\\x00\\x7f\\x9b\\r');
+    expect(printable('one\ntwo\tthree')).toBe('one\\ntwo\\tthree');
+    expect(printable('one\ntwo\tthree\r\u0007', { multiline: true })).toBe('one\ntwo\tthree\\r\\x07');
+    expect(printable('plain – ünïcode 😀')).toBe('plain – ünïcode 😀');
+  });
+});
+
+describe('formatJson', () => {
+  it('is exact JSON with DEL, C1 and U+2028/U+2029 escaped as well as C0', () => {
+    const value = { text: 'a\u0000\u001b[2J\u007f\u009b\u2028\u2029"\\é' };
+    const text = formatJson(value, 2);
+    // Only the newlines of the indentation are raw.
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/);
+    expect(text).toContain('\\u007f\\u009b\\u2028\\u2029');
+    expect(JSON.parse(text)).toEqual(value);
+  });
+});
+
+describe('formatEvent', () => {
+  it('keeps an event on one line and its detail escaped', () => {
+    const line = formatEvent({
+      id: 1,
+      at: 0,
+      actorId: 'task-1',
+      kind: 'task',
+      type: 'task:cancelled',
+      from: 'running',
+      to: 'cancelled',
+      cause: 'CANCEL',
+      nodeId: null,
+      attempt: 1,
+      detail: 'not needed\n\u001b[2Jreally',
+    });
+    expect(line).toBe('1970-01-01T00:00:00.000Z task:cancelled  task-1 running→cancelled (CANCEL) attempt=1 — not needed\\n\\x1b[2Jreally');
   });
 });

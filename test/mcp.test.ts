@@ -157,6 +157,16 @@ describe('DelegateTask, TaskStatus, TaskLogs', () => {
     expect(tail.lines).toEqual([logs.lines.at(-1)]);
   });
 
+  it('TaskLogs text shows the escape sequences an agent wrote visibly; structuredContent keeps them exact', async () => {
+    const { client } = await connect();
+    const { taskId } = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'shout [say "\\u001b[2Jcleared\\u009b"]' });
+    expect((await settled(client, taskId)).status).toBe('completed');
+    const logs = await call(client, 'TaskLogs', { taskId });
+    expect((logs.structuredContent as { lines: string[] }).lines).toEqual(['\u001b[2Jcleared\u009b', 'done: shout']);
+    expect(textOf(logs)).toContain('\n\\x1b[2Jcleared\\x9b\ndone: shout');
+    expect(textOf(logs)).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it('lists tasks newest first, filtered by status and limit', async () => {
     const { client } = await connect();
     const first = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'first' });
