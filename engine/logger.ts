@@ -3,6 +3,7 @@
  * `--json` output must stay one document. A runner's stderr is redirected to `<data dir>/runner.log`.
  */
 import type { LogLevel } from './config.js';
+import { printable } from './control-characters.js';
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
@@ -25,7 +26,9 @@ export function createLogger(component: string, level: LogLevel, write: (line: s
           .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
           .join(' ')
       : '';
-    write(`${new Date().toISOString()} ${at.padEnd(5)} [${component}] ${message}${extra ? ` ${extra}` : ''}\n`);
+    // Fields carry agents' errors and users' input: escaped, each record stays one line and cannot drive the
+    // terminal of a foreground `delegate serve`.
+    write(`${printable(`${new Date().toISOString()} ${at.padEnd(5)} [${component}] ${message}${extra ? ` ${extra}` : ''}`)}\n`);
   };
   return {
     debug: (message, fields) => emit('debug', message, fields),

@@ -6,11 +6,23 @@ import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import { z } from 'zod';
 import { permissionModes, taskLimits } from './config.js';
+import { printable, textProblem, type TextShape } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { priorities } from './store/store.js';
 
-/** A value as error messages show it: strings quoted, the rest as JSON. */
-export const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value)));
+/** A value as error messages show it: strings quoted with control characters escaped (the message stays one safe line), the rest as JSON. */
+export const shown = (value: unknown): string => (typeof value === 'string' ? `'${printable(value)}'` : (JSON.stringify(value) ?? String(value)));
+
+/**
+ * A refinement that refuses text the store would not keep as given or a terminal would obey: control characters
+ * (`multiline` text may hold newline, tab and carriage return) and unpaired surrogates.
+ */
+export function storableText(field: string, shape: TextShape) {
+  return (value: string, ctx: z.RefinementCtx): void => {
+    const problem = textProblem(field, value, shape);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  };
+}
 
 /** A whole number in a range, with one-line messages naming the field and the range. */
 export function intInRange(field: string, min: number, max: number, unit: string) {
@@ -24,6 +36,7 @@ const taskIdPattern = /^task-[a-z0-9]+$/;
 export function taskIdSchema(field: string) {
   return z
     .string({ error: (issue) => `${field} ${shown(issue.input)}: expected a task id like task-1a2b3c4d5e6f` })
+    .superRefine(storableText(field, 'line'))
     .regex(taskIdPattern, { error: (issue) => `${field} ${shown(issue.input)}: expected a task id like task-1a2b3c4d5e6f` });
 }
 
@@ -31,6 +44,7 @@ export function taskIdSchema(field: string) {
 export const delegateTaskShape = {
   prompt: z
     .string({ error: (issue) => `prompt ${shown(issue.input)}: expected a non-empty string` })
+    .superRefine(storableText('prompt', 'multiline'))
     .refine((value) => value.trim().length > 0, { error: 'prompt: expected a non-empty string (got an empty one)' })
     .describe('What the background Claude Code session should do.'),
   priority: z
@@ -52,23 +66,30 @@ export const delegateTaskShape = {
     .describe('Kill the task when its output exceeds this many bytes (default MAX_OUTPUT_BUFFER, 10 MiB).'),
   workingDirectory: z
     .string({ error: (issue) => `workingDirectory ${shown(issue.input)}: expected an absolute path of an existing directory` })
+    .superRefine(storableText('workingDirectory', 'line'))
     .optional()
     .describe("Absolute path the agent runs in; must exist. Default: the front door's own working directory."),
   agent: z
     .string({ error: (issue) => `agent ${shown(issue.input)}: expected an agent name such as claude` })
+    .superRefine(storableText('agent', 'line'))
     .optional()
     .describe('Which agent runs the task (default claude).'),
-  model: z.string({ error: (issue) => `model ${shown(issue.input)}: expected a model name` }).min(1).optional().describe('Model for the agent, e.g. sonnet or opus.'),
+  model: z
+    .string({ error: (issue) => `model ${shown(issue.input)}: expected a model name` })
+    .min(1, { error: 'model: expected a model name (got an empty one)' })
+    .superRefine(storableText('model', 'line'))
+    .optional()
+    .describe('Model for the agent, e.g. sonnet or opus.'),
   permissionMode: z
     .enum(permissionModes, { error: (issue) => `permissionMode ${shown(issue.input)}: expected one of ${permissionModes.join(', ')}` })
     .optional()
     .describe('claude --permission-mode for this task (default DELEGATE_PERMISSION_MODE, bypassPermissions).'),
   allowedTools: z
-    .array(z.string().min(1), { error: (issue) => `allowedTools ${shown(issue.input)}: expected an array of tool names` })
+    .array(z.string().min(1).superRefine(storableText('allowedTools', 'line')), { error: (issue) => `allowedTools ${shown(issue.input)}: expected an array of tool names` })
     .optional()
     .describe('Only these tools may be used (claude --allowedTools).'),
   disallowedTools: z
-    .array(z.string().min(1), { error: (issue) => `disallowedTools ${shown(issue.input)}: expected an array of tool names` })
+    .array(z.string().min(1).superRefine(storableText('disallowedTools', 'line')), { error: (issue) => `disallowedTools ${shown(issue.input)}: expected an array of tool names` })
     .optional()
     .describe('These tools may not be used (claude --disallowedTools).'),
   maxBudgetUsd: z
@@ -83,6 +104,21 @@ export const delegateTaskShape = {
 };
 
 export const delegateTaskSchema = z.object(delegateTaskShape).strict();
+
+/** CancelTask's reason, kept in the task history; may span lines. */
+export const cancelReasonSchema = z
+  .string({ error: (issue) => `reason ${shown(issue.input)}: expected a string` })
+  .max(1000, { error: 'reason: expected at most 1000 characters' })
+  .superRefine(storableText('reason', 'multiline'))
+  .optional()
+  .describe('Why, kept in the task history.');
+
+/** ResumeTask's extra instructions, added to the resumed prompt; may span lines. */
+export const additionalContextSchema = z
+  .string({ error: (issue) => `additionalContext ${shown(issue.input)}: expected a string` })
+  .superRefine(storableText('additionalContext', 'multiline'))
+  .optional()
+  .describe('Extra instructions for the resumed run, e.g. "Try a different approach this time".');
 /** DelegateTask input as validated. */
 export type DelegateTaskInput = z.infer<typeof delegateTaskSchema>;
 
@@ -100,6 +136,11 @@ export function firstIssueMessage(error: z.ZodError, input: unknown, allowedFiel
   }
   const field = fieldPath(issue.path);
   const leaf = issue.path.at(-1);
+  if (issue.code === 'custom' && typeof leaf === 'number') {
+    // storableText names its field; in a list, name the entry (`allowedTools[1]: …`), so the index in the message is not mistaken for it.
+    const name = String(issue.path.filter((part) => typeof part === 'string').at(-1));
+    if (issue.message.startsWith(`${name}:`)) return `${field}${issue.message.slice(name.length)}`;
+  }
   // Schema messages start with their field's name ("prompt 3: …", or for an array item the array's name):
   // a nested field gets its whole path in place of its name.
   const message = !field
@@ -133,14 +174,14 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.in
 
 /** Check a working directory: absolute and an existing directory. */
 export function checkWorkingDirectory(dir: string): string {
-  if (!isAbsolute(dir)) throw new UsageError('invalid_input', `workingDirectory '${dir}': expected an absolute path of an existing directory`);
+  if (!isAbsolute(dir)) throw new UsageError('invalid_input', `workingDirectory ${shown(dir)}: expected an absolute path of an existing directory`);
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
   } catch {
     isDir = false;
   }
-  if (!isDir) throw new UsageError('invalid_input', `workingDirectory '${dir}': no such directory; expected an absolute path of an existing directory`);
+  if (!isDir) throw new UsageError('invalid_input', `workingDirectory ${shown(dir)}: no such directory; expected an absolute path of an existing directory`);
   return dir;
 }
 
@@ -148,8 +189,7 @@ const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_
 
 /** A delay as users write it: milliseconds as a number, or `500ms`, `30s`, `5m`, `2h`, `1d`. */
 export function parseDelay(value: string | number, field: string): number {
-  const shownValue = typeof value === 'string' ? `'${value}'` : String(value);
-  const message = `${field} ${shownValue}: expected a duration such as 30s, 5m or 2h (or milliseconds), at most 24h`;
+  const message = `${field} ${shown(value)}: expected a duration such as 30s, 5m or 2h (or milliseconds), at most 24h`;
   let ms: number;
   if (typeof value === 'number') ms = value;
   else {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import { agentNames } from './agent.js';
+import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { LogFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
@@ -20,7 +21,7 @@ import { EventBus } from './events.js';
 import { LocalOrphans, type AgentStop } from './orphans.js';
 import { createLogger } from './logger.js';
 import { taskLimits } from './config.js';
-import { checkWorkingDirectory, delegateTaskSchema, parseInput, type DelegateTaskInput } from './task-input.js';
+import { additionalContextSchema, cancelReasonSchema, checkWorkingDirectory, delegateTaskSchema, parseInput, shown, type DelegateTaskInput } from './task-input.js';
 
 /** A task as front doors show it (times in ISO 8601 UTC). */
 export interface TaskView {
@@ -162,7 +163,8 @@ export class TaskService {
    * Resume a finished task as a new task (`parentTaskId`): its checkpoint and `additionalContext` go into the
    * prompt, and when its agent session is known the new run forks that session, so the agent keeps its memory.
    */
-  async resume(taskId: string, additionalContext?: string): Promise<TaskView> {
+  async resume(taskId: string, rawContext?: string): Promise<TaskView> {
+    const additionalContext = parseInput(additionalContextSchema, rawContext);
     const task = await this.require(taskId);
     if (!(finishedStates as readonly string[]).includes(task.state)) {
       throw new UsageError('conflict', `task ${taskId} is ${task.state}; only failed, completed or cancelled tasks can be resumed`);
@@ -269,7 +271,7 @@ export class TaskService {
   async list(filter: { status?: string | undefined; limit?: number | undefined } = {}): Promise<TaskView[]> {
     const allStates = [...unfinishedStates, ...finishedStates] as readonly string[];
     if (filter.status !== undefined && !allStates.includes(filter.status)) {
-      throw new UsageError('invalid_input', `status '${filter.status}': expected one of ${allStates.join(', ')}`);
+      throw new UsageError('invalid_input', `status ${shown(filter.status)}: expected one of ${allStates.join(', ')}`);
     }
     const tasks = await this.store.listTasks({ states: filter.status ? [filter.status] : undefined, limit: filter.limit ?? 50 });
     return this.views(tasks);
@@ -296,7 +298,8 @@ export class TaskService {
    * Cancel a task. The decision is committed here; the runner that owns a running task sees it is no longer
    * its run and kills the agent's process tree. Dependants fail with `dependency_failed` in the same commit.
    */
-  async cancel(taskId: string, reason?: string): Promise<CancelView> {
+  async cancel(taskId: string, rawReason?: string): Promise<CancelView> {
+    const reason = parseInput(cancelReasonSchema, rawReason);
     await this.require(taskId);
     const result = await this.actors.send(taskId, { type: 'CANCEL', ...(reason ? { reason } : {}) }, reason ? { detail: reason } : {});
     if (result.committed) {
@@ -330,7 +333,7 @@ export class TaskService {
 
   private async require(taskId: string): Promise<TaskRecord> {
     const task = await this.store.getTask(taskId);
-    if (!task) throw new UsageError('not_found', `taskId ${taskId}: no such task (see delegate status for the list)`);
+    if (!task) throw new UsageError('not_found', `taskId ${printable(taskId)}: no such task (see delegate status for the list)`);
     return task;
   }
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
 import { openStore } from '../engine/store/store.js';
 
 interface TaskJson {
@@ -327,6 +327,47 @@ describe('usage errors', () => {
     expect(json<unknown[]>(await cli(['status', '--json'], env))).toEqual([]);
   });
 
+  it('refuses control characters in every text flag, names the field and what is allowed, and writes nothing', async () => {
+    // argv cannot carry NUL (the MCP tests cover it); ESC starts a terminal sequence, DEL, and C1 CSI (U+009B).
+    const controls = [
+      ['a\u001b[2J', 'U+001B', 'a\\x1b[2J'],
+      ['a\u007f', 'U+007F', 'a\\x7f'],
+      ['a\u009b31m', 'U+009B', 'a\\x9b31m'],
+    ] as const;
+    const multi = 'only newline, tab and carriage return are allowed';
+    const single = 'no control characters are allowed';
+    const fields: Array<[(value: string) => string[], (code: string, escaped: string) => string]> = [
+      [(v) => ['delegate', v], (code) => `prompt: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['delegate', 'x', '--model', v], (code) => `model: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--agent', v], (code) => `agent: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--working-directory', v], (code) => `workingDirectory: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--allowed-tools', `Read,${v}`], (code) => `allowedTools[1]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--disallowed-tools', v], (code) => `disallowedTools[0]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--depends-on', v], (code) => `dependsOn[0]: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--continue-from', v], (code) => `continueFrom: contains a control character (${code}) at index 1; ${single}`],
+      [(v) => ['delegate', 'x', '--permission-mode', v], (_, escaped) => `permissionMode '${escaped}': expected one of acceptEdits, bypassPermissions, default, plan, dontAsk`],
+      [(v) => ['delegate', 'x', '--priority', v], (_, escaped) => `priority '${escaped}': expected P0, P1 or P2`],
+      [(v) => ['pipeline', 'ok', v], (code) => `steps[1].prompt: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['cancel', 'task-000000000000', '--reason', v], (code) => `reason: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['resume', 'task-000000000000', '--context', v], (code) => `additionalContext: contains a control character (${code}) at index 1; ${multi}`],
+      [(v) => ['status', v], (_, escaped) => `taskId ${escaped}: no such task (see delegate status for the list)`],
+    ];
+    // ESC for every flag; DEL and C1 for a multi-line and a single-line one (the MCP table crosses them all, each CLI run costs a Node start-up).
+    const cases = fields.flatMap(([args, message], index) =>
+      controls.filter((_, which) => which === 0 || index < 2).map(([value, code, escaped]) => ({ args: args(value), stderr: `delegate: ${message(code, escaped)}\n` })),
+    );
+    // A few CLI processes at a time.
+    for (let at = 0; at < cases.length; at += 4) {
+      await Promise.all(
+        cases.slice(at, at + 4).map(async ({ args, stderr }) => {
+          const result = await cli(args, env);
+          expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ args, code: 2, stdout: '', stderr });
+        }),
+      );
+    }
+    expect(json<unknown[]>(await cli(['status', '--json'], env))).toEqual([]);
+  }, 180_000);
+
   it('rejects an unknown command and bad configuration with exit 2', async () => {
     const unknown = await cli(['frobnicate'], env);
     expect(unknown.code).toBe(2);
@@ -342,6 +383,58 @@ describe('usage errors', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('delegate delegate');
     }
+  });
+});
+
+describe('views escape control characters', () => {
+  // Written straight into the database, as rows from before the input check (or an agent's result) would be.
+  // No NUL: the driver cuts a bound string there, which is why input refuses it.
+  const prompt = 'wipe \u001b[2J\u009b31m\u0001 red';
+  const result = 'done \u001b]0;pwned\u0007 \u2028';
+  const error = 'first line\nsecond \u007f line';
+
+  it('status and status <id> print stored escape sequences visibly; --json keeps them exact', async () => {
+    const taskId = await submit(['clean'], { ...env, DELEGATE_AUTOSTART: '0' });
+    await sqlOn(dataDir, 'UPDATE tasks SET prompt = ?, result = ?, error = ? WHERE id = ?', prompt, result, error, taskId);
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+    const table = await cli(['status'], env);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).not.toMatch(raw);
+    expect(table.stdout).toContain('wipe \\x1b[2J\\x9b31m\\x01 red');
+
+    const detail = await cli(['status', taskId], env);
+    expect(detail.code, detail.stderr).toBe(0);
+    expect(detail.stdout).not.toMatch(raw);
+    expect(detail.stdout).toMatch(/ {2}prompt: +wipe \\x1b\[2J\\x9b31m\\x01 red\n/);
+    expect(detail.stdout).toMatch(/ {2}result: +done \\x1b\]0;pwned\\x07/);
+    // A multi-line field keeps its lines, not its control characters.
+    expect(detail.stdout).toMatch(/ {2}error: +first line\nsecond \\x7f line\n/);
+
+    const asJson = await cli(['status', taskId, '--json'], env);
+    // Exact JSON, and not even C1, DEL or U+2028 go out raw.
+    expect(asJson.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/);
+    expect(JSON.parse(asJson.stdout)).toMatchObject({ taskId, prompt, result, error });
+    const list = json<Array<{ prompt: string }>>(await cli(['status', '--json'], env));
+    expect(list[0]!.prompt).toBe(prompt);
+  });
+
+  it('logs prints the escape sequences an agent wrote visibly; --json keeps them exact', async () => {
+    // The prompt holds no control characters: the fake claude decodes its [say] text as JSON.
+    const waited = await cli(['delegate', 'shout [say "\\u001b[2Jcleared\\u009b\\tand a tab"]', '--wait', '--json'], env);
+    expect(waited.code, waited.stderr).toBe(0);
+    const { taskId } = JSON.parse(waited.stdout) as TaskJson;
+    const said = '\u001b[2Jcleared\u009b\tand a tab';
+    const shown = '\\x1b[2Jcleared\\x9b\tand a tab\ndone: shout\n';
+    for (const args of [['logs', taskId], ['logs', taskId, '--follow'], ['logs', taskId, '--stream', 'both']]) {
+      const logs = await cli(args, env);
+      expect(logs.code, logs.stderr).toBe(0);
+      expect(logs.stdout).toBe(shown);
+      expect(logs.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    }
+    const asJson = await cli(['logs', taskId, '--json'], env);
+    expect(asJson.stdout).not.toMatch(/[\u007f-\u009f]/);
+    expect(json<{ lines: string[] }>(asJson).lines).toEqual([said, 'done: shout']);
   });
 });
 

@@ -166,6 +166,16 @@ describe('DelegateTask, TaskStatus, TaskLogs', () => {
     expect(tail.lines).toEqual([logs.lines.at(-1)]);
   });
 
+  it('TaskLogs text shows the escape sequences an agent wrote visibly; structuredContent keeps them exact', async () => {
+    const { client } = await connect();
+    const { taskId } = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'shout [say "\\u001b[2Jcleared\\u009b"]' });
+    expect((await settled(client, taskId)).status).toBe('completed');
+    const logs = await call(client, 'TaskLogs', { taskId });
+    expect((logs.structuredContent as { lines: string[] }).lines).toEqual(['\u001b[2Jcleared\u009b', 'done: shout']);
+    expect(textOf(logs)).toContain('\n\\x1b[2Jcleared\\x9b\ndone: shout');
+    expect(textOf(logs)).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it('lists tasks newest first, filtered by status and limit', async () => {
     const { client } = await connect();
     const first = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'first' });
@@ -255,6 +265,44 @@ describe('the reference README examples over MCP', () => {
   });
 });
 
+/**
+ * NUL, ESC (a screen clear), DEL and C1 CSI in every text field of the task tools: each refused with one line that
+ * names the field, the character, where it is and what the field allows.
+ */
+function controlCases(open: string, gone: string): Array<[string, Record<string, unknown>, string]> {
+  const multi = 'only newline, tab and carriage return are allowed';
+  const single = 'no control characters are allowed';
+  const fields: Array<[string, (value: string) => Record<string, unknown>, string, string]> = [
+    ['DelegateTask', (v) => ({ prompt: v }), 'prompt', multi],
+    ['DelegateTask', (v) => ({ prompt: 'x', model: v }), 'model', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', agent: v }), 'agent', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', workingDirectory: `/tmp/${v}` }), 'workingDirectory', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', allowedTools: ['Read', v] }), 'allowedTools[1]', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', disallowedTools: [v] }), 'disallowedTools[0]', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', dependsOn: [open, v] }), 'dependsOn[1]', single],
+    ['DelegateTask', (v) => ({ prompt: 'x', continueFrom: v }), 'continueFrom', single],
+    ['TaskStatus', (v) => ({ taskId: v }), 'taskId', single],
+    ['CancelTask', (v) => ({ taskId: open, reason: v }), 'reason', multi],
+    ['ResumeTask', (v) => ({ taskId: gone, additionalContext: v }), 'additionalContext', multi],
+    ['CreatePipeline', (v) => ({ steps: [{ prompt: 'a' }, { prompt: v }] }), 'steps[1].prompt', multi],
+    ['CreatePipeline', (v) => ({ prompts: ['a', v] }), 'prompts[1]', multi],
+    ['CreatePipeline', (v) => ({ prompts: ['a'], model: v }), 'model', single],
+  ];
+  const controls = [
+    ['a\u0000b', 'U+0000'],
+    ['a\u001b[2J', 'U+001B'],
+    ['a\u007f', 'U+007F'],
+    ['a\u009b31m', 'U+009B'],
+  ] as const;
+  return fields.flatMap(([tool, args, field, allowed]) =>
+    controls.map(([value, code]): [string, Record<string, unknown>, string] => {
+      // workingDirectory's value starts with /tmp/, so its control character sits further in.
+      const index = field === 'workingDirectory' ? 6 : 1;
+      return [tool, args(value), `${field}: contains a control character (${code}) at index ${index}; ${allowed}`];
+    }),
+  );
+}
+
 describe('bad input', () => {
   it('answers every bad call with isError and one line naming the field, writes nothing and keeps serving', async () => {
     // No runner: the tasks made for the table stay where they are.
@@ -268,9 +316,14 @@ describe('bad input', () => {
     const open = (queued.structuredContent as { taskId: string }).taskId;
     const gone = (await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'to cancel' })).taskId;
     await ok(client, 'CancelTask', { taskId: gone });
+    // Multi-line text keeps newline, tab and carriage return, stored exactly as given.
+    const multiLine = 'first line\r\n\tsecond line\n';
+    const kept = await ok<{ task: TaskView }>(client, 'DelegateTask', { prompt: multiLine });
+    expect((await task(client, kept.task.taskId)).prompt).toBe(multiLine);
     const before = await ok<{ tasks: TaskView[] }>(client, 'TaskStatus', {});
 
     const idHint = 'expected a task id like task-1a2b3c4d5e6f';
+    const multi = 'only newline, tab and carriage return are allowed';
     const noSuchTask = 'taskId task-doesnotexist: no such task (see delegate status for the list)';
     const cases: Array<[string, Record<string, unknown>, string]> = [
       ['DelegateTask', {}, 'prompt: missing; expected a non-empty string'],
@@ -336,6 +389,13 @@ describe('bad input', () => {
       ['CreatePipeline', { steps: [{ prompt: 'a', wait: 1 }] }, 'steps[0].wait: unknown field'],
       ['CreatePipeline', { steps: [{ prompt: 3 }] }, 'steps[0].prompt 3: expected a non-empty string'],
       ['CreatePipeline', { prompts: ['a'], priority: 'P7' }, "priority 'P7': expected P0, P1 or P2"],
+      // What the store would have kept differently: NUL cut the string there, an unpaired surrogate became U+FFFD.
+      ['DelegateTask', { prompt: 'a\u0000b' }, `prompt: contains a control character (U+0000) at index 1; ${multi}`],
+      ['DelegateTask', { prompt: '\u0000hidden' }, `prompt: contains a control character (U+0000) at index 0; ${multi}`],
+      ['DelegateTask', { prompt: 'a\ud800b' }, 'prompt: contains an unpaired surrogate (U+D800) at index 1; expected well-formed Unicode text'],
+      ['DelegateTask', { prompt: 'x', permissionMode: 'a\u001b[2J' }, "permissionMode 'a\\x1b[2J': expected one of acceptEdits, bypassPermissions, default, plan, dontAsk"],
+      ['DelegateTask', { prompt: 'x', priority: 'P\u0000' }, "priority 'P\\x00': expected P0, P1 or P2"],
+      ...controlCases(open, gone),
     ];
     for (const [tool, args, message] of cases) {
       const result = await call(client, tool, args);

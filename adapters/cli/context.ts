@@ -10,6 +10,7 @@ import { systemClock } from '../../engine/clock.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { TaskService } from '../../engine/task-service.js';
+import { formatJson, printable } from './format.js';
 
 /** The context clipanion passes to commands, plus the environment and cwd (tests pass their own). */
 export interface DelegateContext extends BaseContext {
@@ -64,7 +65,8 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       return await this.run(engine);
     } catch (error) {
       if (isUsageError(error)) {
-        this.context.stderr.write(`delegate: ${error.message}\n`);
+        // One line, whatever value the message quotes.
+        this.context.stderr.write(`delegate: ${printable(error.message)}\n`);
         return exitCode.usage;
       }
       const debug = this.context.env.LOG_LEVEL === 'debug';
@@ -74,16 +76,16 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       }
       // Not rethrown: clipanion would print it on stdout, which belongs to --json output.
       const detail = error instanceof Error ? (debug ? (error.stack ?? error.message) : error.message) : String(error);
-      this.context.stderr.write(`delegate: internal error: ${detail}\n  (LOG_LEVEL=debug shows the stack)\n`);
+      this.context.stderr.write(`delegate: internal error: ${printable(detail, { multiline: true })}\n  (LOG_LEVEL=debug shows the stack)\n`);
       return exitCode.failed;
     } finally {
       await store?.close();
     }
   }
 
-  /** A human note on stderr (stdout stays clean for --json and pipes). */
+  /** A human note on stderr (stdout stays clean for --json and pipes); notes quote flags as typed, so they are escaped. */
   protected note(message: string): void {
-    this.context.stderr.write(`${message}\n`);
+    this.context.stderr.write(`${printable(message, { multiline: true })}\n`);
   }
 
   protected print(text: string): void {
@@ -91,7 +93,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
   }
 
   protected printJson(value: unknown): void {
-    this.context.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.context.stdout.write(`${formatJson(value, 2)}\n`);
   }
 
   /** True when progress may be drawn: a terminal, and not --json. */

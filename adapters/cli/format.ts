@@ -1,6 +1,20 @@
-/** Plain-text rendering of tasks for the terminal. */
+/**
+ * Plain-text rendering of tasks for the terminal. Every text that came from a user or an agent goes through
+ * `printable`, so a stored escape sequence is shown, not obeyed.
+ */
+import { printable } from '../../engine/control-characters.js';
 import type { AgentStop } from '../../engine/orphans.js';
 import type { TaskView } from '../../engine/task-service.js';
+
+export { printable };
+
+/**
+ * A value as one JSON document. JSON.stringify escapes C0 but leaves DEL, C1 (U+009B is CSI to some terminals)
+ * and U+2028/U+2029 raw; they are written as `\u` escapes, so the text parses to the same value.
+ */
+export function formatJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** `1.2s`, `3m 04s`, `2h 01m`. */
 export function formatDuration(ms: number | null): string {
@@ -11,12 +25,13 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
 }
 
+/** `$0.0123`, or `-` when unknown. */
 export function formatCost(usd: number | null): string {
   return usd === null ? '-' : `$${usd.toFixed(4)}`;
 }
 
 function oneLine(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = printable(text.replace(/\s+/g, ' ').trim());
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
@@ -35,7 +50,7 @@ export function formatTaskTable(tasks: readonly TaskView[], now = Date.now()): s
     formatDuration(task.durationMs ?? (task.status === 'running' && task.startedAt ? now - Date.parse(task.startedAt) : null)),
     formatCost(task.costUsd),
     oneLine(task.prompt, 50),
-  ]);
+  ].map((cell) => printable(cell)));
   const header = ['ID', 'STATUS', 'PRI', 'TIME', 'COST', 'PROMPT'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]): string => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ');
@@ -71,7 +86,8 @@ export function formatTaskDetail(task: TaskView): string {
     ['result', task.result === null ? null : oneLine(task.result, 300)],
   ];
   const shown = lines.filter((entry): entry is [string, string] => entry[1] !== null);
-  return [task.taskId, ...shown.map(([label, value]) => `  ${`${label}:`.padEnd(12)}${value}`)].join('\n');
+  // Every value is a row's text: escaped, only the error keeps its own lines.
+  return [printable(task.taskId), ...shown.map(([label, value]) => `  ${`${label}:`.padEnd(12)}${printable(value, { multiline: label === 'error' })}`)].join('\n');
 }
 
 /** Terminal states. */

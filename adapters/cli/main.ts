@@ -7,6 +7,7 @@ import { delegateVersion } from '../../engine/version.js';
 // The composition root: registers the built-in agents, which task validation and runners look up by name.
 import '../agents/index.js';
 import { exitCode, type DelegateContext } from './context.js';
+import { printable } from './format.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
@@ -54,7 +55,8 @@ export async function runCli(argv: string[], context: DelegateContext): Promise<
     command = cli.process(argv, context);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    context.stderr.write(`delegate: ${message.split('\n')[0]}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
+    // clipanion quotes the arguments it could not parse: escaped, they cannot drive the terminal.
+    context.stderr.write(`delegate: ${printable(message.split('\n')[0]!)}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
     return exitCode.usage;
   }
   return cli.run(command, context);

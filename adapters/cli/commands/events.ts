@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { systemClock } from '../../../engine/clock.js';
 import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
+import { formatJson, printable } from '../format.js';
 
 /** `--since` as docker takes it: an ISO 8601 time, or a duration back from now (`90s`, `10m`, `2h`, `1d`). */
 export function parseSince(value: string, now: number): number | null {
@@ -16,12 +17,13 @@ export function parseSince(value: string, now: number): number | null {
 
 /** One event as a line: time, type, actor, then what changed and why. */
 export function formatEvent(event: EngineEvent): string {
-  const parts = [new Date(event.at).toISOString(), event.type.padEnd(15), event.actorId];
+  const parts = [new Date(event.at).toISOString(), event.type.padEnd(15), printable(event.actorId)];
   if (event.from !== null && event.from !== event.to) parts.push(`${event.from}→${event.to}`);
   parts.push(`(${event.cause})`);
   if (event.attempt !== null) parts.push(`attempt=${event.attempt}`);
   if (event.nodeId !== null) parts.push(`node=${event.nodeId}`);
-  if (event.detail) parts.push(`— ${event.detail.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}`);
+  // One line per event: a multi-line cancel reason shows its newlines as \n.
+  if (event.detail) parts.push(`— ${printable(event.detail)}`);
   return parts.join(' ');
 }
 
@@ -58,7 +60,7 @@ export class EventsCommand extends EngineCommand {
     }
     const follower = new EventFollower(engine.store, systemClock, filter, 0);
     const print = (events: readonly EngineEvent[]): void => {
-      for (const event of events) this.print(this.jsonOutput ? JSON.stringify(event) : formatEvent(event));
+      for (const event of events) this.print(this.jsonOutput ? formatJson(event) : formatEvent(event));
     };
     for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) print(batch);
     if (!this.follow) return exitCode.ok;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
-import { isFinished } from '../format.js';
+import { isFinished, printable } from '../format.js';
 import type { LogStream } from '../../../engine/task-service.js';
 
 const streams: readonly LogStream[] = ['stdout', 'stderr', 'both'];
@@ -37,7 +37,7 @@ export class LogsCommand extends EngineCommand {
     if (this.json || !this.follow) {
       const { task, lines } = await engine.tasks.logs(this.taskId, { tail, stream });
       if (this.json) this.printJson({ taskId: this.taskId, status: task.status, lines });
-      else for (const line of lines) this.print(line);
+      else for (const line of lines) this.print(printable(line, { multiline: true }));
       return exitCode.ok;
     }
     // One follower from the start of the log serves the first screen (cut to --tail) and every later poll, so
@@ -52,7 +52,7 @@ export class LogsCommand extends EngineCommand {
       if (finished) lines.push(...follower.end());
       // slice(-0) would be every line.
       if (first && tail !== undefined) lines = tail === 0 ? [] : lines.slice(-tail);
-      for (const line of lines) this.print(line);
+      for (const line of lines) this.print(printable(line, { multiline: true }));
       if (finished) return exitCode.ok;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
-import { formatTaskDetail, formatTaskTable } from '../format.js';
+import { formatJson, formatTaskDetail, formatTaskTable } from '../format.js';
 
 /** `delegate status [id]`: one task in detail, or the newest tasks. */
 export class StatusCommand extends EngineCommand {
@@ -30,10 +30,10 @@ export class StatusCommand extends EngineCommand {
     const render = async (): Promise<string> => {
       if (this.taskId) {
         const task = await engine.tasks.get(this.taskId);
-        return this.json ? JSON.stringify(task, null, 2) : formatTaskDetail(task);
+        return this.json ? formatJson(task, 2) : formatTaskDetail(task);
       }
       const tasks = await engine.tasks.list({ status: this.status, limit });
-      return this.json ? JSON.stringify(tasks, null, 2) : formatTaskTable(tasks);
+      return this.json ? formatJson(tasks, 2) : formatTaskTable(tasks);
     };
     if (!this.watch || this.json) {
       this.print(await render());

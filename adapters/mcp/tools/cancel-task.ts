@@ -1,9 +1,9 @@
 /** CancelTask: cancel a task; a runner kills its agent's process tree, its dependants fail. */
 import { z } from 'zod';
-import { taskIdSchema } from '../../../engine/task-input.js';
+import { cancelReasonSchema, taskIdSchema } from '../../../engine/task-input.js';
 import { agentStopText, statusLabel } from '../../cli/format.js';
 import { taskStates, taskViewSchema } from './task-view.js';
-import { defineTool, shown } from './tool.js';
+import { defineTool } from './tool.js';
 
 export const cancelTask = defineTool({
   name: 'CancelTask',
@@ -13,11 +13,7 @@ export const cancelTask = defineTool({
     'depend on it fail with dependency_failed. Finished tasks cannot be cancelled.',
   input: {
     taskId: taskIdSchema('taskId').describe('The task to cancel.'),
-    reason: z
-      .string({ error: (issue) => `reason ${shown(issue.input)}: expected a string` })
-      .max(1000, { error: 'reason: expected at most 1000 characters' })
-      .optional()
-      .describe('Why, kept in the task history.'),
+    reason: cancelReasonSchema,
   },
   output: {
     taskId: z.string().describe('The task.'),

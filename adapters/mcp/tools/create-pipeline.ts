@@ -1,6 +1,6 @@
 /** CreatePipeline: steps that run one after another, each continuing from the previous one's checkpoint. */
 import { z } from 'zod';
-import { delegateTaskShape, parseDelay, shown } from '../../../engine/task-input.js';
+import { delegateTaskShape, parseDelay, shown, storableText } from '../../../engine/task-input.js';
 import { UsageError } from '../../../engine/errors.js';
 import { taskViewSchema } from './task-view.js';
 import { defineTool } from './tool.js';
@@ -12,7 +12,10 @@ const delay = z
 
 const step = z
   .object({
-    prompt: z.string({ error: (issue) => `prompt ${shown(issue.input)}: expected a non-empty string` }).describe('What this step should do.'),
+    prompt: z
+      .string({ error: (issue) => `prompt ${shown(issue.input)}: expected a non-empty string` })
+      .superRefine(storableText('prompt', 'multiline'))
+      .describe('What this step should do.'),
     delay,
   })
   .strict();
@@ -30,7 +33,7 @@ export const createPipeline = defineTool({
       .optional()
       .describe('The steps in order, each {prompt, delay?}.'),
     prompts: z
-      .array(z.string(), { error: (issue) => `prompts ${shown(issue.input)}: expected an array of prompts` })
+      .array(z.string().superRefine(storableText('prompts', 'multiline')), { error: (issue) => `prompts ${shown(issue.input)}: expected an array of prompts` })
       .optional()
       .describe('The steps in order, as plain prompts (instead of steps).'),
     priority: delegateTaskShape.priority,

@@ -1,6 +1,5 @@
 /** ResumeTask: continue a finished task as a new task with its checkpoint and, where known, its agent session. */
-import { z } from 'zod';
-import { taskIdSchema, shown } from '../../../engine/task-input.js';
+import { additionalContextSchema, taskIdSchema } from '../../../engine/task-input.js';
 import { queuedShape, queuedText } from './delegate-task.js';
 import type { taskStates } from './task-view.js';
 import { defineTool } from './tool.js';
@@ -15,10 +14,7 @@ export const resumeTask = defineTool({
     'what it did. Returns the new taskId.',
   input: {
     taskId: taskIdSchema('taskId').describe('The failed, completed or cancelled task to continue.'),
-    additionalContext: z
-      .string({ error: (issue) => `additionalContext ${shown(issue.input)}: expected a string` })
-      .optional()
-      .describe('Extra instructions for the resumed run, e.g. "Try a different approach this time".'),
+    additionalContext: additionalContextSchema,
   },
   output: queuedShape,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

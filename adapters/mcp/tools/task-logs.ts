@@ -1,7 +1,7 @@
 /** TaskLogs: the output of a task — the agent's text, its stderr, or both. */
 import { z } from 'zod';
 import { taskIdSchema } from '../../../engine/task-input.js';
-import { statusLabel } from '../../cli/format.js';
+import { printable, statusLabel } from '../../cli/format.js';
 import { taskStates } from './task-view.js';
 import { defineTool, oneOf, wholeNumber } from './tool.js';
 
@@ -33,7 +33,8 @@ export const taskLogs = defineTool({
       ? `${task.taskId} (${statusLabel(task)}): ${input.tail !== undefined ? `last ${lines.length} lines` : `${lines.length} lines`} of ${which}`
       : `${task.taskId} (${statusLabel(task)}): no ${which} yet`;
     return {
-      text: [head, ...lines].join('\n'),
+      // The text is for reading (clients may print it); the lines in structuredContent stay exact.
+      text: [head, ...lines.map((line) => printable(line, { multiline: true }))].join('\n'),
       data: { taskId: task.taskId, status: task.status as (typeof taskStates)[number], stream, lines },
     };
   },
