@@ -187,10 +187,27 @@ describe('cancel', () => {
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'cancelled' });
     await eventually(() => !processExists(agentPid) && !processExists(childPid));
-    // Cancelling again is a clear usage error.
+    // Cancelling again is a valid command that cannot be done: exit 1 (not a usage error), one clear line.
     const again = await cli(['cancel', taskId], env);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(1);
     expect(again.stderr).toBe(`delegate: task ${taskId} is already cancelled; only unfinished tasks can be cancelled\n`);
+    // With --json the error is the one JSON document on stdout, with the same exit code.
+    const againJson = await cli(['cancel', taskId, '--json'], env);
+    expect(againJson.code).toBe(1);
+    expect(JSON.parse(againJson.stdout)).toEqual({
+      error: { code: 'conflict', message: `task ${taskId} is already cancelled; only unfinished tasks can be cancelled` },
+    });
+  });
+
+  it('retry and resume of an unfinished task exit 1 (a conflict, not a usage error)', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const taskId = await submit(['still queued'], queued);
+    for (const command of ['retry', 'resume']) {
+      const result = await cli([command, taskId], queued);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^delegate: task ${taskId} is ready; only failed, completed or cancelled tasks can be \\w+\n$`));
+      expect(result.stdout).toBe('');
+    }
   });
 });
 
@@ -341,6 +358,22 @@ describe('usage errors', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('delegate delegate');
     }
+  });
+
+  it('with --json, a usage error is a JSON document on stdout too', async () => {
+    const missing = await cli(['status', 'task-000000000000', '--json'], env);
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'not_found', message: 'taskId task-000000000000: no such task (see delegate status for the list)' } });
+    expect(missing.stderr).toBe('delegate: taskId task-000000000000: no such task (see delegate status for the list)\n');
+    const badTail = await cli(['logs', 'task-000000000000', '--tail=-3', '--json'], env);
+    expect(badTail.code).toBe(2);
+    expect(JSON.parse(badTail.stdout)).toEqual({ error: { code: 'invalid_input', message: "--tail '-3': expected a whole number of lines >= 0" } });
+    const badConfig = await cli(['status', '--json'], { ...env, TASK_TIMEOUT: '5' });
+    expect(badConfig.code).toBe(2);
+    expect(JSON.parse(badConfig.stdout)).toEqual({ error: { code: 'invalid_config', message: 'TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)' } });
+    const unparsed = await cli(['status', '--json', '--frobnicate'], env);
+    expect(unparsed.code).toBe(2);
+    expect(JSON.parse(unparsed.stdout)).toMatchObject({ error: { code: 'invalid_input' } });
   });
 });
 

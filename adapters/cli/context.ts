@@ -1,11 +1,11 @@
 /**
  * What every CLI command needs: validated config, the store and the engine API, opened once per command and
- * closed when it ends. Commands derive from `EngineCommand`, which turns usage errors into one line on stderr
- * and exit code 2 in one place.
+ * closed when it ends. Commands derive from `EngineCommand`, which turns errors into one line on stderr (and,
+ * with --json, one JSON document on stdout) and an exit code, in one place.
  */
 import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
-import { isUsageError } from '../../engine/errors.js';
+import { isUsageError, type UsageErrorCode } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
@@ -28,10 +28,24 @@ export interface Engine {
 /** Exit codes (SPEC §5). */
 export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
 
+/**
+ * The exit code of a usage error. A conflict is a valid request the task's state refuses (cancel a finished
+ * task, retry a running one): the command failed, the user did not misuse it, so scripts can tell them apart.
+ */
+export function exitCodeOf(code: UsageErrorCode): number {
+  return code === 'conflict' ? exitCode.failed : exitCode.usage;
+}
+
+/** An error as `--json` prints it: the error's code and its one-line message. */
+export function jsonError(code: UsageErrorCode | 'internal', message: string): string {
+  return `${JSON.stringify({ error: { code, message } }, null, 2)}\n`;
+}
+
 /** Base of every command: runs `run(engine)` with an open engine and maps errors to exit codes. */
 export abstract class EngineCommand extends Command<DelegateContext> {
-  /** Whether the command's stdout is one JSON document (then nothing else may go there). */
-  protected json = false;
+  /** `--json`, in commands that declare it. Read before the engine opens, so even a config error is JSON. */
+  // `declare`: a field here would be defined first and so list --json first in every command's help.
+  declare jsonOutput?: boolean;
 
   abstract run(engine: Engine): Promise<number>;
 
@@ -54,11 +68,14 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       return await this.run(engine);
     } catch (error) {
       if (isUsageError(error)) {
+        if (this.json) this.context.stdout.write(jsonError(error.code, error.message));
         this.context.stderr.write(`delegate: ${error.message}\n`);
-        return exitCode.usage;
+        return exitCodeOf(error.code);
       }
       // Not rethrown: clipanion would print it on stdout, which belongs to --json output.
-      const detail = error instanceof Error ? (this.context.env.LOG_LEVEL === 'debug' ? (error.stack ?? error.message) : error.message) : String(error);
+      const message = error instanceof Error ? error.message : String(error);
+      const detail = error instanceof Error && this.context.env.LOG_LEVEL === 'debug' ? (error.stack ?? message) : message;
+      if (this.json) this.context.stdout.write(jsonError('internal', message));
       this.context.stderr.write(`delegate: internal error: ${detail}\n  (LOG_LEVEL=debug shows the stack)\n`);
       return exitCode.failed;
     } finally {
@@ -77,6 +94,11 @@ export abstract class EngineCommand extends Command<DelegateContext> {
 
   protected printJson(value: unknown): void {
     this.context.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** Whether the command's stdout is one JSON document (then nothing else may go there). */
+  protected get json(): boolean {
+    return this.jsonOutput === true;
   }
 
   /** True when progress may be drawn: a terminal, and not --json. */

@@ -6,7 +6,7 @@ import { Builtins, Cli, Command } from 'clipanion';
 import { delegateVersion } from '../../engine/version.js';
 // The composition root: registers the built-in agents, which task validation and runners look up by name.
 import '../agents/index.js';
-import { exitCode, type DelegateContext } from './context.js';
+import { exitCode, jsonError, type DelegateContext } from './context.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
@@ -53,8 +53,10 @@ export async function runCli(argv: string[], context: DelegateContext): Promise<
   try {
     command = cli.process(argv, context);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    context.stderr.write(`delegate: ${message.split('\n')[0]}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    // The command line did not parse, so no command can say whether it was --json: the word itself decides.
+    if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
+    context.stderr.write(`delegate: ${message}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
     return exitCode.usage;
   }
   return cli.run(command, context);

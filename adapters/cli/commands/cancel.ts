@@ -15,7 +15,6 @@ export class CancelCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const task = await engine.tasks.cancel(this.taskId, this.reason);
     if (this.json) this.printJson(task);
     else this.print(`${task.taskId} ${statusLabel(task)}`);

@@ -48,7 +48,6 @@ export class DelegateTaskCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const input = Object.fromEntries(
       Object.entries({
         prompt: this.prompt.join(' '),

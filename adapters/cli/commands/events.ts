@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { systemClock } from '../../../engine/clock.js';
+import { UsageError } from '../../../engine/errors.js';
 import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 
@@ -47,8 +48,7 @@ export class EventsCommand extends EngineCommand {
     if (this.since !== undefined) {
       const sinceAt = parseSince(this.since, Date.now());
       if (sinceAt === null) {
-        this.note(`delegate: --since '${this.since}': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration like 90s, 10m, 2h, 1d`);
-        return exitCode.usage;
+        throw new UsageError('invalid_input', `--since '${this.since}': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration like 90s, 10m, 2h, 1d`);
       }
       filter.sinceAt = sinceAt;
     }

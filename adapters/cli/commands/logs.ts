@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { UsageError } from '../../../engine/errors.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { isFinished } from '../format.js';
 import type { LogStream } from '../../../engine/task-service.js';
@@ -23,15 +24,12 @@ export class LogsCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const tail = this.tail === undefined ? undefined : Number(this.tail);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
-      this.note(`delegate: --tail '${this.tail}': expected a whole number of lines >= 0`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--tail '${this.tail}': expected a whole number of lines >= 0`);
     }
     if (this.stream !== undefined && !streams.includes(this.stream as LogStream)) {
-      this.note(`delegate: --stream '${this.stream}': expected stdout, stderr or both`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--stream '${this.stream}': expected stdout, stderr or both`);
     }
     const stream = (this.stream ?? 'stdout') as LogStream;
     if (this.json || !this.follow) {

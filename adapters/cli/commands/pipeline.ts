@@ -22,7 +22,6 @@ export class PipelineCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the tasks as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const delayMs = this.delay === undefined ? undefined : parseDelay(this.delay, '--delay');
     const common = Object.fromEntries(
       Object.entries({ priority: this.priority, workingDirectory: this.workingDirectory, agent: this.agent }).filter(([, value]) => value !== undefined),

@@ -19,7 +19,6 @@ export class ResumeCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the new task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const task = await engine.tasks.resume(this.taskId, this.additionalContext);
     await engine.ensureRunner();
     if (this.json) this.printJson(task);

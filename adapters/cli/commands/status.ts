@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { UsageError } from '../../../engine/errors.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatTaskDetail, formatTaskTable } from '../format.js';
 
@@ -21,11 +22,9 @@ export class StatusCommand extends EngineCommand {
   watch = Option.Boolean('--watch', false, { description: 'Redraw every second until interrupted' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const limit = this.limit === undefined ? undefined : Number(this.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) {
-      this.note(`delegate: --limit '${this.limit}': expected a whole number from 1 to 10000`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--limit '${this.limit}': expected a whole number from 1 to 10000`);
     }
     const render = async (): Promise<string> => {
       if (this.taskId) {
