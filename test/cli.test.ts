@@ -357,7 +357,13 @@ describe('usage errors', () => {
       const result = await cli(args, env);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('delegate delegate');
+      expect(result.stdout).toContain('[-p,--priority P0|P1|P2]');
+      expect(result.stdout).not.toContain('#0');
     }
+    const one = await cli(['delegate', '-h'], env);
+    expect(one.stdout).toMatch(/\n {2}-p,--priority P0\|P1\|P2 +\S/);
+    expect(one.stdout).toMatch(/\n {2}-w,--working-directory DIR +\S/);
+    expect(one.stdout).not.toContain('#0');
   });
 
   it('with --json, a usage error is a JSON document on stdout too', async () => {

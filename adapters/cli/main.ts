@@ -7,6 +7,7 @@ import { delegateVersion } from '../../engine/version.js';
 // The composition root: registers the built-in agents, which task validation and runners look up by name.
 import '../agents/index.js';
 import { exitCode, jsonError, type DelegateContext } from './context.js';
+import { nameValues } from './options.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
@@ -29,9 +30,24 @@ class HelpCommand extends Command<DelegateContext> {
   }
 }
 
+/** Clipanion's Cli, drawing option values with the names the commands declared (see options.ts) instead of `#0`. */
+class DelegateCli extends Cli<DelegateContext> {
+  protected override getUsageByIndex(index: number, opts?: { detailed?: boolean; inlineOptions?: boolean }): ReturnType<Cli<DelegateContext>['getUsageByIndex']> {
+    const usage = super.getUsageByIndex(index, opts);
+    const specs = [...this.registrations.values()].find((registration) => registration.index === index)?.specs.values();
+    if (!specs) return usage;
+    const markers = [...specs];
+    // Both the one-line usage and each option's definition: the help pads the option list by the named definitions.
+    return {
+      usage: nameValues(usage.usage, markers),
+      options: usage.options.map((option) => ({ ...option, definition: nameValues(option.definition, markers) })),
+    };
+  }
+}
+
 /** The CLI with every command registered. */
 export function createCli(options: { colors?: boolean } = {}): Cli<DelegateContext> {
-  const cli = new Cli<DelegateContext>({
+  const cli = new DelegateCli({
     binaryLabel: 'delegate',
     binaryName: 'delegate',
     binaryVersion: delegateVersion,

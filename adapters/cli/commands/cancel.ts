@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { statusLabel } from '../format.js';
 
@@ -11,7 +12,7 @@ export class CancelCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: true, name: 'task-id' });
-  reason = Option.String('--reason', { description: 'Why, kept in the task history' });
+  reason = valueOption('--reason', 'TEXT', 'Why, kept in the task history');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the task as JSON' });
 
   async run(engine: Engine): Promise<number> {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatTaskDetail } from '../format.js';
 import { progressLine, waitForTasks } from '../wait.js';
@@ -32,18 +33,18 @@ export class DelegateTaskCommand extends EngineCommand {
   });
 
   prompt = Option.Rest({ required: 1, name: 'prompt' });
-  priority = Option.String('-p,--priority', { description: 'P0, P1 or P2 (default P2)' });
-  dependsOn = Option.String('--depends-on', { description: 'Comma-separated task ids to wait for' });
-  continueFrom = Option.String('--continue-from', { description: 'A dependency whose checkpoint is added to the prompt' });
-  timeout = Option.String('--timeout', { description: 'Milliseconds before the task is killed (1000–86400000)' });
-  maxOutputBuffer = Option.String('--max-output-buffer', { description: 'Bytes of output before the task is killed' });
-  workingDirectory = Option.String('-w,--working-directory', { description: 'Absolute directory to run in (default: here)' });
-  agent = Option.String('--agent', { description: 'Agent to run (default claude)' });
-  model = Option.String('--model', { description: 'Model for the agent' });
-  permissionMode = Option.String('--permission-mode', { description: 'claude --permission-mode for this task' });
-  allowedTools = Option.String('--allowed-tools', { description: 'Comma-separated tools the agent may use' });
-  disallowedTools = Option.String('--disallowed-tools', { description: 'Comma-separated tools the agent may not use' });
-  maxBudgetUsd = Option.String('--max-budget-usd', { description: 'Stop the agent after spending this many USD' });
+  priority = valueOption('-p,--priority', 'P0|P1|P2', 'P0, P1 or P2 (default P2)');
+  dependsOn = valueOption('--depends-on', 'ID,ID', 'Comma-separated task ids to wait for');
+  continueFrom = valueOption('--continue-from', 'ID', 'A dependency whose checkpoint is added to the prompt');
+  timeout = valueOption('--timeout', 'MS', 'Milliseconds before the task is killed (1000–86400000)');
+  maxOutputBuffer = valueOption('--max-output-buffer', 'BYTES', 'Bytes of output before the task is killed');
+  workingDirectory = valueOption('-w,--working-directory', 'DIR', 'Absolute directory to run in (default: here)');
+  agent = valueOption('--agent', 'NAME', 'Agent to run (default claude)');
+  model = valueOption('--model', 'NAME', 'Model for the agent');
+  permissionMode = valueOption('--permission-mode', 'MODE', 'claude --permission-mode for this task');
+  allowedTools = valueOption('--allowed-tools', 'TOOLS', 'Comma-separated tools the agent may use');
+  disallowedTools = valueOption('--disallowed-tools', 'TOOLS', 'Comma-separated tools the agent may not use');
+  maxBudgetUsd = valueOption('--max-budget-usd', 'USD', 'Stop the agent after spending this many USD');
   wait = Option.Boolean('--wait', false, { description: 'Wait for the task to finish' });
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the task as JSON' });
 

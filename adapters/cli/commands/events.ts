@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { systemClock } from '../../../engine/clock.js';
 import { UsageError } from '../../../engine/errors.js';
 import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 
 /** `--since` as docker takes it: an ISO 8601 time, or a duration back from now (`90s`, `10m`, `2h`, `1d`). */
@@ -39,8 +40,8 @@ export class EventsCommand extends EngineCommand {
   });
 
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new events until interrupted' });
-  taskId = Option.String('--task', { description: 'Only events of this task' });
-  since = Option.String('--since', { description: 'Only events since an ISO 8601 time or a duration ago (30s, 10m, 2h, 1d)' });
+  taskId = valueOption('--task', 'ID', 'Only events of this task');
+  since = valueOption('--since', 'TIME', 'Only events since an ISO 8601 time or a duration ago (30s, 10m, 2h, 1d)');
   jsonOutput = Option.Boolean('--json', false, { description: 'One JSON object per line' });
 
   async run(engine: Engine): Promise<number> {

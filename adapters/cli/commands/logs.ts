@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../engine/errors.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { isFinished } from '../format.js';
 import type { LogStream } from '../../../engine/task-service.js';
@@ -18,9 +19,9 @@ export class LogsCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: true, name: 'task-id' });
-  tail = Option.String('--tail', { description: 'Only the last N lines' });
+  tail = valueOption('--tail', 'N', 'Only the last N lines');
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new output until the task finishes' });
-  stream = Option.String('--stream', { description: 'stdout (default), stderr or both' });
+  stream = valueOption('--stream', 'stdout|stderr|both', 'stdout (default), stderr or both');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(engine: Engine): Promise<number> {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { parseDelay } from '../../../engine/task-input.js';
 
@@ -15,10 +16,10 @@ export class PipelineCommand extends EngineCommand {
   });
 
   prompts = Option.Rest({ required: 1, name: 'prompt' });
-  delay = Option.String('--delay', { description: 'Wait between steps: 30s, 5m, 2h (default none)' });
-  priority = Option.String('-p,--priority', { description: 'P0, P1 or P2 for every step' });
-  workingDirectory = Option.String('-w,--working-directory', { description: 'Absolute directory to run in (default: here)' });
-  agent = Option.String('--agent', { description: 'Agent to run (default claude)' });
+  delay = valueOption('--delay', 'DURATION', 'Wait between steps: 30s, 5m, 2h (default none)');
+  priority = valueOption('-p,--priority', 'P0|P1|P2', 'P0, P1 or P2 for every step');
+  workingDirectory = valueOption('-w,--working-directory', 'DIR', 'Absolute directory to run in (default: here)');
+  agent = valueOption('--agent', 'NAME', 'Agent to run (default claude)');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the tasks as JSON' });
 
   async run(engine: Engine): Promise<number> {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 
 /** `delegate resume <id> [--context …]`: continue a finished task from its checkpoint. */
@@ -15,7 +16,7 @@ export class ResumeCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: true, name: 'task-id' });
-  additionalContext = Option.String('--context', { description: 'Additional instructions for the resumed run' });
+  additionalContext = valueOption('--context', 'TEXT', 'Additional instructions for the resumed run');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the new task as JSON' });
 
   async run(engine: Engine): Promise<number> {

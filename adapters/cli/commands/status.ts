@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../engine/errors.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatTaskDetail, formatTaskTable } from '../format.js';
 
@@ -16,8 +17,8 @@ export class StatusCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: false, name: 'task-id' });
-  status = Option.String('--status', { description: 'Only tasks in this state' });
-  limit = Option.String('--limit', { description: 'At most this many tasks (default 50)' });
+  status = valueOption('--status', 'STATE', 'Only tasks in this state');
+  limit = valueOption('--limit', 'N', 'At most this many tasks (default 50)');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print JSON' });
   watch = Option.Boolean('--watch', false, { description: 'Redraw every second until interrupted' });
 
