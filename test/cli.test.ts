@@ -346,7 +346,16 @@ describe('usage errors', () => {
   it('rejects an unknown command and bad configuration with exit 2', async () => {
     const unknown = await cli(['frobnicate'], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr.split('\n')[0]).toMatch(/^delegate: /);
+    expect(unknown.stdout).toBe('');
+    const [first, ...list] = unknown.stderr.trimEnd().split('\n');
+    expect(first).toBe("delegate: unknown command 'frobnicate'");
+    // Then the commands, one a line.
+    for (const command of ['delegate', 'status', 'logs', 'cancel', 'retry', 'resume', 'pipeline', 'events', 'serve', 'stop', 'demo', 'mcp start']) {
+      expect(list.some((line) => line.trimStart().startsWith(`${command} `)), command).toBe(true);
+    }
+    const unknownSub = await cli(['mcp', 'stat'], env);
+    expect(unknownSub.code).toBe(2);
+    expect(unknownSub.stderr.split('\n')[0]).toBe("delegate: unknown command 'mcp stat'");
     const badConfig = await cli(['status'], { ...env, TASK_TIMEOUT: '5' });
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toBe('delegate: TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)\n');

@@ -45,6 +45,12 @@ class DelegateCli extends Cli<DelegateContext> {
   }
 }
 
+// Help goes first: clipanion shows only the default command's own usage when it is registered last.
+const commands = [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand];
+
+/** The first words of every command path (`delegate`, `status`, `mcp`, …). */
+const commandWords = new Set(commands.flatMap((command) => command.paths.map((path) => path[0]).filter((word) => word !== undefined)));
+
 /** The CLI with every command registered. */
 export function createCli(options: { colors?: boolean } = {}): Cli<DelegateContext> {
   const cli = new DelegateCli({
@@ -53,23 +59,39 @@ export function createCli(options: { colors?: boolean } = {}): Cli<DelegateConte
     binaryVersion: delegateVersion,
     enableColors: options.colors ?? false,
   });
-  // Help goes first: clipanion shows only the default command's own usage when it is registered last.
-  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand]) {
-    cli.register(command);
-  }
+  for (const command of commands) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;
 }
 
+/** The commands, one a line: name and description. */
+function commandList(cli: Cli<DelegateContext>): string {
+  const rows = cli.definitions().map((definition) => [definition.path.replace(/^delegate /, ''), (definition.description ?? '').trim()] as const);
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return `${rows.map(([name, description]) => `  ${name.padEnd(width)}  ${description}`).join('\n')}\n`;
+}
+
 /** Run one command line; usage errors print one line to stderr and return 2. */
 export async function runCli(argv: string[], context: DelegateContext): Promise<number> {
   const cli = createCli({ colors: context.colorDepth > 1 });
+  const unknownCommand = (name: string): number => {
+    const message = `unknown command '${name}'`;
+    if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
+    context.stderr.write(`delegate: ${message}\n${commandList(cli)}  (\`delegate <command> -h\` for one command's options)\n`);
+    return exitCode.usage;
+  };
+  const [word] = argv;
+  // Clipanion would take an unknown word for an extra argument of the default (help) command and say
+  // "Extraneous positional argument": name the mistake, then the commands there are.
+  if (word !== undefined && !word.startsWith('-') && !commandWords.has(word)) return unknownCommand(word);
   let command: Command<DelegateContext>;
   try {
     command = cli.process(argv, context);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    // A known first word with an unknown rest (`delegate mcp stat`): clipanion's first line would be "Command not found; did you mean:".
+    if (message.startsWith('Command not found')) return unknownCommand(argv.filter((arg) => !arg.startsWith('-')).join(' '));
     // The command line did not parse, so no command can say whether it was --json: the word itself decides.
     if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
     context.stderr.write(`delegate: ${message}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
