@@ -2,11 +2,11 @@
  * The CLI and the runner end to end: real `delegate` processes, a real database file, the fake claude.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, repoRoot, serve, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
 import { openStore } from '../engine/store/store.js';
 
 interface TaskJson {
@@ -326,8 +326,11 @@ describe('usage errors', () => {
     [['delegate', '   '], 'delegate: prompt: expected a non-empty string (got an empty one)\n'],
     [['delegate', 'x', '--timeout', '5'], 'delegate: timeout 5: expected a whole number of milliseconds from 1000 to 86400000\n'],
     [['delegate', 'x', '--timeout', 'soon'], "delegate: timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
-    [['delegate', 'x', '--working-directory', 'rel/dir'], "delegate: workingDirectory 'rel/dir': expected an absolute path of an existing directory\n"],
-    [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: workingDirectory '/no/such/dir': no such directory; expected an absolute path of an existing directory\n"],
+    // Relative to the CLI's directory (the tests run it in the repo's root); the message names both.
+    [['delegate', 'x', '--working-directory', 'rel/dir'], `delegate: --working-directory 'rel/dir' (${path.join(repoRoot, 'rel/dir')}): no such directory\n`],
+    [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: --working-directory '/no/such/dir': no such directory\n"],
+    [['pipeline', 'a', 'b', '-w', 'rel/dir'], `delegate: --working-directory 'rel/dir' (${path.join(repoRoot, 'rel/dir')}): no such directory\n`],
+    [['pipeline', 'a', 'b', '--timeout', 'soon'], "delegate: steps[0].timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
     [['delegate', 'x', '--depends-on', 'task-000000000000'], 'delegate: dependsOn: task task-000000000000 does not exist\n'],
     [['delegate', 'x', '--agent', 'gpt'], "delegate: agent 'gpt': expected one of claude, demo\n"],
     [['status', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
@@ -389,6 +392,49 @@ describe('usage errors', () => {
     const unparsed = await cli(['status', '--json', '--frobnicate'], env);
     expect(unparsed.code).toBe(2);
     expect(JSON.parse(unparsed.stdout)).toMatchObject({ error: { code: 'invalid_input' } });
+  });
+});
+
+describe('where a task comes from', () => {
+  it('resolves a relative --working-directory against the current directory', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const project = tempDir('delegate-cwd-');
+    try {
+      mkdirSync(path.join(project, 'sub', 'dir'), { recursive: true });
+      const result = await cli(['delegate', 'x', '--working-directory', 'sub/dir', '--json'], queued, project);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ workingDirectory: path.join(project, 'sub', 'dir') });
+      const pipeline = await cli(['pipeline', 'a', 'b', '-w', '..', '--json'], queued, path.join(project, 'sub', 'dir'));
+      expect(pipeline.code, pipeline.stderr).toBe(0);
+      expect((JSON.parse(pipeline.stdout) as Array<{ workingDirectory: string }>).map((task) => task.workingDirectory)).toEqual([path.join(project, 'sub'), path.join(project, 'sub')]);
+    } finally {
+      removeDir(project);
+    }
+  });
+
+  it('pipeline takes the task options delegate takes', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const result = await cli(
+      ['pipeline', 'one', 'two', '--priority', 'P1', '--timeout', '5000', '--max-output-buffer', '4096', '--agent', 'demo', '--model', 'sonnet',
+        '--permission-mode', 'plan', '--allowed-tools', 'Read,Grep', '--disallowed-tools', 'Bash', '--max-budget-usd', '0.5', '--json'],
+      queued,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const ids = (JSON.parse(result.stdout) as TaskJson[]).map((task) => task.taskId);
+    expect(ids).toHaveLength(2);
+    const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    try {
+      for (const id of ids) {
+        expect(await store.getTask(id)).toMatchObject({
+          priority: 'P1', timeoutMs: 5000, maxOutputBuffer: 4096, agent: 'demo', model: 'sonnet', permissionMode: 'plan',
+          allowedTools: ['Read', 'Grep'], disallowedTools: ['Bash'], maxBudgetUsd: 0.5,
+        });
+      }
+    } finally {
+      await store.close();
+    }
+    const help = await cli(['pipeline', '-h'], queued);
+    for (const flag of ['--timeout MS', '--model NAME', '--permission-mode MODE', '--max-budget-usd USD', '--allowed-tools TOOLS']) expect(help.stdout).toContain(flag);
   });
 });
 
