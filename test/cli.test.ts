@@ -2,7 +2,7 @@
  * The CLI and the runner end to end: real `delegate` processes, a real database file, the fake claude.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -410,6 +410,31 @@ describe('where a task comes from', () => {
     } finally {
       removeDir(project);
     }
+  });
+
+  it('reads the prompt from stdin with - and from a file with --prompt-file', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const fromStdin = await cli(['delegate', '-', '--json'], queued, repoRoot, 'fix the build\nthen run the tests\n');
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ prompt: 'fix the build\nthen run the tests' });
+    const file = path.join(dataDir, 'prompt.md');
+    writeFileSync(file, '# Task\n\nsummarise README.md\n');
+    const fromFile = await cli(['delegate', '--prompt-file', 'prompt.md', '--json'], queued, dataDir);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ prompt: '# Task\n\nsummarise README.md' });
+
+    const emptyStdin = await cli(['delegate', '-'], queued, repoRoot, '  \n');
+    expect(emptyStdin).toMatchObject({ code: 2, stdout: '', stderr: 'delegate: prompt: expected a non-empty string (got an empty one)\n' });
+    writeFileSync(path.join(dataDir, 'empty.md'), '');
+    const emptyFile = await cli(['delegate', '--prompt-file', path.join(dataDir, 'empty.md')], queued);
+    expect(emptyFile).toMatchObject({ code: 2, stderr: 'delegate: prompt: expected a non-empty string (got an empty one)\n' });
+    const missingFile = await cli(['delegate', '--prompt-file', 'nope.md'], queued);
+    expect(missingFile).toMatchObject({ code: 2, stderr: `delegate: --prompt-file 'nope.md' (${path.join(repoRoot, 'nope.md')}): no such file\n` });
+    const both = await cli(['delegate', 'words', '--prompt-file', file], queued);
+    expect(both).toMatchObject({ code: 2, stderr: 'delegate: prompt: give it as arguments, - (stdin) or --prompt-file, not more than one\n' });
+    const none = await cli(['delegate'], queued);
+    expect(none).toMatchObject({ code: 2, stderr: 'delegate: prompt: missing; give it as arguments, - to read stdin, or --prompt-file FILE\n' });
+    expect(json<TaskJson[]>(await cli(['status', '--json'], queued))).toHaveLength(2);
   });
 
   it('pipeline takes the task options delegate takes', async () => {
