@@ -199,6 +199,27 @@ describe('cancel', () => {
     });
   });
 
+  it('keeps the reason and names the dependants it failed', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const root = await submit(['root'], queued);
+    const child = await submit(['child', '--depends-on', root], queued);
+    const grandchild = await submit(['grandchild', '--depends-on', child], queued);
+    const cancelled = await cli(['cancel', root, '--reason', 'wrong branch'], queued);
+    expect(cancelled).toMatchObject({ code: 0, stdout: `cancelled ${root}; 2 dependants failed: ${child}, ${grandchild}\n` });
+    const shown = await status(root, queued);
+    expect(shown).toMatchObject({ status: 'cancelled', cancelReason: 'wrong branch' });
+    const detail = await cli(['status', root], queued);
+    expect(detail.stdout).toMatch(/\n {2}reason: +wrong branch\n/);
+    // A lone task: nothing failed with it; --json carries the list as a field.
+    const lone = await submit(['lone'], queued);
+    const loneText = await cli(['cancel', lone], queued);
+    expect(loneText.stdout).toBe(`cancelled ${lone}\n`);
+    const other = await submit(['other'], queued);
+    const dependant = await submit(['dependant', '--depends-on', other], queued);
+    const asJson = json<TaskJson & { failedDependants: string[]; cancelReason: string | null }>(await cli(['cancel', other, '--json'], queued));
+    expect(asJson).toMatchObject({ taskId: other, status: 'cancelled', cancelReason: null, failedDependants: [dependant] });
+  });
+
   it('retry and resume of an unfinished task exit 1 (a conflict, not a usage error)', async () => {
     const queued = { ...env, DELEGATE_AUTOSTART: '0' };
     const taskId = await submit(['still queued'], queued);

@@ -45,6 +45,7 @@ export function formatTaskTable(tasks: readonly TaskView[], now = Date.now()): s
 export function formatTaskDetail(task: TaskView): string {
   const lines: Array<[string, string | null]> = [
     ['status', statusLabel(task)],
+    ['reason', task.cancelReason],
     ['priority', task.priority],
     ['agent', task.agent],
     ['prompt', oneLine(task.prompt, 200)],
