@@ -484,6 +484,27 @@ describe('where a task comes from', () => {
   });
 });
 
+describe('interrupting --wait', () => {
+  it('says the task keeps running and how to follow it, exits 130, and the task completes', async () => {
+    const waiter = spawn(process.execPath, [cliBin, 'delegate', 'slow [sleep 2000]', '--wait'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let out = '';
+    waiter.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    waiter.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => waiter.once('close', (code) => resolve(code)));
+    try {
+      const taskId = (await eventually(() => /(task-[0-9a-f]{12}) queued\n/.exec(err), 20_000, 25))[1]!;
+      waiter.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(err).toContain(`${taskId} keeps running in the background; follow it with: delegate logs ${taskId} --follow\n`);
+      expect(out).toBe('');
+      expect(await finishedStates([taskId])).toEqual(['completed']);
+    } finally {
+      waiter.kill();
+    }
+  });
+});
+
 // Fail loudly if the tests would ever reach a real claude.
 it('uses the fake claude', () => {
   expect(testEnv(os.tmpdir()).PATH!.split(path.delimiter)[0]).toMatch(/test\/fixtures\/bin$/);

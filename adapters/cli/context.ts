@@ -25,8 +25,12 @@ export interface Engine {
   ensureRunner(): Promise<void>;
 }
 
-/** Exit codes (SPEC §5). */
-export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
+/**
+ * Exit codes (SPEC §5). `interrupted` is what a shell reports for a command ended by Ctrl-C (128 + SIGINT's
+ * number 2): a command that catches SIGINT to say something first exits with it, so callers still see an
+ * interrupt (bash's `$?`, make, CI runners stop the way they would for an uncaught SIGINT).
+ */
+export const exitCode = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /**
  * The exit code of a usage error. A conflict is a valid request the task's state refuses (cancel a finished

@@ -6,6 +6,7 @@ import { optionalRest, valueOption } from '../options.js';
 import { exitCode, type Engine } from '../context.js';
 import { formatTaskDetail } from '../format.js';
 import { list, TaskOptionsCommand } from '../task-options.js';
+import type { TaskView } from '../../../engine/task-service.js';
 import { progressLine, waitForTasks } from '../wait.js';
 
 /** Everything a stream gives until it ends. */
@@ -21,7 +22,7 @@ export class DelegateTaskCommand extends TaskOptionsCommand {
   static override usage = Command.Usage({
     description: 'Queue a task for a background Claude Code session',
     details:
-      'The prompt is the arguments joined by spaces; `-` alone reads it from stdin, and --prompt-file reads it from a file. The task runs on a runner node for this data dir (started in the background when none is up) and keeps running after this command returns. With --wait, waits for it and exits 0 when it completed, 1 when it failed or was cancelled.',
+      'The prompt is the arguments joined by spaces; `-` alone reads it from stdin, and --prompt-file reads it from a file. The task runs on a runner node for this data dir (started in the background when none is up) and keeps running after this command returns. With --wait, waits for it and exits 0 when it completed, 1 when it failed or was cancelled; Ctrl-C ends the wait (exit 130), not the task.',
     examples: [
       ['Queue a task', '$0 delegate "npm run build" --priority P1'],
       ['A long prompt from a file', '$0 delegate --prompt-file task.md'],
@@ -53,13 +54,28 @@ export class DelegateTaskCommand extends TaskOptionsCommand {
       else this.print(task.taskId);
       return exitCode.ok;
     }
+    // Ctrl-C ends the wait, not the task: it runs on the runner, so say how to follow it instead of dying silently.
+    const interrupt = new AbortController();
+    const onSigint = (): void => interrupt.abort();
+    process.once('SIGINT', onSigint);
     if (!this.json) this.note(`${task.taskId} queued`);
     const progress = this.interactive ? progressLine(this.context.stderr) : undefined;
-    const [done] = await waitForTasks(engine.tasks, [task.taskId], progress ? { draw: progress.draw } : {});
+    let done: TaskView;
+    try {
+      [done] = (await waitForTasks(engine.tasks, [task.taskId], { signal: interrupt.signal, ...(progress ? { draw: progress.draw } : {}) })) as [TaskView];
+    } catch (error) {
+      if (!interrupt.signal.aborted) throw error;
+      progress?.done();
+      this.note(`${task.taskId} keeps running in the background; follow it with: delegate logs ${task.taskId} --follow`);
+      if (this.json) this.printJson(await engine.tasks.get(task.taskId));
+      return exitCode.interrupted;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
     progress?.done();
     if (this.json) this.printJson(done);
-    else this.print(formatTaskDetail(done!));
-    return done!.status === 'completed' ? exitCode.ok : exitCode.failed;
+    else this.print(formatTaskDetail(done));
+    return done.status === 'completed' ? exitCode.ok : exitCode.failed;
   }
   /** The prompt from the arguments, stdin (`-`) or --prompt-file; an empty one is left to the engine's check. */
   private async readPrompt(): Promise<string> {
