@@ -293,6 +293,15 @@ describe('runner lifecycle', () => {
     expect(detached.code, detached.stderr).toBe(0);
     const pid = Number(detached.stdout.match(/pid (\d+)/)![1]);
     expect(processExists(pid)).toBe(true);
+    // A second --detach finds it and says so instead of starting another.
+    const again = await cli(['serve', '--detach'], manual);
+    expect(again).toMatchObject({ code: 0, stdout: `a runner is already running for ${dataDir} (pid ${pid})\n` });
+    const nodes = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    try {
+      expect((await nodes.listNodes()).map((node) => node.pid)).toEqual([pid]);
+    } finally {
+      await nodes.close();
+    }
     const taskId = await submit(['long [sleep 60000]'], manual);
     await eventually(async () => (await status(taskId, manual)).status === 'running');
     const agentPid = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start')?.pid);
