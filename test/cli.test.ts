@@ -386,6 +386,13 @@ describe('usage errors', () => {
     for (const command of ['delegate', 'status', 'logs', 'cancel', 'retry', 'resume', 'pipeline', 'events', 'serve', 'stop', 'demo', 'mcp start']) {
       expect(list.some((line) => line.trimStart().startsWith(`${command} `)), command).toBe(true);
     }
+    const fileDir = path.join(dataDir, 'not-a-dir');
+    writeFileSync(fileDir, 'x');
+    const dataDirFile = await cli(['status'], { ...env, DELEGATE_DATA_DIR: fileDir });
+    expect(dataDirFile).toMatchObject({ code: 2, stdout: '', stderr: `delegate: DELEGATE_DATA_DIR ${fileDir} is a file, not a directory\n` });
+    const dataDirJson = await cli(['status', '--json'], { ...env, DELEGATE_DATA_DIR: fileDir });
+    expect(dataDirJson.code).toBe(2);
+    expect(JSON.parse(dataDirJson.stdout)).toEqual({ error: { code: 'invalid_config', message: `DELEGATE_DATA_DIR ${fileDir} is a file, not a directory` } });
     const unknownSub = await cli(['mcp', 'stat'], env);
     expect(unknownSub.code).toBe(2);
     expect(unknownSub.stderr.split('\n')[0]).toBe("delegate: unknown command 'mcp stat'");
