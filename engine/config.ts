@@ -2,6 +2,7 @@
  * Configuration from the environment (SPEC §6), validated once at start. Out-of-range values fail with a
  * message naming the variable, the value and the allowed range, so nothing starts half-configured.
  */
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
@@ -67,9 +68,22 @@ function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, fall
   return value as T;
 }
 
+/** True when `file` exists and is not a directory. Other stat failures (a parent that is a file, no access) are left to the first use. */
+function existsAsNonDirectory(file: string): boolean {
+  try {
+    return statSync(file, { throwIfNoEntry: false })?.isDirectory() === false;
+  } catch {
+    return false;
+  }
+}
+
 /** Read and validate the configuration; throws UsageError('invalid_config') naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig {
   const dataDir = path.resolve(env.DELEGATE_DATA_DIR?.trim() || path.join(os.homedir(), '.delegate'));
+  // A missing dir is created on first use; a file in its place would fail later as an internal EEXIST from mkdir.
+  if (existsAsNonDirectory(dataDir)) {
+    throw new UsageError('invalid_config', `${env.DELEGATE_DATA_DIR?.trim() ? 'DELEGATE_DATA_DIR' : 'the data dir'} ${dataDir} is a file, not a directory`);
+  }
   const databaseUrl = env.DELEGATE_DATABASE_URL?.trim() || `file:${path.join(dataDir, 'delegate.db')}`;
   if (!/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/.test(databaseUrl)) {
     throw new UsageError(

@@ -35,6 +35,8 @@ export interface TaskView {
   permissionMode: string | null;
   failReason: string | null;
   error: string | null;
+  /** Why it was cancelled, as `cancel --reason` / CancelTask's `reason` gave it. */
+  cancelReason: string | null;
   exitCode: number | null;
   attempt: number;
   createdAt: string;
@@ -62,6 +64,12 @@ export interface Lineage {
   retryOf?: string | null;
   additionalContext?: string | null;
   forkSessionId?: string | null;
+}
+
+/** What a cancel did: the task, and every task that failed with `dependency_failed` because of it (transitively). */
+export interface CancelOutcome {
+  task: CancelView;
+  failedDependants: string[];
 }
 
 /** Which output of a task to read. */
@@ -298,14 +306,21 @@ export class TaskService {
    * Cancel a task. The decision is committed here; the runner that owns a running task sees it is no longer
    * its run and kills the agent's process tree. Dependants fail with `dependency_failed` in the same commit.
    */
-  async cancel(taskId: string, rawReason?: string): Promise<CancelView> {
+  async cancel(taskId: string, reason?: string): Promise<CancelView> {
+    return (await this.cancelWithCascade(taskId, reason)).task;
+  }
+
+  /** {@link cancel}, also naming the dependants that failed in the same commit. */
+  async cancelWithCascade(taskId: string, rawReason?: string): Promise<CancelOutcome> {
     const reason = parseInput(cancelReasonSchema, rawReason);
     await this.require(taskId);
     const result = await this.actors.send(taskId, { type: 'CANCEL', ...(reason ? { reason } : {}) }, reason ? { detail: reason } : {});
     if (result.committed) {
       // The statechart's killAgent, when the task was running: who stops the agent (see frontDoorEffects).
       const agentStop = ((await result.results.get('killAgent')) as AgentStop | undefined) ?? null;
-      return { ...(await this.view(result.task)), agentStop };
+      // The commit's events are exactly the cascade it wrote: read after it, a dependant could have failed for another reason.
+      const failedDependants = result.events.filter((event) => event.kind === 'task' && event.actorId !== taskId && event.to === 'failed').map((event) => event.actorId);
+      return { task: { ...(await this.view(result.task)), agentStop }, failedDependants };
     }
     if (result.reason === 'refused') throw new UsageError('conflict', `task ${taskId} is already ${result.task?.state}; only unfinished tasks can be cancelled`);
     // The task moved on between each read and write (claimed, finished) more often than the step retries.
@@ -349,6 +364,8 @@ export class TaskService {
       permissionMode: task.permissionMode,
       failReason: task.failReason,
       error: task.error,
+      // From the statechart's context: the reason is part of the CANCEL decision, not a column.
+      cancelReason: task.snapshot.context.cancelReason ?? null,
       exitCode: task.exitCode,
       attempt: task.attempt,
       createdAt: iso(task.createdAt)!,

@@ -2,11 +2,11 @@
  * The CLI and the runner end to end: real `delegate` processes, a real database file, the fake claude.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
+import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, repoRoot, serve, sqlOn, stopRunners, tempDir, testEnv, type CliResult } from './helpers.js';
 import { openStore } from '../engine/store/store.js';
 
 interface TaskJson {
@@ -187,10 +187,48 @@ describe('cancel', () => {
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'cancelled' });
     await eventually(() => !processExists(agentPid) && !processExists(childPid));
-    // Cancelling again is a clear usage error.
+    // Cancelling again is a valid command that cannot be done: exit 1 (not a usage error), one clear line.
     const again = await cli(['cancel', taskId], env);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(1);
     expect(again.stderr).toBe(`delegate: task ${taskId} is already cancelled; only unfinished tasks can be cancelled\n`);
+    // With --json the error is the one JSON document on stdout, with the same exit code.
+    const againJson = await cli(['cancel', taskId, '--json'], env);
+    expect(againJson.code).toBe(1);
+    expect(JSON.parse(againJson.stdout)).toEqual({
+      error: { code: 'conflict', message: `task ${taskId} is already cancelled; only unfinished tasks can be cancelled` },
+    });
+  });
+
+  it('keeps the reason and names the dependants it failed', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const root = await submit(['root'], queued);
+    const child = await submit(['child', '--depends-on', root], queued);
+    const grandchild = await submit(['grandchild', '--depends-on', child], queued);
+    const cancelled = await cli(['cancel', root, '--reason', 'wrong branch'], queued);
+    expect(cancelled).toMatchObject({ code: 0, stdout: `cancelled ${root}; 2 dependants failed: ${child}, ${grandchild}\n` });
+    const shown = await status(root, queued);
+    expect(shown).toMatchObject({ status: 'cancelled', cancelReason: 'wrong branch' });
+    const detail = await cli(['status', root], queued);
+    expect(detail.stdout).toMatch(/\n {2}reason: +wrong branch\n/);
+    // A lone task: nothing failed with it; --json carries the list as a field.
+    const lone = await submit(['lone'], queued);
+    const loneText = await cli(['cancel', lone], queued);
+    expect(loneText.stdout).toBe(`cancelled ${lone}\n`);
+    const other = await submit(['other'], queued);
+    const dependant = await submit(['dependant', '--depends-on', other], queued);
+    const asJson = json<TaskJson & { failedDependants: string[]; cancelReason: string | null }>(await cli(['cancel', other, '--json'], queued));
+    expect(asJson).toMatchObject({ taskId: other, status: 'cancelled', cancelReason: null, failedDependants: [dependant] });
+  });
+
+  it('retry and resume of an unfinished task exit 1 (a conflict, not a usage error)', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const taskId = await submit(['still queued'], queued);
+    for (const command of ['retry', 'resume']) {
+      const result = await cli([command, taskId], queued);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^delegate: task ${taskId} is ready; only failed, completed or cancelled tasks can be \\w+\n$`));
+      expect(result.stdout).toBe('');
+    }
   });
 });
 
@@ -256,6 +294,15 @@ describe('runner lifecycle', () => {
     expect(detached.code, detached.stderr).toBe(0);
     const pid = Number(detached.stdout.match(/pid (\d+)/)![1]);
     expect(processExists(pid)).toBe(true);
+    // A second --detach finds it and says so instead of starting another.
+    const again = await cli(['serve', '--detach'], manual);
+    expect(again).toMatchObject({ code: 0, stdout: `a runner is already running for ${dataDir} (pid ${pid})\n` });
+    const nodes = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    try {
+      expect((await nodes.listNodes()).map((node) => node.pid)).toEqual([pid]);
+    } finally {
+      await nodes.close();
+    }
     const taskId = await submit(['long [sleep 60000]'], manual);
     await eventually(async () => (await status(taskId, manual)).status === 'running');
     const agentPid = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'start')?.pid);
@@ -310,8 +357,11 @@ describe('usage errors', () => {
     [['delegate', '   '], 'delegate: prompt: expected a non-empty string (got an empty one)\n'],
     [['delegate', 'x', '--timeout', '5'], 'delegate: timeout 5: expected a whole number of milliseconds from 1000 to 86400000\n'],
     [['delegate', 'x', '--timeout', 'soon'], "delegate: timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
-    [['delegate', 'x', '--working-directory', 'rel/dir'], "delegate: workingDirectory 'rel/dir': expected an absolute path of an existing directory\n"],
-    [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: workingDirectory '/no/such/dir': no such directory; expected an absolute path of an existing directory\n"],
+    // Relative to the CLI's directory (the tests run it in the repo's root); the message names both.
+    [['delegate', 'x', '--working-directory', 'rel/dir'], `delegate: --working-directory 'rel/dir' (${path.join(repoRoot, 'rel/dir')}): no such directory\n`],
+    [['delegate', 'x', '--working-directory', '/no/such/dir'], "delegate: --working-directory '/no/such/dir': no such directory\n"],
+    [['pipeline', 'a', 'b', '-w', 'rel/dir'], `delegate: --working-directory 'rel/dir' (${path.join(repoRoot, 'rel/dir')}): no such directory\n`],
+    [['pipeline', 'a', 'b', '--timeout', 'soon'], "delegate: steps[0].timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
     [['delegate', 'x', '--depends-on', 'task-000000000000'], 'delegate: dependsOn: task task-000000000000 does not exist\n'],
     [['delegate', 'x', '--agent', 'gpt'], "delegate: agent 'gpt': expected one of claude, demo\n"],
     [['status', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
@@ -371,7 +421,23 @@ describe('usage errors', () => {
   it('rejects an unknown command and bad configuration with exit 2', async () => {
     const unknown = await cli(['frobnicate'], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr.split('\n')[0]).toMatch(/^delegate: /);
+    expect(unknown.stdout).toBe('');
+    const [first, ...list] = unknown.stderr.trimEnd().split('\n');
+    expect(first).toBe("delegate: unknown command 'frobnicate'");
+    // Then the commands, one a line.
+    for (const command of ['delegate', 'status', 'logs', 'cancel', 'retry', 'resume', 'pipeline', 'events', 'serve', 'stop', 'demo', 'mcp start']) {
+      expect(list.some((line) => line.trimStart().startsWith(`${command} `)), command).toBe(true);
+    }
+    const fileDir = path.join(dataDir, 'not-a-dir');
+    writeFileSync(fileDir, 'x');
+    const dataDirFile = await cli(['status'], { ...env, DELEGATE_DATA_DIR: fileDir });
+    expect(dataDirFile).toMatchObject({ code: 2, stdout: '', stderr: `delegate: DELEGATE_DATA_DIR ${fileDir} is a file, not a directory\n` });
+    const dataDirJson = await cli(['status', '--json'], { ...env, DELEGATE_DATA_DIR: fileDir });
+    expect(dataDirJson.code).toBe(2);
+    expect(JSON.parse(dataDirJson.stdout)).toEqual({ error: { code: 'invalid_config', message: `DELEGATE_DATA_DIR ${fileDir} is a file, not a directory` } });
+    const unknownSub = await cli(['mcp', 'stat'], env);
+    expect(unknownSub.code).toBe(2);
+    expect(unknownSub.stderr.split('\n')[0]).toBe("delegate: unknown command 'mcp stat'");
     const badConfig = await cli(['status'], { ...env, TASK_TIMEOUT: '5' });
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toBe('delegate: TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)\n');
@@ -382,6 +448,117 @@ describe('usage errors', () => {
       const result = await cli(args, env);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('delegate delegate');
+      expect(result.stdout).toContain('[-p,--priority P0|P1|P2]');
+      expect(result.stdout).not.toContain('#0');
+    }
+    const one = await cli(['delegate', '-h'], env);
+    expect(one.stdout).toMatch(/\n {2}-p,--priority P0\|P1\|P2 +\S/);
+    expect(one.stdout).toMatch(/\n {2}-w,--working-directory DIR +\S/);
+    expect(one.stdout).not.toContain('#0');
+  });
+
+  it('with --json, a usage error is a JSON document on stdout too', async () => {
+    const missing = await cli(['status', 'task-000000000000', '--json'], env);
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toEqual({ error: { code: 'not_found', message: 'taskId task-000000000000: no such task (see delegate status for the list)' } });
+    expect(missing.stderr).toBe('delegate: taskId task-000000000000: no such task (see delegate status for the list)\n');
+    const badTail = await cli(['logs', 'task-000000000000', '--tail=-3', '--json'], env);
+    expect(badTail.code).toBe(2);
+    expect(JSON.parse(badTail.stdout)).toEqual({ error: { code: 'invalid_input', message: "--tail '-3': expected a whole number of lines >= 0" } });
+    const badConfig = await cli(['status', '--json'], { ...env, TASK_TIMEOUT: '5' });
+    expect(badConfig.code).toBe(2);
+    expect(JSON.parse(badConfig.stdout)).toEqual({ error: { code: 'invalid_config', message: 'TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)' } });
+    const unparsed = await cli(['status', '--json', '--frobnicate'], env);
+    expect(unparsed.code).toBe(2);
+    expect(JSON.parse(unparsed.stdout)).toMatchObject({ error: { code: 'invalid_input' } });
+  });
+});
+
+describe('where a task comes from', () => {
+  it('resolves a relative --working-directory against the current directory', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const project = tempDir('delegate-cwd-');
+    try {
+      mkdirSync(path.join(project, 'sub', 'dir'), { recursive: true });
+      const result = await cli(['delegate', 'x', '--working-directory', 'sub/dir', '--json'], queued, project);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ workingDirectory: path.join(project, 'sub', 'dir') });
+      const pipeline = await cli(['pipeline', 'a', 'b', '-w', '..', '--json'], queued, path.join(project, 'sub', 'dir'));
+      expect(pipeline.code, pipeline.stderr).toBe(0);
+      expect((JSON.parse(pipeline.stdout) as Array<{ workingDirectory: string }>).map((task) => task.workingDirectory)).toEqual([path.join(project, 'sub'), path.join(project, 'sub')]);
+    } finally {
+      removeDir(project);
+    }
+  });
+
+  it('reads the prompt from stdin with - and from a file with --prompt-file', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const fromStdin = await cli(['delegate', '-', '--json'], queued, repoRoot, 'fix the build\nthen run the tests\n');
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ prompt: 'fix the build\nthen run the tests' });
+    const file = path.join(dataDir, 'prompt.md');
+    writeFileSync(file, '# Task\n\nsummarise README.md\n');
+    const fromFile = await cli(['delegate', '--prompt-file', 'prompt.md', '--json'], queued, dataDir);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ prompt: '# Task\n\nsummarise README.md' });
+
+    const emptyStdin = await cli(['delegate', '-'], queued, repoRoot, '  \n');
+    expect(emptyStdin).toMatchObject({ code: 2, stdout: '', stderr: 'delegate: prompt: expected a non-empty string (got an empty one)\n' });
+    writeFileSync(path.join(dataDir, 'empty.md'), '');
+    const emptyFile = await cli(['delegate', '--prompt-file', path.join(dataDir, 'empty.md')], queued);
+    expect(emptyFile).toMatchObject({ code: 2, stderr: 'delegate: prompt: expected a non-empty string (got an empty one)\n' });
+    const missingFile = await cli(['delegate', '--prompt-file', 'nope.md'], queued);
+    expect(missingFile).toMatchObject({ code: 2, stderr: `delegate: --prompt-file 'nope.md' (${path.join(repoRoot, 'nope.md')}): no such file\n` });
+    const both = await cli(['delegate', 'words', '--prompt-file', file], queued);
+    expect(both).toMatchObject({ code: 2, stderr: 'delegate: prompt: give it as arguments, - (stdin) or --prompt-file, not more than one\n' });
+    const none = await cli(['delegate'], queued);
+    expect(none).toMatchObject({ code: 2, stderr: 'delegate: prompt: missing; give it as arguments, - to read stdin, or --prompt-file FILE\n' });
+    expect(json<TaskJson[]>(await cli(['status', '--json'], queued))).toHaveLength(2);
+  });
+
+  it('pipeline takes the task options delegate takes', async () => {
+    const queued = { ...env, DELEGATE_AUTOSTART: '0' };
+    const result = await cli(
+      ['pipeline', 'one', 'two', '--priority', 'P1', '--timeout', '5000', '--max-output-buffer', '4096', '--agent', 'demo', '--model', 'sonnet',
+        '--permission-mode', 'plan', '--allowed-tools', 'Read,Grep', '--disallowed-tools', 'Bash', '--max-budget-usd', '0.5', '--json'],
+      queued,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const ids = (JSON.parse(result.stdout) as TaskJson[]).map((task) => task.taskId);
+    expect(ids).toHaveLength(2);
+    const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    try {
+      for (const id of ids) {
+        expect(await store.getTask(id)).toMatchObject({
+          priority: 'P1', timeoutMs: 5000, maxOutputBuffer: 4096, agent: 'demo', model: 'sonnet', permissionMode: 'plan',
+          allowedTools: ['Read', 'Grep'], disallowedTools: ['Bash'], maxBudgetUsd: 0.5,
+        });
+      }
+    } finally {
+      await store.close();
+    }
+    const help = await cli(['pipeline', '-h'], queued);
+    for (const flag of ['--timeout MS', '--model NAME', '--permission-mode MODE', '--max-budget-usd USD', '--allowed-tools TOOLS']) expect(help.stdout).toContain(flag);
+  });
+});
+
+describe('interrupting --wait', () => {
+  it('says the task keeps running and how to follow it, exits 130, and the task completes', async () => {
+    const waiter = spawn(process.execPath, [cliBin, 'delegate', 'slow [sleep 2000]', '--wait'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let out = '';
+    waiter.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    waiter.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => waiter.once('close', (code) => resolve(code)));
+    try {
+      const taskId = (await eventually(() => /(task-[0-9a-f]{12}) queued\n/.exec(err), 20_000, 25))[1]!;
+      waiter.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(err).toContain(`${taskId} keeps running in the background; follow it with: delegate logs ${taskId} --follow\n`);
+      expect(out).toBe('');
+      expect(await finishedStates([taskId])).toEqual(['completed']);
+    } finally {
+      waiter.kill();
     }
   });
 });

@@ -80,6 +80,11 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
+  it('names a DELEGATE_DATA_DIR that is a file', () => {
+    const file = path.join(repoRoot, 'package.json');
+    expect(() => loadConfig({ DELEGATE_DATA_DIR: file })).toThrow(`DELEGATE_DATA_DIR ${file} is a file, not a directory`);
+  });
+
   it('knows its own version', () => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect(delegateVersion).toBe(pkg.version);

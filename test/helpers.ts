@@ -37,13 +37,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `delegate …` as a real child process. */
-export function cli(args: string[], env: NodeJS.ProcessEnv, cwd: string = repoRoot): Promise<CliResult> {
+/** Run `delegate …` as a real child process; `input`, when given, is written to its stdin, which is then closed. */
+export function cli(args: string[], env: NodeJS.ProcessEnv, cwd: string = repoRoot, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliBin, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, [cliBin, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 

@@ -215,8 +215,8 @@ describe('CancelTask and RetryTask', () => {
     const cancelled = await ok<{ status: string; failedDependants: string[] }>(client, 'CancelTask', { taskId, reason: 'changed my mind' });
     expect(cancelled).toMatchObject({ status: 'cancelled', failedDependants: [dependant.taskId] });
     await eventually(() => !processExists(start.pid) && !processExists(childPid));
-    expect(await task(client, taskId)).toMatchObject({ status: 'cancelled' });
-    expect(await task(client, dependant.taskId)).toMatchObject({ status: 'failed', failReason: 'dependency_failed' });
+    expect(await task(client, taskId)).toMatchObject({ status: 'cancelled', cancelReason: 'changed my mind' });
+    expect(await task(client, dependant.taskId)).toMatchObject({ status: 'failed', failReason: 'dependency_failed', cancelReason: null });
     expect(fakeClaudeEvents(dataDir).filter((event) => event.event === 'start')).toHaveLength(1);
   });
 

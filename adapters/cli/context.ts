@@ -1,11 +1,12 @@
 /**
  * What every CLI command needs: validated config, the store and the engine API, opened once per command and
- * closed when it ends. Commands derive from `EngineCommand`, which turns usage errors into one line on stderr
- * and exit code 2, and database errors (locked, not a database) into one line and exit code 1, in one place.
+ * closed when it ends. Commands derive from `EngineCommand`, which turns errors into one line on stderr (and,
+ * with --json, one JSON document on stdout) and an exit code, in one place: usage errors exit 2, a refused
+ * command and database errors (locked, not a database) exit 1.
  */
 import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
-import { isStoreError, isUsageError } from '../../engine/errors.js';
+import { isStoreError, isUsageError, type StoreErrorCode, type UsageErrorCode } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
@@ -26,13 +27,31 @@ export interface Engine {
   ensureRunner(): Promise<void>;
 }
 
-/** Exit codes (SPEC §5). */
-export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
+/**
+ * Exit codes (SPEC §5). `interrupted` is what a shell reports for a command ended by Ctrl-C (128 + SIGINT's
+ * number 2): a command that catches SIGINT to say something first exits with it, so callers still see an
+ * interrupt (bash's `$?`, make, CI runners stop the way they would for an uncaught SIGINT).
+ */
+export const exitCode = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/**
+ * The exit code of a usage error. A conflict is a valid request the task's state refuses (cancel a finished
+ * task, retry a running one): the command failed, the user did not misuse it, so scripts can tell them apart.
+ */
+export function exitCodeOf(code: UsageErrorCode): number {
+  return code === 'conflict' ? exitCode.failed : exitCode.usage;
+}
+
+/** An error as `--json` prints it: the error's code and its one-line message. */
+export function jsonError(code: UsageErrorCode | StoreErrorCode | 'internal', message: string): string {
+  return `${formatJson({ error: { code, message } }, 2)}\n`;
+}
 
 /** Base of every command: runs `run(engine)` with an open engine and maps errors to exit codes. */
 export abstract class EngineCommand extends Command<DelegateContext> {
-  /** Whether the command's stdout is one JSON document (then nothing else may go there). */
-  protected json = false;
+  /** `--json`, in commands that declare it. Read before the engine opens, so even a config error is JSON. */
+  // `declare`: a field here would be defined first and so list --json first in every command's help.
+  declare jsonOutput?: boolean;
 
   abstract run(engine: Engine): Promise<number>;
 
@@ -65,17 +84,21 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       return await this.run(engine);
     } catch (error) {
       if (isUsageError(error)) {
+        if (this.json) this.context.stdout.write(jsonError(error.code, error.message));
         // One line, whatever value the message quotes.
         this.context.stderr.write(`delegate: ${printable(error.message)}\n`);
-        return exitCode.usage;
+        return exitCodeOf(error.code);
       }
       const debug = this.context.env.LOG_LEVEL === 'debug';
       if (isStoreError(error)) {
+        if (this.json) this.context.stdout.write(jsonError(error.code, error.message));
         this.context.stderr.write(`delegate: ${debug ? (error.stack ?? error.message) : error.message}\n`);
         return exitCode.failed;
       }
       // Not rethrown: clipanion would print it on stdout, which belongs to --json output.
-      const detail = error instanceof Error ? (debug ? (error.stack ?? error.message) : error.message) : String(error);
+      const message = error instanceof Error ? error.message : String(error);
+      const detail = error instanceof Error && debug ? (error.stack ?? message) : message;
+      if (this.json) this.context.stdout.write(jsonError('internal', message));
       this.context.stderr.write(`delegate: internal error: ${printable(detail, { multiline: true })}\n  (LOG_LEVEL=debug shows the stack)\n`);
       return exitCode.failed;
     } finally {
@@ -94,6 +117,11 @@ export abstract class EngineCommand extends Command<DelegateContext> {
 
   protected printJson(value: unknown): void {
     this.context.stdout.write(`${formatJson(value, 2)}\n`);
+  }
+
+  /** Whether the command's stdout is one JSON document (then nothing else may go there). */
+  protected get json(): boolean {
+    return this.jsonOutput === true;
   }
 
   /** True when progress may be drawn: a terminal, and not --json. */

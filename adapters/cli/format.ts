@@ -62,6 +62,7 @@ export function formatTaskDetail(task: TaskView): string {
   const lines: Array<[string, string | null]> = [
     ['status', statusLabel(task)],
     ['note', task.note],
+    ['reason', task.cancelReason],
     ['priority', task.priority],
     ['agent', task.agent],
     ['prompt', oneLine(task.prompt, 200)],

@@ -6,8 +6,9 @@ import { Builtins, Cli, Command } from 'clipanion';
 import { delegateVersion } from '../../engine/version.js';
 // The composition root: registers the built-in agents, which task validation and runners look up by name.
 import '../agents/index.js';
-import { exitCode, type DelegateContext } from './context.js';
+import { exitCode, jsonError, type DelegateContext } from './context.js';
 import { printable } from './format.js';
+import { nameValues } from './options.js';
 import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
@@ -30,33 +31,72 @@ class HelpCommand extends Command<DelegateContext> {
   }
 }
 
+/** Clipanion's Cli, drawing option values with the names the commands declared (see options.ts) instead of `#0`. */
+class DelegateCli extends Cli<DelegateContext> {
+  protected override getUsageByIndex(index: number, opts?: { detailed?: boolean; inlineOptions?: boolean }): ReturnType<Cli<DelegateContext>['getUsageByIndex']> {
+    const usage = super.getUsageByIndex(index, opts);
+    const specs = [...this.registrations.values()].find((registration) => registration.index === index)?.specs.values();
+    if (!specs) return usage;
+    const markers = [...specs];
+    // Both the one-line usage and each option's definition: the help pads the option list by the named definitions.
+    return {
+      usage: nameValues(usage.usage, markers),
+      options: usage.options.map((option) => ({ ...option, definition: nameValues(option.definition, markers) })),
+    };
+  }
+}
+
+// Help goes first: clipanion shows only the default command's own usage when it is registered last.
+const commands = [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand];
+
+/** The first words of every command path (`delegate`, `status`, `mcp`, …). */
+const commandWords = new Set(commands.flatMap((command) => command.paths.map((path) => path[0]).filter((word) => word !== undefined)));
+
 /** The CLI with every command registered. */
 export function createCli(options: { colors?: boolean } = {}): Cli<DelegateContext> {
-  const cli = new Cli<DelegateContext>({
+  const cli = new DelegateCli({
     binaryLabel: 'delegate',
     binaryName: 'delegate',
     binaryVersion: delegateVersion,
     enableColors: options.colors ?? false,
   });
-  // Help goes first: clipanion shows only the default command's own usage when it is registered last.
-  for (const command of [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand]) {
-    cli.register(command);
-  }
+  for (const command of commands) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;
 }
 
+/** The commands, one a line: name and description. */
+function commandList(cli: Cli<DelegateContext>): string {
+  const rows = cli.definitions().map((definition) => [definition.path.replace(/^delegate /, ''), (definition.description ?? '').trim()] as const);
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return `${rows.map(([name, description]) => `  ${name.padEnd(width)}  ${description}`).join('\n')}\n`;
+}
+
 /** Run one command line; usage errors print one line to stderr and return 2. */
 export async function runCli(argv: string[], context: DelegateContext): Promise<number> {
   const cli = createCli({ colors: context.colorDepth > 1 });
+  const unknownCommand = (name: string): number => {
+    const message = `unknown command '${name}'`;
+    if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
+    context.stderr.write(`delegate: ${message}\n${commandList(cli)}  (\`delegate <command> -h\` for one command's options)\n`);
+    return exitCode.usage;
+  };
+  const [word] = argv;
+  // Clipanion would take an unknown word for an extra argument of the default (help) command and say
+  // "Extraneous positional argument": name the mistake, then the commands there are.
+  if (word !== undefined && !word.startsWith('-') && !commandWords.has(word)) return unknownCommand(word);
   let command: Command<DelegateContext>;
   try {
     command = cli.process(argv, context);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    // A known first word with an unknown rest (`delegate mcp stat`): clipanion's first line would be "Command not found; did you mean:".
+    if (message.startsWith('Command not found')) return unknownCommand(argv.filter((arg) => !arg.startsWith('-')).join(' '));
+    // The command line did not parse, so no command can say whether it was --json: the word itself decides.
+    if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
     // clipanion quotes the arguments it could not parse: escaped, they cannot drive the terminal.
-    context.stderr.write(`delegate: ${printable(message.split('\n')[0]!)}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
+    context.stderr.write(`delegate: ${printable(message)}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
     return exitCode.usage;
   }
   return cli.run(command, context);

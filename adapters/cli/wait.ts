@@ -1,19 +1,24 @@
 /** Waiting for tasks to finish, with a one-line progress display on a terminal (quiet when piped). */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskService, TaskView } from '../../engine/task-service.js';
 import { formatCost, formatDuration, isFinished } from './format.js';
 
-/** Poll until every task is finished; `draw` receives the latest views on each poll. */
+/**
+ * Poll until every task is finished; `draw` receives the latest views on each poll. When `signal` aborts, it
+ * rejects with the signal's reason once no read is in flight, so the caller may close the store at once.
+ */
 export async function waitForTasks(
   tasks: TaskService,
   ids: readonly string[],
-  options: { pollMs?: number; draw?: (views: TaskView[]) => void } = {},
+  options: { pollMs?: number; draw?: (views: TaskView[]) => void; signal?: AbortSignal } = {},
 ): Promise<TaskView[]> {
   const pollMs = options.pollMs ?? 200;
   for (;;) {
+    options.signal?.throwIfAborted();
     const views = await Promise.all(ids.map((id) => tasks.get(id)));
     options.draw?.(views);
     if (views.every((view) => isFinished(view.status))) return views;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(pollMs, undefined, options.signal ? { signal: options.signal } : {});
   }
 }
 

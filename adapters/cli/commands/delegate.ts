@@ -1,71 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, Option } from 'clipanion';
-import { EngineCommand, exitCode, type Engine } from '../context.js';
+import { UsageError } from '../../../engine/errors.js';
+import { optionalRest, valueOption } from '../options.js';
+import { exitCode, type Engine } from '../context.js';
 import { formatTaskDetail } from '../format.js';
+import { list, TaskOptionsCommand } from '../task-options.js';
+import type { TaskView } from '../../../engine/task-service.js';
 import { progressLine, waitForTasks } from '../wait.js';
 
-/** Numbers from the command line go to the shared schema as numbers when they are, else as typed, so its message names the bad value. */
-function numberish(value: string | undefined): number | string | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  return value.trim() !== '' && Number.isFinite(parsed) ? parsed : value;
-}
-
-function list(value: string | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  return value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0);
+/** Everything a stream gives until it ends. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** `delegate delegate <prompt…>`: queue a task for a background agent. */
-export class DelegateTaskCommand extends EngineCommand {
+export class DelegateTaskCommand extends TaskOptionsCommand {
   static override paths = [['delegate']];
   static override usage = Command.Usage({
     description: 'Queue a task for a background Claude Code session',
-    details: 'The task runs on a runner node for this data dir (started in the background when none is up) and keeps running after this command returns. With --wait, waits for it and exits 0 when it completed, 1 when it failed or was cancelled.',
+    details:
+      'The prompt is the arguments joined by spaces; `-` alone reads it from stdin, and --prompt-file reads it from a file. The task runs on a runner node for this data dir (started in the background when none is up) and keeps running after this command returns. With --wait, waits for it and exits 0 when it completed, 1 when it failed or was cancelled; Ctrl-C ends the wait (exit 130), not the task.',
     examples: [
       ['Queue a task', '$0 delegate "npm run build" --priority P1'],
+      ['A long prompt from a file', '$0 delegate --prompt-file task.md'],
+      ['A prompt from another command', 'git diff | $0 delegate -'],
       ['Run after another task', '$0 delegate "npm test" --depends-on task-1a2b3c4d5e6f'],
       ['Wait for the result', '$0 delegate "summarise README.md" --wait'],
     ],
   });
 
-  prompt = Option.Rest({ required: 1, name: 'prompt' });
-  priority = Option.String('-p,--priority', { description: 'P0, P1 or P2 (default P2)' });
-  dependsOn = Option.String('--depends-on', { description: 'Comma-separated task ids to wait for' });
-  continueFrom = Option.String('--continue-from', { description: 'A dependency whose checkpoint is added to the prompt' });
-  timeout = Option.String('--timeout', { description: 'Milliseconds before the task is killed (1000–86400000)' });
-  maxOutputBuffer = Option.String('--max-output-buffer', { description: 'Bytes of output before the task is killed' });
-  workingDirectory = Option.String('-w,--working-directory', { description: 'Absolute directory to run in (default: here)' });
-  agent = Option.String('--agent', { description: 'Agent to run (default claude)' });
-  model = Option.String('--model', { description: 'Model for the agent' });
-  permissionMode = Option.String('--permission-mode', { description: 'claude --permission-mode for this task' });
-  allowedTools = Option.String('--allowed-tools', { description: 'Comma-separated tools the agent may use' });
-  disallowedTools = Option.String('--disallowed-tools', { description: 'Comma-separated tools the agent may not use' });
-  maxBudgetUsd = Option.String('--max-budget-usd', { description: 'Stop the agent after spending this many USD' });
+  // Not required by clipanion: --prompt-file may give the prompt instead (checked in readPrompt).
+  prompt = optionalRest('prompt');
+  promptFile = valueOption('--prompt-file', 'FILE', 'Read the prompt from a file (- for stdin)');
+  dependsOn = valueOption('--depends-on', 'ID,ID', 'Comma-separated task ids to wait for');
+  continueFrom = valueOption('--continue-from', 'ID', 'A dependency whose checkpoint is added to the prompt');
   wait = Option.Boolean('--wait', false, { description: 'Wait for the task to finish' });
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
-    const input = Object.fromEntries(
-      Object.entries({
-        prompt: this.prompt.join(' '),
-        priority: this.priority,
-        dependsOn: list(this.dependsOn),
-        continueFrom: this.continueFrom,
-        timeout: numberish(this.timeout),
-        maxOutputBuffer: numberish(this.maxOutputBuffer),
-        workingDirectory: this.workingDirectory,
-        agent: this.agent,
-        model: this.model,
-        permissionMode: this.permissionMode,
-        allowedTools: list(this.allowedTools),
-        disallowedTools: list(this.disallowedTools),
-        maxBudgetUsd: numberish(this.maxBudgetUsd),
-      }).filter(([, value]) => value !== undefined),
-    );
+    const input = {
+      prompt: await this.readPrompt(),
+      ...this.taskFields(),
+      ...(this.dependsOn !== undefined ? { dependsOn: list(this.dependsOn) } : {}),
+      ...(this.continueFrom !== undefined ? { continueFrom: this.continueFrom } : {}),
+    };
     const task = await engine.tasks.delegate(input);
     await engine.ensureRunner();
     if (!this.wait) {
@@ -73,12 +54,54 @@ export class DelegateTaskCommand extends EngineCommand {
       else this.print(task.taskId);
       return exitCode.ok;
     }
+    // Ctrl-C ends the wait, not the task: it runs on the runner, so say how to follow it instead of dying silently.
+    const interrupt = new AbortController();
+    const onSigint = (): void => interrupt.abort();
+    process.once('SIGINT', onSigint);
     if (!this.json) this.note(`${task.taskId} queued`);
     const progress = this.interactive ? progressLine(this.context.stderr) : undefined;
-    const [done] = await waitForTasks(engine.tasks, [task.taskId], progress ? { draw: progress.draw } : {});
+    let done: TaskView;
+    try {
+      [done] = (await waitForTasks(engine.tasks, [task.taskId], { signal: interrupt.signal, ...(progress ? { draw: progress.draw } : {}) })) as [TaskView];
+    } catch (error) {
+      if (!interrupt.signal.aborted) throw error;
+      progress?.done();
+      this.note(`${task.taskId} keeps running in the background; follow it with: delegate logs ${task.taskId} --follow`);
+      if (this.json) this.printJson(await engine.tasks.get(task.taskId));
+      return exitCode.interrupted;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
     progress?.done();
     if (this.json) this.printJson(done);
-    else this.print(formatTaskDetail(done!));
-    return done!.status === 'completed' ? exitCode.ok : exitCode.failed;
+    else this.print(formatTaskDetail(done));
+    return done.status === 'completed' ? exitCode.ok : exitCode.failed;
+  }
+  /** The prompt from the arguments, stdin (`-`) or --prompt-file; an empty one is left to the engine's check. */
+  private async readPrompt(): Promise<string> {
+    const fromStdin = this.prompt.length === 1 && this.prompt[0] === '-';
+    if (this.promptFile !== undefined && this.prompt.length > 0) {
+      throw new UsageError('invalid_input', 'prompt: give it as arguments, - (stdin) or --prompt-file, not more than one');
+    }
+    if (this.promptFile === undefined && this.prompt.length === 0) {
+      throw new UsageError('invalid_input', 'prompt: missing; give it as arguments, - to read stdin, or --prompt-file FILE');
+    }
+    if (!fromStdin && this.promptFile === undefined) return this.prompt.join(' ');
+    let text: string;
+    if (fromStdin || this.promptFile === '-') {
+      if ((this.context.stdin as NodeJS.ReadStream).isTTY) this.note('reading the prompt from stdin (end it with Ctrl-D)');
+      text = await readAll(this.context.stdin);
+    } else {
+      const file = path.resolve(this.context.cwd, this.promptFile!);
+      const shown = `--prompt-file '${this.promptFile}'${file === this.promptFile ? '' : ` (${file})`}`;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new UsageError('invalid_input', code === 'ENOENT' ? `${shown}: no such file` : `${shown}: cannot read it (${code ?? String(error)})`);
+      }
+    }
+    // A file's final newline is not part of the prompt (as with $(cat file) in a shell).
+    return text.replace(/\s+$/, '');
   }
 }

@@ -1,6 +1,8 @@
 import { Command, Option } from 'clipanion';
 import { systemClock } from '../../../engine/clock.js';
+import { UsageError } from '../../../engine/errors.js';
 import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatJson, printable } from '../format.js';
 
@@ -40,8 +42,8 @@ export class EventsCommand extends EngineCommand {
   });
 
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new events until interrupted' });
-  taskId = Option.String('--task', { description: 'Only events of this task' });
-  since = Option.String('--since', { description: 'Only events since an ISO 8601 time or a duration ago (30s, 10m, 2h, 1d)' });
+  taskId = valueOption('--task', 'ID', 'Only events of this task');
+  since = valueOption('--since', 'TIME', 'Only events since an ISO 8601 time or a duration ago (30s, 10m, 2h, 1d)');
   jsonOutput = Option.Boolean('--json', false, { description: 'One JSON object per line' });
 
   async run(engine: Engine): Promise<number> {
@@ -49,8 +51,7 @@ export class EventsCommand extends EngineCommand {
     if (this.since !== undefined) {
       const sinceAt = parseSince(this.since, Date.now());
       if (sinceAt === null) {
-        this.note(`delegate: --since '${this.since}': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration like 90s, 10m, 2h, 1d`);
-        return exitCode.usage;
+        throw new UsageError('invalid_input', `--since '${this.since}': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration like 90s, 10m, 2h, 1d`);
       }
       filter.sinceAt = sinceAt;
     }

@@ -1,4 +1,6 @@
 import { Command, Option } from 'clipanion';
+import { UsageError } from '../../../engine/errors.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { isFinished, printable } from '../format.js';
 import type { LogStream } from '../../../engine/task-service.js';
@@ -17,21 +19,18 @@ export class LogsCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: true, name: 'task-id' });
-  tail = Option.String('--tail', { description: 'Only the last N lines' });
+  tail = valueOption('--tail', 'N', 'Only the last N lines');
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new output until the task finishes' });
-  stream = Option.String('--stream', { description: 'stdout (default), stderr or both' });
+  stream = valueOption('--stream', 'stdout|stderr|both', 'stdout (default), stderr or both');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const tail = this.tail === undefined ? undefined : Number(this.tail);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
-      this.note(`delegate: --tail '${this.tail}': expected a whole number of lines >= 0`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--tail '${this.tail}': expected a whole number of lines >= 0`);
     }
     if (this.stream !== undefined && !streams.includes(this.stream as LogStream)) {
-      this.note(`delegate: --stream '${this.stream}': expected stdout, stderr or both`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--stream '${this.stream}': expected stdout, stderr or both`);
     }
     const stream = (this.stream ?? 'stdout') as LogStream;
     if (this.json || !this.follow) {

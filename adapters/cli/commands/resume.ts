@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 
 /** `delegate resume <id> [--context …]`: continue a finished task from its checkpoint. */
@@ -15,11 +16,10 @@ export class ResumeCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: true, name: 'task-id' });
-  additionalContext = Option.String('--context', { description: 'Additional instructions for the resumed run' });
+  additionalContext = valueOption('--context', 'TEXT', 'Additional instructions for the resumed run');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the new task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const task = await engine.tasks.resume(this.taskId, this.additionalContext);
     await engine.ensureRunner();
     if (this.json) this.printJson(task);

@@ -13,7 +13,6 @@ export class RetryCommand extends EngineCommand {
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the new task as JSON' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const task = await engine.tasks.retry(this.taskId);
     await engine.ensureRunner();
     if (this.json) this.printJson(task);

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { createLogger } from '../../../engine/logger.js';
-import { spawnDetachedRunner, waitForRunner } from '../../../engine/runner-control.js';
+import { liveLocalRunners, spawnDetachedRunner, waitForRunner } from '../../../engine/runner-control.js';
 import { agentsModuleUrl } from '../../agents/index.js';
 
 /** `delegate serve`: run a runner node in the foreground (or `--detach` it). */
@@ -10,7 +10,7 @@ export class ServeCommand extends EngineCommand {
   static override usage = Command.Usage({
     description: 'Run a runner node: claim queued tasks and run their agents',
     details:
-      'Runs in the foreground until SIGINT/SIGTERM or `delegate stop`; with --detach starts in the background (logging to <data dir>/runner.log) and returns once it is up. Any number of runners may share one database. A runner exits after DELEGATE_IDLE_EXIT ms with nothing to do (0 = never).',
+      'Runs in the foreground until SIGINT/SIGTERM or `delegate stop`; with --detach starts in the background (logging to <data dir>/runner.log) and returns once it is up, or says so when a runner already serves this data dir on this host. Any number of runners may share one database. A runner exits after DELEGATE_IDLE_EXIT ms with nothing to do (0 = never).',
     examples: [
       ['Foreground', '$0 serve'],
       ['Background', '$0 serve --detach'],
@@ -24,6 +24,12 @@ export class ServeCommand extends EngineCommand {
   async run(engine: Engine): Promise<number> {
     const { config } = engine;
     if (this.detach) {
+      // A second runner on one host only competes for the same slots; someone asking for "a runner" has one.
+      const [running] = await liveLocalRunners(engine.store, config);
+      if (running) {
+        this.print(`a runner is already running for ${config.dataDir} (pid ${running.pid})`);
+        return exitCode.ok;
+      }
       const pid = spawnDetachedRunner(config, this.context.env);
       const node = await waitForRunner(engine.store, config, 15_000, pid);
       if (!node) {

@@ -1,4 +1,6 @@
 import { Command, Option } from 'clipanion';
+import { UsageError } from '../../../engine/errors.js';
+import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatJson, formatTaskDetail, formatTaskTable } from '../format.js';
 
@@ -15,17 +17,15 @@ export class StatusCommand extends EngineCommand {
   });
 
   taskId = Option.String({ required: false, name: 'task-id' });
-  status = Option.String('--status', { description: 'Only tasks in this state' });
-  limit = Option.String('--limit', { description: 'At most this many tasks (default 50)' });
+  status = valueOption('--status', 'STATE', 'Only tasks in this state');
+  limit = valueOption('--limit', 'N', 'At most this many tasks (default 50)');
   jsonOutput = Option.Boolean('--json', false, { description: 'Print JSON' });
   watch = Option.Boolean('--watch', false, { description: 'Redraw every second until interrupted' });
 
   async run(engine: Engine): Promise<number> {
-    this.json = this.jsonOutput;
     const limit = this.limit === undefined ? undefined : Number(this.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) {
-      this.note(`delegate: --limit '${this.limit}': expected a whole number from 1 to 10000`);
-      return exitCode.usage;
+      throw new UsageError('invalid_input', `--limit '${this.limit}': expected a whole number from 1 to 10000`);
     }
     const render = async (): Promise<string> => {
       if (this.taskId) {

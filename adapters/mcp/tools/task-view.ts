@@ -20,6 +20,7 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     permissionMode: z.string().nullable().describe('The claude --permission-mode it runs with.'),
     failReason: z.string().nullable().describe('Why it failed: exit_code, timeout, output_limit, dependency_failed, spawn_error, budget_exceeded or crashed.'),
     error: z.string().nullable().describe('The error, when it failed.'),
+    cancelReason: z.string().nullable().describe('Why it was cancelled (the reason given to CancelTask), when it was.'),
     exitCode: z.number().nullable().describe("The agent process's exit code."),
     attempt: z.number().describe('How many times a runner has claimed it.'),
     createdAt: z.string().describe('When it was submitted (ISO 8601 UTC).'),
