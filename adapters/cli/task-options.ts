@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { textProblem } from '../../engine/control-characters.js';
 import { UsageError } from '../../engine/errors.js';
 import { EngineCommand } from './context.js';
 import { valueOption } from './options.js';
@@ -30,6 +31,9 @@ export function list(value: string | undefined): string[] | undefined {
  * requiring absolute paths: a model has no current directory the user can see.)
  */
 export function resolveDirectory(value: string, cwd: string, flag: string): string {
+  // Checked as it will be stored before it is looked up, like every other text field.
+  const problem = textProblem('workingDirectory', value, 'line');
+  if (problem) throw new UsageError('invalid_input', problem);
   const dir = path.resolve(cwd, value);
   if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) {
     throw new UsageError('invalid_input', `${flag} '${value}'${dir === value ? '' : ` (${dir})`}: no such directory`);
