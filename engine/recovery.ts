@@ -17,7 +17,7 @@ import type { Logger } from './logger.js';
 import { runMarker, runMarkerVariable } from './launch-plan.js';
 import { readOutcome, removeRunDir, runDirOf } from './pool/run-files.js';
 import type { RunOutcome } from './pool/protocol.js';
-import { isProcessAlive, killGroupById, killProcessGroup, processGroupsWithEnv } from './process-info.js';
+import { isProcessAlive, killGroupById, killProcessGroup, processGroupsWithEnv, processStartTime } from './process-info.js';
 import type { OpenRun, Store } from './store/store.js';
 import type { TaskActors } from './task-actors.js';
 
@@ -40,9 +40,9 @@ export interface RecoveryDeps {
 
 /** Adopt or collect a run of a runner that died on this host; false when its agent is gone without an outcome. */
 async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<boolean> {
-  if (run.pid === null) return false;
   const outcome = readOutcome(runDirOf(deps.logDir, run.taskId, run.attempt));
-  const shimAlive = isProcessAlive(run.pid, run.pidStart);
+  const shim = run.pid !== null ? { pid: run.pid, pidStart: run.pidStart } : shimByMarker(run);
+  const shimAlive = shim !== null && isProcessAlive(shim.pid, shim.pidStart);
   if (!outcome && !shimAlive) return false;
   const adopted = await deps.store.adoptRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: deps.nodeId, leaseMs: deps.leaseMs, requireLapsed: false });
   // Another node of this host got there first: it follows the run now.
@@ -51,8 +51,8 @@ async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<boolean> {
     deps.log.warn('collected the outcome of a run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, end: outcome.end });
     await deps.collect(run, outcome);
   } else {
-    deps.log.warn('adopted a live run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, shim: run.pid });
-    deps.adopt({ taskId: run.taskId, attempt: run.attempt, pid: run.pid, pidStart: run.pidStart });
+    deps.log.warn('adopted a live run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, shim: shim!.pid });
+    deps.adopt({ taskId: run.taskId, attempt: run.attempt, pid: shim!.pid, pidStart: shim!.pidStart });
   }
   return true;
 }
@@ -64,6 +64,17 @@ async function killRunAgent(run: OpenRun, graceMs: number): Promise<boolean> {
     gone = (await killGroupById(group, graceMs)) && gone;
   }
   return gone;
+}
+
+/**
+ * The shim of a run whose runner died before it recorded the shim's pid: the one process group that carries the
+ * run's marker (the shim leads its group, so the group id is its pid). Null when there is none, or no single one.
+ */
+function shimByMarker(run: OpenRun): { pid: number; pidStart: number | null } | null {
+  const groups = processGroupsWithEnv(runMarkerVariable, runMarker(run.taskId, run.attempt));
+  if (groups.length !== 1) return null;
+  const pid = groups[0]!;
+  return { pid, pidStart: processStartTime(pid) };
 }
 
 /** Run the sweep once; returns how many tasks it recovered. */
