@@ -4,7 +4,7 @@
  */
 import { placeholders, toCheckpoint } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
-import type { Checkpoint } from './store.js';
+import type { Checkpoint } from './records.js';
 
 /** Write an attempt's checkpoint (replacing one of the same attempt). */
 export async function insertCheckpoint(tx: SqlExecutor, checkpoint: Checkpoint): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { placeholders, toEngineEvent } from './rows.js';
 import type { SqlExecutor, SqlValue } from './sql-driver.js';
-import type { ActorSnapshotRow, EngineEvent, EventFilter, NewEngineEvent } from './store.js';
+import type { ActorSnapshotRow, EngineEvent, EventFilter, NewEngineEvent } from './records.js';
 
 /** How many events the table keeps; older ones are trimmed (a task's own history goes with them). */
 export const eventsKept = 100_000;

@@ -5,7 +5,7 @@
 import { dbNowSql } from './db-clock.js';
 import { placeholders, toNode } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
-import { unfinishedStates, type HostExclusivity, type NodeRecord, type NodeRegistration } from './store.js';
+import { unfinishedStates, type HostExclusivity, type NodeRecord, type NodeRegistration } from './records.js';
 
 /** Register a node on `tx` (one write transaction); with `exclusiveOnHost`, refuse when a live one of its host and data dir exists. */
 export async function registerNode(tx: SqlExecutor, node: NodeRecord, exclusiveOnHost?: HostExclusivity): Promise<NodeRegistration> {

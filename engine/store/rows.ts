@@ -15,7 +15,7 @@ import {
   type TaskEvent,
   type TaskRecord,
   type TaskRun,
-} from './store.js';
+} from './records.js';
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 

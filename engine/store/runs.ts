@@ -5,7 +5,7 @@
 import { dbNowSql } from './db-clock.js';
 import { toOpenRun, toRun } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
-import type { OpenRun, OwnedRun, RunEnd, RunProcess, RunTakeover, TaskRun } from './store.js';
+import type { OpenRun, OwnedRun, RunEnd, RunProcess, RunTakeover, TaskRun } from './records.js';
 
 /** Create the run row of a claimed attempt (inside the claim's transaction). */
 export async function insertRun(

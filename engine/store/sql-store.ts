@@ -25,7 +25,6 @@ import type {
   OwnedRun,
   RunProcess,
   RunTakeover,
-  Store,
   SubmitDecider,
   TaskClaim,
   TaskEvent,
@@ -34,7 +33,8 @@ import type {
   TaskRecord,
   TaskRun,
   TaskStep,
-} from './store.js';
+} from './records.js';
+import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
 import * as tasks from './tasks.js';
 

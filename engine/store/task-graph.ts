@@ -3,7 +3,7 @@
  * id, a self-dependency or a cycle. No SQL; dependencies outside the batch are the caller's to check.
  */
 import { UsageError } from '../errors.js';
-import type { NewTaskNode } from './store.js';
+import type { NewTaskNode } from './records.js';
 
 /**
  * The batch in an order where every task comes after its batch dependencies (Kahn's algorithm), or a

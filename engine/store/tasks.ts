@@ -28,7 +28,7 @@ import {
   type TaskRecord,
   type TaskStep,
   type RunEnd,
-} from './store.js';
+} from './records.js';
 
 /**
  * Write one fenced step with its event and its timers, and end the run row of its attempt when the step knows

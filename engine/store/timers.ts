@@ -5,7 +5,7 @@
  */
 import { placeholders, toDueTimer } from './rows.js';
 import type { SqlExecutor } from './sql-driver.js';
-import type { DueTimer, TimerChange } from './store.js';
+import type { DueTimer, TimerChange } from './records.js';
 
 /** Arm (replacing one of the same key) or cancel an actor's timers, inside the step's transaction. */
 export async function applyTimerChanges(tx: SqlExecutor, actorId: string, attempt: number, changes: readonly TimerChange[], now: number): Promise<void> {
