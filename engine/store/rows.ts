@@ -188,7 +188,7 @@ export function toDueTimer(row: SqlRow): DueTimer {
     id: Number(row.id),
     actorId: String(row.actor_id),
     key: String(row.key),
-    event: json(row.event) as TaskMachineEvent,
+    event: json(row.event) as DueTimer['event'],
     dueAt: Number(row.due_at),
     attempt: num(row.attempt),
   };

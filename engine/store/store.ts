@@ -6,6 +6,8 @@
  * step together with its history row in one transaction.
  */
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
+import type { ScheduleEvent } from '../../actors/schedule.machine.js';
+import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 import { migrate } from './migrations.js';
 import { openSqlDriver, type DriverOptions } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
@@ -88,8 +90,11 @@ export type TaskColumns = Partial<
   >
 >;
 
+/** The event a durable timer delivers: a task's or a schedule's (routed by the actor id's prefix). */
+export type TimerEvent = TaskMachineEvent | ScheduleEvent;
+
 /** A durable timer a step arms (its statechart's delayed `raise`) or cancels (its `cancel`), keyed per actor. */
-export type TimerChange = { kind: 'arm'; key: string; event: TaskMachineEvent; dueAt: number } | { kind: 'disarm'; key: string };
+export type TimerChange = { kind: 'arm'; key: string; event: TimerEvent; dueAt: number } | { kind: 'disarm'; key: string };
 
 /** One decided lifecycle step of a task: the statechart's next snapshot plus the domain columns it implies. */
 export interface TaskStep {
@@ -114,14 +119,14 @@ export interface DueTimer {
   id: number;
   actorId: string;
   key: string;
-  event: TaskMachineEvent;
+  event: TimerEvent;
   dueAt: number;
   /** The actor's attempt when the timer was armed (a task's), or null. */
   attempt: number | null;
 }
 
 /** Which kind of actor an event is about. */
-export type ActorKind = 'task' | 'slot' | 'node' | 'supervisor';
+export type ActorKind = 'task' | 'slot' | 'node' | 'supervisor' | 'schedule';
 
 /** One event of the stream (DESIGN §9): a committed transition of one actor. */
 export interface EngineEvent {
@@ -422,6 +427,23 @@ export interface Store {
   lastEventId(): Promise<number>;
   /** Append node-local actors' events and keep their latest snapshots, in one transaction. */
   recordNodeActors(events: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void>;
+  /** Insert a schedule with its first step (its first timer) in one transaction. */
+  insertSchedule(schedule: NewSchedule, step: ScheduleStep, now: number): Promise<{ schedule: ScheduleRecord; events: EngineEvent[] }>;
+  getSchedule(id: string): Promise<ScheduleRecord | null>;
+  /** Newest schedules first. */
+  listSchedules(filter?: ScheduleFilter): Promise<ScheduleRecord[]>;
+  /**
+   * Commit one schedule step guarded by `fence`, with its event, its timers, the timer it consumes and, for a
+   * firing, its run rows and its task, all in one transaction. Null (nothing written) when the schedule moved on,
+   * the timer is gone, or another node already recorded one of the slots.
+   */
+  commitScheduleStep(id: string, fence: ScheduleFence, step: ScheduleStep, options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring }): Promise<EngineEvent[] | null>;
+  /** A schedule's run history, newest slot first, with each task's state. */
+  scheduleRuns(id: string, limit: number): Promise<ScheduleRunRecord[]>;
+  /** Ids of a schedule's tasks that are not finished. */
+  unfinishedScheduleTasks(id: string): Promise<string[]>;
+  /** How many schedules are active (a runner with any must not idle out). */
+  countActiveSchedules(): Promise<number>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;
