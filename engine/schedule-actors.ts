@@ -99,7 +99,8 @@ export class ScheduleActors {
       }
       const after = (await this.store.getSchedule(id)) ?? schedule;
       this.bus.publish(events);
-      for (const action of decided.actions) this.#act(action, after);
+      // Awaited inside the mailbox, so a front door that answers after the step has also cancelled the tasks.
+      await Promise.all(decided.actions.map((action) => this.#act(action, after)));
       return { committed: true, schedule: after, events };
     }
     return { committed: false, reason: 'contended', schedule: await this.store.getSchedule(id) };
@@ -110,10 +111,10 @@ export class ScheduleActors {
     return (await this.store.unfinishedScheduleTasks(schedule.id)).length > 0;
   }
 
-  #act(action: ScheduleAction, schedule: ScheduleRecord): void {
+  /** Run one effect; a failure is logged, never thrown into the committed step. */
+  async #act(action: ScheduleAction, schedule: ScheduleRecord): Promise<void> {
     try {
-      const result = (this.effects[action.type] as ScheduleEffectHandler<typeof action.type>)(action.params as never, { schedule });
-      if (result instanceof Promise) result.catch((error: unknown) => this.log.error('schedule effect failed', { schedule: schedule.id, effect: action.type, error: String(error) }));
+      await (this.effects[action.type] as ScheduleEffectHandler<typeof action.type>)(action.params as never, { schedule });
     } catch (error) {
       this.log.error('schedule effect failed', { schedule: schedule.id, effect: action.type, error: String(error) });
     }
