@@ -18,7 +18,7 @@ export type ScheduleState = 'active' | 'paused' | 'completed' | 'cancelled' | 'e
 export const finishedScheduleStates: readonly ScheduleState[] = ['completed', 'cancelled', 'expired'];
 
 /** Every schedule state, for validation and schemas. */
-export const scheduleStates: readonly ScheduleState[] = ['active', 'paused', 'completed', 'cancelled', 'expired'];
+export const scheduleStates = ['active', 'paused', 'completed', 'cancelled', 'expired'] as const satisfies readonly ScheduleState[];
 
 /** What a new schedule actor starts from. */
 export interface ScheduleInput {
