@@ -4,6 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
+import { planFiring, decideScheduleEvent } from '../engine/schedule-steps.js';
+import { scheduledTask } from '../engine/schedule-input.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, removeDir, tempDir } from './helpers.js';
 
@@ -223,5 +225,24 @@ describe('schedules on a simulated clock', () => {
     let stopped = false;
     void runner.stopped.then(() => (stopped = true));
     expect(stopped).toBe(false);
+  });
+
+  it('writes nothing for a second firing of a recorded slot (UNIQUE schedule_id, scheduled_for)', async () => {
+    const clock = simulatedNow();
+    const e = await start(clock, false);
+    const { scheduleId, nextRunAt } = await e.schedules.create({ prompt: 'once per slot', cronExpression: '*/10 * * * *' });
+    const slot = Date.parse(nextRunAt!);
+    const fire = async () => {
+      const row = (await e.store.getSchedule(scheduleId))!;
+      // Both decisions are made for the same slot, as two nodes would that both read the row before either wrote.
+      const plan = planFiring({ ...row, nextRunAt: slot }, slot, false, () => scheduledTask(row, e.config));
+      const decided = decideScheduleEvent(row, plan.event, slot)!;
+      return e.store.commitScheduleStep(scheduleId, { state: row.state, runs: row.runs }, decided.step, { now: slot, firing: plan.firing });
+    };
+    expect(await fire()).not.toBeNull();
+    expect(await fire()).toBeNull();
+    expect((await e.store.scheduleRuns(scheduleId, 10)).map((run) => run.scheduledFor)).toEqual([slot]);
+    expect(await e.store.listTasks()).toHaveLength(1);
+    expect((await e.store.getSchedule(scheduleId))!.runs).toBe(1);
   });
 });
