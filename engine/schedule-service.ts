@@ -67,7 +67,7 @@ export class ScheduleService {
 
   constructor(
     private readonly store: Store,
-    private readonly config: DelegateConfig,
+    config: DelegateConfig,
     private readonly clock: Clock,
     /** The front door's own working directory: the default for schedules. */
     private readonly cwd: string,

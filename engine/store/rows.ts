@@ -16,7 +16,7 @@ import {
   type TaskRecord,
   type TaskRun,
 } from './store.js';
-import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 
 /** A priority as stored: 0..2, so the claim index sorts P0 first. */
