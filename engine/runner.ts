@@ -29,6 +29,10 @@ import { localHostIdentity, processStartTime } from './process-info.js';
 import { recoverLapsedLeases } from './recovery.js';
 import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
+import type { ScheduleEvent } from '../actors/schedule.machine.js';
+import type { TaskEvent } from '../actors/task.machine.js';
+import { ScheduleActors, scheduleEffects } from './schedule-actors.js';
+import { isScheduleId, scheduledTask } from './schedule-input.js';
 import { TaskActors } from './task-actors.js';
 import { liveActorEffects, runnerEffects } from './task-effects.js';
 import { logDirOf } from './task-service.js';
@@ -106,6 +110,7 @@ export class Runner {
   private supervisor: Actor<typeof supervisorMachine> | undefined;
   private pool: AgentPool | undefined;
   private actors!: TaskActors;
+  private schedules!: ScheduleActors;
   private runs!: AgentRuns;
   private lease!: NodeLease;
   private timers!: TimerLoop;
@@ -198,6 +203,19 @@ export class Runner {
       this.bus,
       this.log,
     );
+    this.schedules = new ScheduleActors(
+      store,
+      clock,
+      nodeId,
+      scheduleEffects({
+        wake: () => this.tell({ type: 'WAKE' }),
+        cancelTask: (taskId, reason) => this.actors.send(taskId, { type: 'CANCEL', reason }),
+        unfinishedTasks: (id) => store.unfinishedScheduleTasks(id),
+      }),
+      this.bus,
+      this.log,
+      { newTask: (schedule) => scheduledTask(schedule, this.options.config) },
+    );
     this.pool = new AgentPool({ maxThreads: Math.min(2, os.availableParallelism()), concurrentTasksPerWorker: this.maxWorkers });
     this.runs = new AgentRuns({ store, actors: this.actors, pool: this.pool, clock, nodeId, logDir: this.logDir, log: this.log });
     this.lease = new NodeLease({
@@ -248,7 +266,7 @@ export class Runner {
     });
     // A local commit may have armed a timer or readied a task (a timer's START_DUE or RESUME_DUE, a RELEASE).
     const unsubscribe = this.bus.subscribe((event) => {
-      if (event.kind !== 'task') return;
+      if (event.kind !== 'task' && event.kind !== 'schedule') return;
       this.timers.poke();
       if (event.type === 'task:ready') this.tell({ type: 'WAKE' });
     });
@@ -313,9 +331,14 @@ export class Runner {
     if (recovered > 0) this.tell({ type: 'WAKE' });
   }
 
-  /** A due durable timer: its event goes to its actor, and the step that takes it deletes it. */
+  /** A due durable timer: its event goes to its actor (a task, or a `sched-…` schedule), and the step that takes it deletes it. */
   private async deliverTimer(timer: DueTimer): Promise<void> {
-    const result = await this.actors.send(timer.actorId, timer.event, { timerId: timer.id, expect: (task) => timer.attempt === null || task.attempt === timer.attempt });
+    if (isScheduleId(timer.actorId)) {
+      const fired = await this.schedules.send(timer.actorId, timer.event as ScheduleEvent, timer.id);
+      if (fired.committed) this.log.info('schedule timer fired', { schedule: timer.actorId, state: fired.schedule.state, next: fired.schedule.nextRunAt });
+      return;
+    }
+    const result = await this.actors.send(timer.actorId, timer.event as TaskEvent, { timerId: timer.id, expect: (task) => timer.attempt === null || task.attempt === timer.attempt });
     if (result.committed) this.log.info('timer fired', { task: timer.actorId, timer: timer.key, state: result.task.state });
   }
 
@@ -358,7 +381,8 @@ export class Runner {
     const idleExitMs = this.options.config.idleExitMs;
     if (idleExitMs === 0) return;
     const now = this.clock.now();
-    if (this.runs.size > 0 || (await this.store.countUnfinished()) > 0) {
+    // An active schedule keeps its runner up: its next slot must find one to fire.
+    if (this.runs.size > 0 || (await this.store.countUnfinished()) > 0 || (await this.store.countActiveSchedules()) > 0) {
       this.idleSince = null;
       return;
     }
@@ -386,7 +410,7 @@ export class Runner {
         supervisor.stop();
       }
       await this.pool?.close().catch(() => undefined);
-      await Promise.all([this.actors.idle(), this.runs.idle()]);
+      await Promise.all([this.actors.idle(), this.schedules.idle(), this.runs.idle()]);
       this.journal.node('node:stopped', reason);
       await this.journal.close();
       await this.store.removeNode(this.nodeId).catch(() => undefined);

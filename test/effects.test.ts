@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
+import { scheduleMachine } from '../actors/schedule.machine.js';
 import { supervisorMachine } from '../actors/supervisor.machine.js';
 import { taskMachine } from '../actors/task.machine.js';
 import { workerSlotMachine } from '../actors/worker-slot.machine.js';
 import { createLogger } from '../engine/logger.js';
+import { scheduleEffects } from '../engine/schedule-actors.js';
 import { frontDoorEffects, liveActorEffects, runnerEffects } from '../engine/task-effects.js';
 
 /** The names of a machine's actions that are effects, not XState built-ins. */
@@ -36,5 +38,11 @@ describe('effect tables', () => {
     const live = liveActorEffects(createLogger('test', 'error'));
     expect(Object.keys(live.supervisor).sort()).toEqual(effectActions(supervisorMachine));
     expect(Object.keys(live.slot).sort()).toEqual(effectActions(workerSlotMachine));
+  });
+
+  it('handle every effect action of the schedule machine (one table, runners and front doors differ in targets)', () => {
+    const actions = effectActions(scheduleMachine);
+    expect(actions).toEqual(['cancelTasks', 'fired']);
+    expect(Object.keys(scheduleEffects({ wake: never, cancelTask: never, unfinishedTasks: never })).sort()).toEqual(actions);
   });
 });

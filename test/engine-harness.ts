@@ -10,6 +10,7 @@ import { openStore, type Store } from '../engine/store/store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
 import { EventBus, type EngineEvent } from '../engine/events.js';
 import { TaskService, type TaskView } from '../engine/task-service.js';
+import { ScheduleService } from '../engine/schedule-service.js';
 import { eventually, testEnv } from './helpers.js';
 
 /** A running engine for one test. */
@@ -18,6 +19,7 @@ export interface EngineHarness {
   config: DelegateConfig;
   store: Store;
   tasks: TaskService;
+  schedules: ScheduleService;
   runner: Runner | null;
   /** The in-process event bus the front door and the runner share. */
   bus: EventBus;
@@ -50,6 +52,7 @@ export async function openEngine(
     config,
     store,
     tasks,
+    schedules: new ScheduleService(store, config, clock, options.cwd ?? dataDir, tasks, bus),
     runner: null,
     bus,
     events,

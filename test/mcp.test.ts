@@ -17,9 +17,24 @@ import { systemClock } from '../engine/clock.js';
 import { loadConfig } from '../engine/config.js';
 import { createLogger } from '../engine/logger.js';
 import { openStore } from '../engine/store/store.js';
+import { ScheduleService } from '../engine/schedule-service.js';
 import { TaskService, type TaskView } from '../engine/task-service.js';
 
-const toolNames = ['DelegateTask', 'TaskStatus', 'TaskLogs', 'CancelTask', 'RetryTask', 'ResumeTask', 'CreatePipeline'];
+const toolNames = [
+  'DelegateTask',
+  'TaskStatus',
+  'TaskLogs',
+  'CancelTask',
+  'RetryTask',
+  'ResumeTask',
+  'CreatePipeline',
+  'ScheduleTask',
+  'ListSchedules',
+  'GetSchedule',
+  'CancelSchedule',
+  'PauseSchedule',
+  'ResumeSchedule',
+];
 
 let dataDir: string;
 let projectDir: string;
@@ -94,7 +109,7 @@ async function settled(client: Client, taskId: string): Promise<TaskView> {
 }
 
 describe('tools/list', () => {
-  it('lists exactly the task tools with schemas, descriptions and annotations (no schedule tools yet)', async () => {
+  it('lists exactly the task and schedule tools with schemas, descriptions and annotations', async () => {
     const { client, stderr } = await connect();
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name)).toEqual(toolNames);
@@ -405,9 +420,9 @@ describe('bad input', () => {
     const after = await ok<{ tasks: TaskView[] }>(client, 'TaskStatus', {});
     expect(after.tasks.map((view) => [view.taskId, view.status])).toEqual(before.tasks.map((view) => [view.taskId, view.status]));
     expect((await client.listTools()).tools).toHaveLength(toolNames.length);
-    const unknownTool = await call(client, 'ScheduleTask', { prompt: 'x' });
+    const unknownTool = await call(client, 'NoSuchTool', { prompt: 'x' });
     expect(unknownTool.isError).toBe(true);
-    expect(textOf(unknownTool)).toContain('Tool ScheduleTask not found');
+    expect(textOf(unknownTool)).toContain('Tool NoSuchTool not found');
   });
 
   it('exits 2 with a one-line message before serving when the configuration is bad', async () => {
@@ -423,7 +438,9 @@ describe('bad input', () => {
     const config = loadConfig(badEnv);
     const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
     const logger = createLogger('mcp', 'error', () => {});
-    const server = createMcpServer({ tasks: new TaskService(store, config, systemClock, projectDir), ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
+    const tasks = new TaskService(store, config, systemClock, projectDir);
+    const schedules = new ScheduleService(store, config, systemClock, projectDir, tasks);
+    const server = createMcpServer({ tasks, schedules, ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });

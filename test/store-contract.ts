@@ -4,6 +4,7 @@
  */
 import { describe, expect, it, beforeEach, afterEach } from 'vitest';
 import type { NewTask, Store, TaskRecord } from '../engine/store/store.js';
+import type { TaskEvent } from '../actors/task.machine.js';
 import { decideSubmit, decideTaskEvent, dependantDecider } from '../engine/task-steps.js';
 import { UsageError } from '../engine/errors.js';
 
@@ -234,7 +235,7 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.claimDueTimers('m', 65_100, 1000, 10)).toEqual([]);
       expect(await store.nextTimerDueAt()).toBe(66_000);
       const waiting = (await store.getTask(second.id))!;
-      const step = decideTaskEvent(waiting, due!.event, 65_000)!.step;
+      const step = decideTaskEvent(waiting, due!.event as TaskEvent, 65_000)!.step;
       expect(await store.commitTaskStep(second.id, { state: 'waiting' }, step, { now: 65_000, nodeId: 'n', timerId: due!.id })).toHaveLength(1);
       expect(await store.getTask(second.id)).toMatchObject({ state: 'ready' });
       expect(await store.timerExists(due!.id)).toBe(false);
@@ -248,7 +249,7 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       const running = (await claim(store, 'n', 2000))!;
       const [due] = await store.claimDueTimers('n', 62_000, 1000, 10);
       expect(due).toMatchObject({ key: 'timeout', event: { type: 'TIMEOUT' }, attempt: 1 });
-      const step = decideTaskEvent(running, due!.event, 62_000)!.step;
+      const step = decideTaskEvent(running, due!.event as TaskEvent, 62_000)!.step;
       expect(await store.commitTaskStep(task.id, { state: 'running', attempt: 2 }, step, { now: 62_000, timerId: due!.id })).toBeNull();
       expect(await store.timerExists(due!.id)).toBe(true);
       await store.dropTimer(due!.id);

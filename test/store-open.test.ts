@@ -19,6 +19,7 @@ import { StoreError } from '../engine/errors.js';
 import { createLogger } from '../engine/logger.js';
 import { migrations } from '../engine/store/migrations.js';
 import { openStore } from '../engine/store/store.js';
+import { ScheduleService } from '../engine/schedule-service.js';
 import { TaskService } from '../engine/task-service.js';
 import { decideSubmit } from '../engine/task-steps.js';
 import { cli, removeDir, repoRoot, tempDir, testEnv } from './helpers.js';
@@ -115,7 +116,9 @@ describe('another process holds the write lock', () => {
     await holdWriteLock();
     const store = await openStore(config.databaseUrl, { busyDeadlineMs: 800 });
     const logger = createLogger('mcp', 'error', () => {});
-    const server = createMcpServer({ tasks: new TaskService(store, config, systemClock, dataDir), ensureRunner: async () => ({ runner: 'disabled', note: '' }), logger });
+    const tasks = new TaskService(store, config, systemClock, dataDir);
+    const schedules = new ScheduleService(store, config, systemClock, dataDir, tasks);
+    const server = createMcpServer({ tasks, schedules, ensureRunner: async () => ({ runner: 'disabled', note: '' }), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });

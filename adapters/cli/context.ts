@@ -10,6 +10,7 @@ import { isStoreError, isUsageError, type StoreErrorCode, type UsageErrorCode } 
 import { systemClock } from '../../engine/clock.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
+import { ScheduleService } from '../../engine/schedule-service.js';
 import { TaskService } from '../../engine/task-service.js';
 import { formatJson, printable } from './format.js';
 
@@ -23,6 +24,7 @@ export interface Engine {
   config: DelegateConfig;
   store: Store;
   tasks: TaskService;
+  schedules: ScheduleService;
   /** Make sure a runner serves this data dir (SPEC §2); says so on stderr when it had to start one. */
   ensureRunner(): Promise<void>;
 }
@@ -74,11 +76,13 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
         if (state === 'disabled') this.note(noRunnerHint);
       };
+      // A task whose runner died here while its agent runs on needs a runner to adopt it.
+      const tasks = new TaskService(opened, config, systemClock, this.context.cwd, { onAdrift: startRunner });
       const engine: Engine = {
         config,
         store: opened,
-        // A task whose runner died here while its agent runs on needs a runner to adopt it.
-        tasks: new TaskService(opened, config, systemClock, this.context.cwd, { onAdrift: startRunner }),
+        tasks,
+        schedules: new ScheduleService(opened, config, systemClock, this.context.cwd, tasks),
         ensureRunner: startRunner,
       };
       return await this.run(engine);

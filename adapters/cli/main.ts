@@ -21,6 +21,12 @@ import { McpStartCommand } from './commands/mcp/start.js';
 import { ServeCommand } from './commands/serve.js';
 import { StatusCommand } from './commands/status.js';
 import { StopCommand } from './commands/stop.js';
+import { ScheduleCancelCommand } from './commands/schedule/cancel.js';
+import { SchedulePauseCommand } from './commands/schedule/pause.js';
+import { ScheduleResumeCommand } from './commands/schedule/resume.js';
+import { ScheduleCreateCommand } from './commands/schedule/create.js';
+import { ScheduleGetCommand } from './commands/schedule/get.js';
+import { ScheduleListCommand } from './commands/schedule/list.js';
 
 /** `delegate help` and plain `delegate`: the command list. */
 class HelpCommand extends Command<DelegateContext> {
@@ -47,7 +53,27 @@ class DelegateCli extends Cli<DelegateContext> {
 }
 
 // Help goes first: clipanion shows only the default command's own usage when it is registered last.
-const commands = [HelpCommand, DelegateTaskCommand, StatusCommand, LogsCommand, CancelCommand, RetryCommand, ResumeCommand, PipelineCommand, EventsCommand, ServeCommand, StopCommand, DemoCommand, McpStartCommand];
+const commands = [
+  HelpCommand,
+  DelegateTaskCommand,
+  StatusCommand,
+  LogsCommand,
+  CancelCommand,
+  RetryCommand,
+  ResumeCommand,
+  PipelineCommand,
+  ScheduleCreateCommand,
+  ScheduleListCommand,
+  ScheduleGetCommand,
+  SchedulePauseCommand,
+  ScheduleResumeCommand,
+  ScheduleCancelCommand,
+  EventsCommand,
+  ServeCommand,
+  StopCommand,
+  DemoCommand,
+  McpStartCommand,
+];
 
 /** The first words of every command path (`delegate`, `status`, `mcp`, …). */
 const commandWords = new Set(commands.flatMap((command) => command.paths.map((path) => path[0]).filter((word) => word !== undefined)));

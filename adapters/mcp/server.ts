@@ -22,6 +22,7 @@ import { loadConfig, type DelegateConfig } from '../../engine/config.js';
 import { createLogger, type Logger } from '../../engine/logger.js';
 import { ensureRunner, noRunnerHint, type RunnerState } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
+import { ScheduleService } from '../../engine/schedule-service.js';
 import { TaskService } from '../../engine/task-service.js';
 import { delegateVersion } from '../../engine/version.js';
 // Registers the built-in agents: this server validates tasks' agent names, also when embedded without the CLI.
@@ -36,14 +37,34 @@ import { retryTask } from './tools/retry-task.js';
 import { taskLogs } from './tools/task-logs.js';
 import { taskStatus } from './tools/task-status.js';
 import type { McpTool, RunnerReport, ToolDeps } from './tools/tool.js';
+import { cancelSchedule } from './tools/cancel-schedule.js';
+import { getSchedule } from './tools/get-schedule.js';
+import { listSchedules } from './tools/list-schedules.js';
+import { pauseSchedule, resumeSchedule } from './tools/pause-schedule.js';
+import { scheduleTask } from './tools/schedule-task.js';
 
 /** The tools this server offers, in the order tools/list shows them. */
-export const mcpTools: readonly McpTool[] = [delegateTask, taskStatus, taskLogs, cancelTask, retryTask, resumeTask, createPipeline];
+export const mcpTools: readonly McpTool[] = [
+  delegateTask,
+  taskStatus,
+  taskLogs,
+  cancelTask,
+  retryTask,
+  resumeTask,
+  createPipeline,
+  scheduleTask,
+  listSchedules,
+  getSchedule,
+  cancelSchedule,
+  pauseSchedule,
+  resumeSchedule,
+];
 
 const instructions =
   'delegate runs Claude Code tasks in the background on this machine. DelegateTask queues a task and returns its ' +
   'taskId at once; the task keeps running after this session ends. Follow tasks with TaskStatus, read their output ' +
-  'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask.';
+  'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
+  'ScheduleTask queues a task on a cron schedule (in a time zone) or once at a time; GetSchedule shows its history.';
 
 /** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
 export function createMcpServer(deps: ToolDeps): McpServer {
@@ -155,9 +176,11 @@ export async function startStdioServer(
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   const ensureRunner = runnerStarter(store, config, env, logger);
+  // A task whose runner died here while its agent runs on needs a runner to adopt it.
+  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() });
   const server = createMcpServer({
-    // A task whose runner died here while its agent runs on needs a runner to adopt it.
-    tasks: new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() }),
+    tasks,
+    schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
     ensureRunner,
     logger,
   });

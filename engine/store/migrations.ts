@@ -165,6 +165,44 @@ export const migrations: readonly string[][] = [
     `INSERT INTO timers (actor_id, key, event, due_at, attempt, created_at)
        SELECT id, 'timeout', '{"type":"TIMEOUT"}', COALESCE(started_at, updated_at) + timeout_ms, attempt, updated_at FROM tasks WHERE state = 'running'`,
   ],
+  // Schedules (SPEC §3–§5, DESIGN §6): the durable schedule actors, their run history, and the task link.
+  [
+    `CREATE TABLE schedules (
+      id TEXT PRIMARY KEY,
+      prompt TEXT NOT NULL,
+      type TEXT NOT NULL,
+      cron_expression TEXT,
+      scheduled_at INTEGER,
+      timezone TEXT NOT NULL,
+      missed_run_policy TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      working_directory TEXT NOT NULL,
+      agent TEXT NOT NULL,
+      max_runs INTEGER,
+      expires_at INTEGER,
+      after_schedule_id TEXT,
+      state TEXT NOT NULL,
+      snapshot TEXT NOT NULL,
+      runs INTEGER NOT NULL DEFAULT 0,
+      next_run_at INTEGER,
+      cancel_reason TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE INDEX schedules_state ON schedules (state, created_at)`,
+    // One row per slot: the UNIQUE key is what makes a slot fire once however many nodes are up.
+    `CREATE TABLE schedule_runs (
+      schedule_id TEXT NOT NULL REFERENCES schedules (id),
+      scheduled_for INTEGER NOT NULL,
+      fired_at INTEGER NOT NULL,
+      task_id TEXT,
+      outcome TEXT NOT NULL,
+      detail TEXT,
+      UNIQUE (schedule_id, scheduled_for)
+    )`,
+    `ALTER TABLE tasks ADD COLUMN schedule_id TEXT`,
+    `CREATE INDEX tasks_schedule ON tasks (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
+  ],
 ];
 
 /**

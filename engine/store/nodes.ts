@@ -34,12 +34,14 @@ export async function removeNode(tx: SqlExecutor, id: string): Promise<void> {
   await tx.run(`DELETE FROM actor_snapshots WHERE node_id = ?`, [id]);
 }
 
-/** Delete a node's row only if no task is unfinished, in one statement; false when work exists. */
+/** Delete a node's row only if no task is unfinished and no schedule active, in one statement; false when work exists. */
 export async function removeNodeIfIdle(tx: SqlExecutor, id: string): Promise<boolean> {
-  const result = await tx.run(`DELETE FROM nodes WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)}))`, [
-    id,
-    ...unfinishedStates,
-  ]);
+  // An active schedule is work too: its next slot needs a runner up to fire.
+  const result = await tx.run(
+    `DELETE FROM nodes WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE state IN (${placeholders(unfinishedStates.length)}))
+       AND NOT EXISTS (SELECT 1 FROM schedules WHERE state = 'active')`,
+    [id, ...unfinishedStates],
+  );
   return result.changes > 0;
 }
 

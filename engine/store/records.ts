@@ -3,6 +3,7 @@
  * events, checkpoints). Plain types and the few constants that describe them; no SQL.
  */
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
+import type { ScheduleEvent } from '../../actors/schedule.machine.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
@@ -82,8 +83,11 @@ export type TaskColumns = Partial<
   >
 >;
 
+/** The event a durable timer delivers: a task's or a schedule's (routed by the actor id's prefix). */
+export type TimerEvent = TaskMachineEvent | ScheduleEvent;
+
 /** A durable timer a step arms (its statechart's delayed `raise`) or cancels (its `cancel`), keyed per actor. */
-export type TimerChange = { kind: 'arm'; key: string; event: TaskMachineEvent; dueAt: number } | { kind: 'disarm'; key: string };
+export type TimerChange = { kind: 'arm'; key: string; event: TimerEvent; dueAt: number } | { kind: 'disarm'; key: string };
 
 /** One decided lifecycle step of a task: the statechart's next snapshot plus the domain columns it implies. */
 export interface TaskStep {
@@ -108,14 +112,14 @@ export interface DueTimer {
   id: number;
   actorId: string;
   key: string;
-  event: TaskMachineEvent;
+  event: TimerEvent;
   dueAt: number;
   /** The actor's attempt when the timer was armed (a task's), or null. */
   attempt: number | null;
 }
 
 /** Which kind of actor an event is about. */
-export type ActorKind = 'task' | 'slot' | 'node' | 'supervisor';
+export type ActorKind = 'task' | 'slot' | 'node' | 'supervisor' | 'schedule';
 
 /** One event of the stream (DESIGN §9): a committed transition of one actor. */
 export interface EngineEvent {

@@ -16,7 +16,7 @@ import {
   type TaskRecord,
   type TaskRun,
 } from './records.js';
-import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
+import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 
 /** A priority as stored: 0..2, so the claim index sorts P0 first. */
@@ -188,7 +188,7 @@ export function toDueTimer(row: SqlRow): DueTimer {
     id: Number(row.id),
     actorId: String(row.actor_id),
     key: String(row.key),
-    event: json(row.event) as TaskMachineEvent,
+    event: json(row.event) as DueTimer['event'],
     dueAt: Number(row.due_at),
     attempt: num(row.attempt),
   };

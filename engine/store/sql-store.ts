@@ -6,6 +6,8 @@ import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
 import * as nodes from './nodes.js';
 import * as runs from './runs.js';
+import * as schedules from './schedules.js';
+import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 import * as timers from './timers.js';
 import type { SqlDriver } from './sql-driver.js';
 import type {
@@ -192,6 +194,44 @@ export class SqlStore implements Store {
       await events.appendEvents(tx, batch);
       await events.saveActorSnapshots(tx, snapshots);
     });
+  }
+
+  insertSchedule(schedule: NewSchedule, step: ScheduleStep, now: number): Promise<{ schedule: ScheduleRecord; events: EngineEvent[] }> {
+    return this.db.write((tx) => schedules.insertSchedule(tx, schedule, step, now));
+  }
+
+  getSchedule(id: string): Promise<ScheduleRecord | null> {
+    return schedules.getSchedule(this.db, id);
+  }
+
+  listSchedules(filter: ScheduleFilter = {}): Promise<ScheduleRecord[]> {
+    return schedules.listSchedules(this.db, filter);
+  }
+
+  async commitScheduleStep(
+    id: string,
+    fence: ScheduleFence,
+    step: ScheduleStep,
+    options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring },
+  ): Promise<EngineEvent[] | null> {
+    try {
+      return await this.db.write((tx) => schedules.commitScheduleStep(tx, id, fence, step, options));
+    } catch (error) {
+      if (error instanceof schedules.ScheduleStepRefused) return null;
+      throw error;
+    }
+  }
+
+  scheduleRuns(id: string, limit: number): Promise<ScheduleRunRecord[]> {
+    return schedules.scheduleRuns(this.db, id, limit);
+  }
+
+  unfinishedScheduleTasks(id: string): Promise<string[]> {
+    return schedules.unfinishedScheduleTasks(this.db, id);
+  }
+
+  countActiveSchedules(): Promise<number> {
+    return schedules.countActiveSchedules(this.db);
   }
 
   dataVersion(): Promise<number | null> {

@@ -36,6 +36,7 @@ import type {
 } from './records.js';
 
 export * from './records.js';
+import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 
 /** The store's verbs. */
 export interface Store {
@@ -115,6 +116,23 @@ export interface Store {
   lastEventId(): Promise<number>;
   /** Append node-local actors' events and keep their latest snapshots, in one transaction. */
   recordNodeActors(events: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void>;
+  /** Insert a schedule with its first step (its first timer) in one transaction. */
+  insertSchedule(schedule: NewSchedule, step: ScheduleStep, now: number): Promise<{ schedule: ScheduleRecord; events: EngineEvent[] }>;
+  getSchedule(id: string): Promise<ScheduleRecord | null>;
+  /** Newest schedules first. */
+  listSchedules(filter?: ScheduleFilter): Promise<ScheduleRecord[]>;
+  /**
+   * Commit one schedule step guarded by `fence`, with its event, its timers, the timer it consumes and, for a
+   * firing, its run rows and its task, all in one transaction. Null (nothing written) when the schedule moved on,
+   * the timer is gone, or another node already recorded one of the slots.
+   */
+  commitScheduleStep(id: string, fence: ScheduleFence, step: ScheduleStep, options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring }): Promise<EngineEvent[] | null>;
+  /** A schedule's run history, newest slot first, with each task's state. */
+  scheduleRuns(id: string, limit: number): Promise<ScheduleRunRecord[]>;
+  /** Ids of a schedule's tasks that are not finished. */
+  unfinishedScheduleTasks(id: string): Promise<string[]>;
+  /** How many schedules are active (a runner with any must not idle out). */
+  countActiveSchedules(): Promise<number>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { isStoreError, isUsageError } from '../../../engine/errors.js';
 import type { Logger } from '../../../engine/logger.js';
 import type { RunnerState } from '../../../engine/runner-control.js';
+import type { ScheduleService } from '../../../engine/schedule-service.js';
 import type { TaskService } from '../../../engine/task-service.js';
 import { intInRange, parseInput, shown } from '../../../engine/task-input.js';
 
@@ -30,6 +31,7 @@ export interface RunnerReport {
 /** What the tools need from the process that serves them. */
 export interface ToolDeps {
   tasks: TaskService;
+  schedules: ScheduleService;
   /** Make sure a runner serves this data dir; never throws (a failure is reported, the task stays queued). */
   ensureRunner(): Promise<RunnerReport>;
   logger: Logger;

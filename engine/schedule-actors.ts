@@ -1,0 +1,144 @@
+/**
+ * The one step path of durable schedule actors, the same shape as TaskActors (DESIGN §1): load → decide with
+ * `transition()` → one fenced transaction → run the returned effects through the effect table. A due timer is
+ * turned into FIRE here: the firing plan (engine/schedule-steps.ts) is committed with the step, so the slot's
+ * history row and its task exist exactly when the step does. One mailbox per schedule in this process; across
+ * processes the consumed timer, the fence (state, runs) and the slot's UNIQUE key make a second firing write
+ * nothing.
+ */
+import type { ScheduleActionParams, ScheduleActionType, ScheduleEvent } from '../actors/schedule.machine.js';
+import type { Clock } from './clock.js';
+import type { EventBus } from './events.js';
+import type { Logger } from './logger.js';
+import { decideScheduleEvent, planFiring, type DecidedScheduleStep, type ScheduleAction } from './schedule-steps.js';
+import type { ScheduleFiring, ScheduleRecord } from './store/schedule-records.js';
+import type { EngineEvent, NewTask, Store } from './store/store.js';
+
+/** How one schedule effect is carried out after its step committed. */
+export type ScheduleEffectHandler<K extends ScheduleActionType> = (params: ScheduleActionParams[K], context: { schedule: ScheduleRecord }) => unknown;
+
+/** The schedule effect table: one handler for every action the schedule machine can return. */
+export type ScheduleEffects = { [K in ScheduleActionType]: ScheduleEffectHandler<K> };
+
+/** How a schedule step ended. */
+export type ScheduleStepResult =
+  | { committed: true; schedule: ScheduleRecord; events: EngineEvent[] }
+  | { committed: false; reason: 'gone' | 'refused' | 'contended' | 'moved-on'; schedule: ScheduleRecord | null };
+
+/** What the actors need besides the store: the task a firing creates. */
+export interface ScheduleActorsOptions {
+  /** The task a firing of `schedule` inserts (a new id every call). */
+  newTask(schedule: ScheduleRecord): NewTask;
+}
+
+/** Schedule actors of one process. */
+export class ScheduleActors {
+  readonly #mailboxes = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly nodeId: string | null,
+    private readonly effects: ScheduleEffects,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    private readonly options: ScheduleActorsOptions,
+  ) {}
+
+  /** Deliver `event` to schedule `id` through its mailbox; `timerId` is the durable timer it comes from. */
+  send(id: string, event: ScheduleEvent, timerId?: number): Promise<ScheduleStepResult> {
+    const previous = this.#mailboxes.get(id) ?? Promise.resolve();
+    const result = previous.then(() => this.#step(id, event, timerId));
+    const tail = result.catch(() => undefined);
+    this.#mailboxes.set(id, tail);
+    void tail.then(() => {
+      if (this.#mailboxes.get(id) === tail) this.#mailboxes.delete(id);
+    });
+    return result;
+  }
+
+  /** Wait until every step queued so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#mailboxes.size > 0) await Promise.all(this.#mailboxes.values());
+  }
+
+  async #step(id: string, event: ScheduleEvent, timerId: number | undefined): Promise<ScheduleStepResult> {
+    for (let tries = 0; tries < 5; tries++) {
+      const schedule = await this.store.getSchedule(id);
+      if (!schedule) {
+        if (timerId !== undefined) await this.store.dropTimer(timerId);
+        return { committed: false, reason: 'gone', schedule: null };
+      }
+      const now = this.clock.now();
+      let firing: ScheduleFiring | undefined;
+      let detail: string | undefined;
+      let decided: DecidedScheduleStep | null;
+      if (event.type === 'DUE') {
+        const plan = planFiring(schedule, now, await this.previousUnfinished(schedule), () => this.options.newTask(schedule));
+        decided = decideScheduleEvent(schedule, plan.event, now);
+        firing = plan.firing;
+        detail = plan.detail || undefined;
+      } else {
+        decided = decideScheduleEvent(schedule, event, now);
+      }
+      if (!decided) {
+        if (timerId !== undefined) await this.store.dropTimer(timerId);
+        return { committed: false, reason: 'refused', schedule };
+      }
+      if (detail !== undefined) decided.step.detail = detail;
+      const events = await this.store.commitScheduleStep(id, { state: schedule.state, runs: schedule.runs }, decided.step, {
+        now,
+        nodeId: this.nodeId,
+        ...(timerId !== undefined ? { timerId } : {}),
+        ...(firing ? { firing } : {}),
+      });
+      if (!events) {
+        // Another node delivered this timer (or fired the slot): nothing to decide again.
+        if (timerId !== undefined && !(await this.store.timerExists(timerId))) return { committed: false, reason: 'moved-on', schedule };
+        continue;
+      }
+      const after = (await this.store.getSchedule(id)) ?? schedule;
+      this.bus.publish(events);
+      // Awaited inside the mailbox, so a front door that answers after the step has also cancelled the tasks.
+      await Promise.all(decided.actions.map((action) => this.#act(action, after)));
+      return { committed: true, schedule: after, events };
+    }
+    return { committed: false, reason: 'contended', schedule: await this.store.getSchedule(id) };
+  }
+
+  /** Whether a task of the schedule is still unfinished (concurrent-run prevention). */
+  private async previousUnfinished(schedule: ScheduleRecord): Promise<boolean> {
+    return (await this.store.unfinishedScheduleTasks(schedule.id)).length > 0;
+  }
+
+  /** Run one effect; a failure is logged, never thrown into the committed step. */
+  async #act(action: ScheduleAction, schedule: ScheduleRecord): Promise<void> {
+    try {
+      await (this.effects[action.type] as ScheduleEffectHandler<typeof action.type>)(action.params as never, { schedule });
+    } catch (error) {
+      this.log.error('schedule effect failed', { schedule: schedule.id, effect: action.type, error: String(error) });
+    }
+  }
+}
+
+/** What a process reaches from a schedule's effects. */
+export interface ScheduleEffectTargets {
+  /** A task was queued: a runner may claim it now (a front door has nothing to wake). */
+  wake(): void;
+  /** Cancel one of the schedule's tasks (through the task's own step path). */
+  cancelTask(taskId: string, reason: string): Promise<unknown>;
+  /** The schedule's unfinished tasks. */
+  unfinishedTasks(scheduleId: string): Promise<string[]>;
+}
+
+/** The schedule effect table, the same in runners and front doors but for what `targets` reach. */
+export function scheduleEffects(targets: ScheduleEffectTargets): ScheduleEffects {
+  return {
+    fired: (params) => {
+      if (params.started) targets.wake();
+    },
+    cancelTasks: async (params, { schedule }) => {
+      for (const taskId of await targets.unfinishedTasks(schedule.id)) await targets.cancelTask(taskId, params.reason);
+    },
+  };
+}
