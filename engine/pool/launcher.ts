@@ -56,7 +56,7 @@ function isCancel(message: unknown): message is Extract<LauncherMessage, { cmd: 
 }
 
 /** Start the shim of a run: its spec file, then the detached process. Returns its pid, or why it could not start. */
-async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: number } | { error: string }> {
+async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: number; exited: Promise<void> } | { error: string }> {
   const files = runFiles(runDir);
   const { env: extraEnv, ...command } = req.command;
   const spec: ShimSpec = {
@@ -92,7 +92,9 @@ async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: num
     if (started || child.pid === undefined) return { error: `cannot start the run's shim (${process.execPath}): ${started?.message ?? 'no pid'}` };
     // The shim must not keep this thread's event loop, nor die with it.
     child.unref();
-    return { pid: child.pid };
+    // While this runner lives, the shim's exit wakes the follower at once instead of at its next look.
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { pid: child.pid, exited };
   } finally {
     closeSync(shimLog);
   }
@@ -128,6 +130,8 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
   const runDir = runDirOf(job.logDir, taskId, job.attempt);
   let pid: number;
   let pidStart: number | null;
+  // An adopted shim is not our child: only its files and /proc tell of its end.
+  let exited: Promise<void> = new Promise(() => undefined);
   if (job.kind === 'adopt') {
     ({ pid, pidStart } = job);
   } else {
@@ -135,10 +139,11 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
     const shim = await startShim(job, runDir);
     if ('error' in shim) return finish(failed('spawn_error', shim.error));
     pid = shim.pid;
+    exited = shim.exited;
     pidStart = processStartTime(pid);
   }
   post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: pidStart } });
-  return finish(await follow(runDir, pid, pidStart, job.killGraceMs, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
+  return finish(await follow(runDir, pid, pidStart, job.killGraceMs, exited, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
 }
 
 /** Follow a run's files until its shim reports the end, dies without one, or the run is cancelled. */
@@ -147,6 +152,7 @@ async function follow(
   pid: number,
   pidStart: number | null,
   killGraceMs: number,
+  exited: Promise<void>,
   onProgress: (progress: ShimProgress) => void,
   cancelled: () => string | undefined,
 ): Promise<RunOutcome> {
@@ -175,6 +181,6 @@ async function follow(
       await killGroupById(pid, killGraceMs);
       return failed('lost', `the run's shim (pid ${pid}) ended without reporting how the agent ended`);
     }
-    await sleep(FOLLOW_MS);
+    await Promise.race([sleep(FOLLOW_MS), exited]);
   }
 }
