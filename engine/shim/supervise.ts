@@ -1,7 +1,8 @@
 /**
- * The launcher a pool worker runs for one attempt of a task: spawn the agent in its own process group, feed it
- * the prompt, log its output, enforce the output limit, obey cancel, and always leave nothing
- * running behind. Plain Node, no engine state: everything it needs is in the LaunchRequest.
+ * What the shim does for one attempt of a task (DESIGN §10): spawn the agent in the shim's own process group,
+ * feed it the prompt, log its output, enforce the output limit, and leave nothing of the group running behind
+ * but the shim itself. Cancel and the run's timeout come from outside, as a kill of the whole group (the shim
+ * with it). Plain Node, no engine state: everything it needs is in the spec and its environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
