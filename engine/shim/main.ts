@@ -18,6 +18,8 @@ async function main(runDir: string): Promise<void> {
     progress: (progress) => writeJsonAtomic(files.progress, progress),
   });
   writeJsonAtomic(files.exit, outcome);
+  // Done: a timer still waiting on the agent's pipes (a tool that kept them open) must not keep the shim up.
+  process.exit(0);
 }
 
 const runDir = process.argv[2];
