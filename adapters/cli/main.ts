@@ -19,6 +19,8 @@ import { ResumeCommand } from './commands/resume.js';
 import { RetryCommand } from './commands/retry.js';
 import { McpStartCommand } from './commands/mcp/start.js';
 import { ServeCommand } from './commands/serve.js';
+import { ServiceInstallCommand } from './commands/service/install.js';
+import { ServiceUninstallCommand } from './commands/service/uninstall.js';
 import { StatusCommand } from './commands/status.js';
 import { StopCommand } from './commands/stop.js';
 import { ScheduleCancelCommand } from './commands/schedule/cancel.js';
@@ -71,6 +73,8 @@ const commands = [
   EventsCommand,
   ServeCommand,
   StopCommand,
+  ServiceInstallCommand,
+  ServiceUninstallCommand,
   DemoCommand,
   McpStartCommand,
 ];
