@@ -7,10 +7,12 @@ import type { ScheduleEvent } from '../../actors/schedule.machine.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
+/** The priorities in stored order: index = stored number. */
 export const priorities: readonly Priority[] = ['P0', 'P1', 'P2'];
 
 /** Lifecycle states that are not finished. */
 export const unfinishedStates = ['queued', 'waiting', 'ready', 'running', 'paused'] as const;
+/** Lifecycle states a task never leaves. */
 export const finishedStates = ['completed', 'failed', 'cancelled'] as const;
 
 /** A task as the store holds it. `snapshot` is the persisted statechart ({ value, context }). */
