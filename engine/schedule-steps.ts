@@ -18,7 +18,8 @@ import {
 } from '../actors/schedule.machine.js';
 import { nextSlot, slotsThrough, type SlotRule } from './schedule-slots.js';
 import type { NewScheduleRun, ScheduleFiring, ScheduleRecord, ScheduleStep } from './store/schedule-records.js';
-import type { NewTask, TimerChange } from './store/store.js';
+import type { NewTask } from './store/store.js';
+import { splitActions, type RawAction } from './step-actions.js';
 import { decideSubmit } from './task-steps.js';
 
 /** A slot this much older than the firing counts as missed (the engine was down, the machine slept, it was paused). */
@@ -33,27 +34,10 @@ export interface DecidedScheduleStep {
   actions: ScheduleAction[];
 }
 
-interface RawAction {
-  type: string;
-  params?: unknown;
-}
-
 function toStep(eventType: string, next: ScheduleSnapshot, actions: readonly RawAction[], now: number): DecidedScheduleStep {
   const value = next.value as ScheduleState;
   const context = next.context;
-  const timers: TimerChange[] = [];
-  const effects: ScheduleAction[] = [];
-  for (const action of actions) {
-    if (action.type === 'xstate.raise') {
-      const params = action.params as { event: ScheduleEvent; id?: string; delay?: number };
-      if (params.delay === undefined || params.id === undefined) throw new Error(`internal: schedule machine raised ${params.event.type} without a delay and an id`);
-      timers.push({ kind: 'arm', key: params.id, event: params.event, dueAt: now + params.delay });
-    } else if (action.type === 'xstate.cancel') {
-      timers.push({ kind: 'disarm', key: (action.params as { sendId: string }).sendId });
-    } else if (!action.type.startsWith('xstate.')) {
-      effects.push({ type: action.type, params: action.params } as ScheduleAction);
-    }
-  }
+  const { timers, effects } = splitActions<ScheduleAction>('schedule', actions, now);
   return {
     step: { event: eventType, snapshot: { value, context }, set: { runs: context.runs, nextRunAt: context.nextRunAt, cancelReason: context.cancelReason }, timers },
     actions: effects,

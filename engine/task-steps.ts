@@ -15,7 +15,8 @@ import {
   type TaskEvent as TaskMachineEvent,
   type TaskSnapshot,
 } from '../actors/task.machine.js';
-import type { DependantDecider, TaskColumns, TaskRecord, TaskStep, TimerChange } from './store/store.js';
+import { splitActions, type RawAction } from './step-actions.js';
+import type { DependantDecider, TaskColumns, TaskRecord, TaskStep } from './store/store.js';
 
 /** How many times a run may be taken over after its runner died before the task fails with `crashed`. */
 export const defaultMaxRecoveries = 3;
@@ -27,11 +28,6 @@ export type TaskAction = { [K in TaskActionType]: { type: K; params: TaskActionP
 export interface DecidedStep {
   step: TaskStep;
   actions: TaskAction[];
-}
-
-interface RawAction {
-  type: string;
-  params?: unknown;
 }
 
 function toStep(event: TaskMachineEvent, next: TaskSnapshot, actions: readonly RawAction[], extra: TaskColumns, now: number): DecidedStep {
@@ -48,20 +44,7 @@ function toStep(event: TaskMachineEvent, next: TaskSnapshot, actions: readonly R
     ...(finished ? { endedAt: now } : {}),
     ...extra,
   };
-  const timers: TimerChange[] = [];
-  const effects: TaskAction[] = [];
-  for (const action of actions) {
-    if (action.type === 'xstate.raise') {
-      // Only delayed raises come back from transition(); immediate ones were taken inside it.
-      const params = action.params as { event: TaskMachineEvent; id?: string; delay?: number };
-      if (params.delay === undefined || params.id === undefined) throw new Error(`internal: task machine raised ${params.event.type} without a delay and an id`);
-      timers.push({ kind: 'arm', key: params.id, event: params.event, dueAt: now + params.delay });
-    } else if (action.type === 'xstate.cancel') {
-      timers.push({ kind: 'disarm', key: (action.params as { sendId: string }).sendId });
-    } else if (!action.type.startsWith('xstate.')) {
-      effects.push({ type: action.type, params: action.params } as TaskAction);
-    }
-  }
+  const { timers, effects } = splitActions<TaskAction>('task', actions, now);
   return { step: { event: event.type, snapshot: { value, context }, set, timers }, actions: effects };
 }
 
