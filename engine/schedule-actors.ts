@@ -10,6 +10,7 @@ import type { ScheduleActionParams, ScheduleActionType, ScheduleEvent } from '..
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
+import { Mailboxes } from './mailboxes.js';
 import { decideScheduleEvent, planFiring, type DecidedScheduleStep, type ScheduleAction } from './schedule-steps.js';
 import type { ScheduleFiring, ScheduleRecord } from './store/schedule-records.js';
 import type { EngineEvent, NewTask, Store } from './store/store.js';
@@ -33,7 +34,7 @@ export interface ScheduleActorsOptions {
 
 /** Schedule actors of one process. */
 export class ScheduleActors {
-  readonly #mailboxes = new Map<string, Promise<unknown>>();
+  readonly #mailboxes = new Mailboxes();
 
   constructor(
     private readonly store: Store,
@@ -47,19 +48,12 @@ export class ScheduleActors {
 
   /** Deliver `event` to schedule `id` through its mailbox; `timerId` is the durable timer it comes from. */
   send(id: string, event: ScheduleEvent, timerId?: number): Promise<ScheduleStepResult> {
-    const previous = this.#mailboxes.get(id) ?? Promise.resolve();
-    const result = previous.then(() => this.#step(id, event, timerId));
-    const tail = result.catch(() => undefined);
-    this.#mailboxes.set(id, tail);
-    void tail.then(() => {
-      if (this.#mailboxes.get(id) === tail) this.#mailboxes.delete(id);
-    });
-    return result;
+    return this.#mailboxes.run(id, () => this.#step(id, event, timerId));
   }
 
   /** Wait until every step queued so far has finished. */
-  async idle(): Promise<void> {
-    while (this.#mailboxes.size > 0) await Promise.all(this.#mailboxes.values());
+  idle(): Promise<void> {
+    return this.#mailboxes.idle();
   }
 
   async #step(id: string, event: ScheduleEvent, timerId: number | undefined): Promise<ScheduleStepResult> {

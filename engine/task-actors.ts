@@ -12,6 +12,7 @@ import type { TaskActionParams, TaskActionType, TaskEvent } from '../actors/task
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
+import { Mailboxes } from './mailboxes.js';
 import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep } from './store/store.js';
 import { decideTaskEvent, dependantDecider, type DecidedStep, type TaskAction } from './task-steps.js';
 
@@ -87,7 +88,7 @@ function rowFence(task: TaskRecord): TaskFence {
 
 /** Task actors of one process: their mailboxes, their steps and their effects. */
 export class TaskActors {
-  readonly #mailboxes = new Map<string, Promise<unknown>>();
+  readonly #mailboxes = new Mailboxes();
 
   constructor(
     private readonly store: Store,
@@ -101,19 +102,12 @@ export class TaskActors {
 
   /** Deliver `event` to task `taskId` through its mailbox. */
   send(taskId: string, event: TaskEvent, options: StepOptions = {}): Promise<StepResult> {
-    const previous = this.#mailboxes.get(taskId) ?? Promise.resolve();
-    const result = previous.then(() => this.#step(taskId, event, options));
-    const tail = result.catch(() => undefined);
-    this.#mailboxes.set(taskId, tail);
-    void tail.then(() => {
-      if (this.#mailboxes.get(taskId) === tail) this.#mailboxes.delete(taskId);
-    });
-    return result;
+    return this.#mailboxes.run(taskId, () => this.#step(taskId, event, options));
   }
 
   /** Wait until every step queued so far has finished (shutdown). */
-  async idle(): Promise<void> {
-    while (this.#mailboxes.size > 0) await Promise.all(this.#mailboxes.values());
+  idle(): Promise<void> {
+    return this.#mailboxes.idle();
   }
 
   async #step(taskId: string, event: TaskEvent, options: StepOptions): Promise<StepResult> {
