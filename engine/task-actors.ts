@@ -50,8 +50,6 @@ export type StepResult =
 export interface StepOptions {
   /** The task the event was meant for; when the row no longer matches (another attempt, another owner), the event is dropped. */
   expect?: (task: TaskRecord) => boolean;
-  /** The fence of the commit; default: the state, owner and attempt the decision was made on. */
-  fence?: (task: TaskRecord) => TaskFence;
   /** Domain columns the step sets besides what the statechart decides (cost, session id of a run). */
   extra?: TaskColumns;
   /** A line for the history, e.g. why a lease was lost. */
@@ -81,7 +79,7 @@ function afterStep(task: TaskRecord, step: TaskStep): TaskRecord {
   return { ...task, ...step.set, state: step.snapshot.value, snapshot: step.snapshot } as TaskRecord;
 }
 
-/** The default fence: exactly the row the decision was made on. */
+/** The fence of every step: exactly the row the decision was made on (state, and for a run its owner and attempt). */
 function rowFence(task: TaskRecord): TaskFence {
   return task.state === 'running' ? { state: task.state, owner: task.owner ?? undefined, attempt: task.attempt } : { state: task.state };
 }
@@ -124,7 +122,7 @@ export class TaskActors {
       if (!decided) return this.#drop(options, { committed: false, reason: 'refused', task });
       if (options.detail !== undefined) decided.step.detail = options.detail;
       const additions = await this.#prepare(decided, task, now);
-      const events = await this.store.commitTaskStep(taskId, (options.fence ?? rowFence)(task), decided.step, {
+      const events = await this.store.commitTaskStep(taskId, rowFence(task), decided.step, {
         now,
         nodeId: this.nodeId,
         ...(options.runEnd ? { runEnd: options.runEnd } : {}),
