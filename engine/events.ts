@@ -84,13 +84,6 @@ export class EventBus {
   }
 }
 
-/** Whether an event passes a filter (the same test the store applies in SQL). */
-export function eventMatches(event: EngineEvent, filter: EventFilter): boolean {
-  if (filter.actorId !== undefined && event.actorId !== filter.actorId) return false;
-  if (filter.sinceAt !== undefined && event.at < filter.sinceAt) return false;
-  return true;
-}
-
 /**
  * Follows the events table from an id on, for processes that did not commit the events themselves. It reads
  * only when the database changed (`PRAGMA data_version`, ~25 µs) or, on a remote database, every second.
@@ -109,11 +102,6 @@ export class EventFollower {
     private readonly pollMs = 50,
   ) {
     this.#afterId = afterId;
-  }
-
-  /** The id of the last event read. */
-  get afterId(): number {
-    return this.#afterId;
   }
 
   /** Read what arrived since the last call (at most `limit` events). */
