@@ -8,8 +8,12 @@
  * The next firing is one delayed `raise` with the id `due` (a durable timer row): `DUE` at the next slot, or
  * `EXPIRE` at `expiresAt` when that comes first. `DUE` itself has no transition here: the engine turns the
  * delivered timer into `FIRE`, after it has worked out which slots are due and what the missed-run policy does.
+ *
+ * A chained schedule (`afterScheduleId`) has no slot of its own (`nextRunAt` null) and arms nothing but its
+ * expiry: it fires when the schedule it follows runs. That arrives as `UPSTREAM_RAN`, which the engine also
+ * turns into `FIRE`; when the followed schedule ends without another run, it arrives as `CANCEL`.
  */
-import { assign, cancel, raise, setup, type SnapshotFrom } from 'xstate';
+import { assign, cancel, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 
 /** States of the schedule statechart. */
 export type ScheduleState = 'active' | 'paused' | 'completed' | 'cancelled' | 'expired';
@@ -24,8 +28,8 @@ export const scheduleStates = ['active', 'paused', 'completed', 'cancelled', 'ex
 export interface ScheduleInput {
   /** When the schedule was created (epoch ms). */
   at: number;
-  /** Its first slot (epoch ms). */
-  nextRunAt: number;
+  /** Its first slot (epoch ms); null for a chained schedule, which waits for the run of the one it follows. */
+  nextRunAt: number | null;
   oneTime: boolean;
   maxRuns: number | null;
   expiresAt: number | null;
@@ -49,6 +53,8 @@ export interface ScheduleContext {
 export type ScheduleEvent =
   /** Timer payload: a slot is due. The engine delivers it as `FIRE`, never as itself. */
   | { type: 'DUE' }
+  /** Timer payload: the schedule this one follows started `taskId` for its slot `scheduledFor`. Delivered as `FIRE`. */
+  | { type: 'UPSTREAM_RAN'; taskId: string; scheduledFor: number }
   /** The due slots were handled at `at`: `started` says whether a task was created; `nextRunAt` is the next slot after `at`, or null. */
   | { type: 'FIRE'; at: number; started: boolean; nextRunAt: number | null }
   /** Timer: `expiresAt` was reached before the next slot. */
@@ -74,11 +80,14 @@ export type ScheduleActionType = keyof ScheduleActionParams;
 /** Id of the schedule's one delayed event (its durable timer). */
 export const scheduleTimerId = 'due';
 
-/** The timer the context asks for: the next slot, or the expiry when that comes first. */
-function wake(context: ScheduleContext): { event: ScheduleEvent; at: number } {
+/** Id of the timer that carries a followed schedule's news (`UPSTREAM_RAN` or `CANCEL`) to its followers. */
+export const upstreamTimerId = 'upstream';
+
+/** The timer the context asks for: the next slot, or the expiry when that comes first; none for a chained schedule without an expiry. */
+function wake(context: ScheduleContext): { event: ScheduleEvent; at: number } | null {
   const { nextRunAt, expiresAt } = context;
   if (expiresAt !== null && (nextRunAt === null || nextRunAt > expiresAt)) return { event: { type: 'EXPIRE' }, at: expiresAt };
-  return { event: { type: 'DUE' }, at: nextRunAt ?? context.at };
+  return nextRunAt === null ? null : { event: { type: 'DUE' }, at: nextRunAt };
 }
 
 // The engine runs returned actions by type after the commit; these defaults only keep the machine well-formed.
@@ -126,9 +135,9 @@ export const scheduleMachine = setup({
   actions: {
     fired: (_, _params: ScheduleActionParams['fired']) => noEffect(),
     cancelTasks: (_, _params: ScheduleActionParams['cancelTasks']) => noEffect(),
-    armNext: raise(({ context }) => wake(context).event, {
-      id: scheduleTimerId,
-      delay: ({ context }) => Math.max(0, wake(context).at - context.at),
+    armNext: enqueueActions(({ context, enqueue }) => {
+      const next = wake(context);
+      if (next) enqueue.raise(next.event, { id: scheduleTimerId, delay: Math.max(0, next.at - context.at) });
     }),
     recordFire: assign(({ context, event }) =>
       event.type === 'FIRE' ? { at: event.at, nextRunAt: event.nextRunAt, runs: context.runs + (event.started ? 1 : 0) } : {},

@@ -11,7 +11,7 @@ import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
-import { decideScheduleEvent, planFiring, type DecidedScheduleStep, type ScheduleAction } from './schedule-steps.js';
+import { decideScheduleEvent, planFiring, planFollowing, type DecidedScheduleStep, type ScheduleAction } from './schedule-steps.js';
 import type { ScheduleFiring, ScheduleRecord } from './store/schedule-records.js';
 import type { EngineEvent, NewTask, Store } from './store/store.js';
 
@@ -67,11 +67,14 @@ export class ScheduleActors {
       let firing: ScheduleFiring | undefined;
       let detail: string | undefined;
       let decided: DecidedScheduleStep | null;
-      if (event.type === 'DUE') {
-        const plan = planFiring(schedule, now, await this.previousUnfinished(schedule), () => this.options.newTask(schedule));
+      if (event.type === 'DUE' || event.type === 'UPSTREAM_RAN') {
+        const newTask = () => this.options.newTask(schedule);
+        const plan = event.type === 'DUE' ? planFiring(schedule, now, await this.previousUnfinished(schedule), newTask) : planFollowing(schedule, now, event, newTask);
         decided = decideScheduleEvent(schedule, plan.event, now);
         firing = plan.firing;
         detail = plan.detail || undefined;
+        // A run is news even when the schedule ends with it: active followers fire rather than being cancelled.
+        if (decided && plan.followers) decided.step.followers = { ...decided.step.followers, ran: plan.followers };
       } else {
         decided = decideScheduleEvent(schedule, event, now);
       }

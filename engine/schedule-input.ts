@@ -25,6 +25,14 @@ const isoTime = (field: string) =>
     .string({ error: (issue) => `${field} ${shown(issue.input)}: expected an ISO 8601 time with a zone, e.g. 2026-02-19T08:00:00Z` })
     .superRefine(storableText(field, 'line'));
 
+const idPattern = /^sched-[a-z0-9]+$/;
+
+/** A schedule id as users pass it. */
+export function scheduleIdSchema(field: string) {
+  const expected = (issue: { input?: unknown }) => `${field} ${shown(issue.input)}: expected a schedule id like sched-1a2b3c4d5e6f`;
+  return z.string({ error: expected }).regex(idPattern, { error: expected });
+}
+
 /** Fields of ScheduleTask, as a zod shape so the MCP server can publish it. */
 export const scheduleTaskShape = {
   prompt: delegateTaskShape.prompt,
@@ -52,10 +60,11 @@ export const scheduleTaskShape = {
   agent: delegateTaskShape.agent,
   maxRuns: intInRange('maxRuns', 1, maxRunsLimit, 'runs').optional().describe('Complete the schedule after this many runs.'),
   expiresAt: isoTime('expiresAt').optional().describe('Expire the schedule at this time (ISO 8601 with a zone, in the future).'),
-  afterScheduleId: z
-    .string({ error: (issue) => `afterScheduleId ${shown(issue.input)}: expected a schedule id like sched-1a2b3c4d5e6f` })
+  afterScheduleId: scheduleIdSchema('afterScheduleId')
     .optional()
-    .describe('Chain after another schedule (not supported yet: refused).'),
+    .describe(
+      'Chain after another active or paused schedule: a one_time schedule (no cronExpression, no scheduledAt) that fires when that schedule next starts a task; its task runs after that task finishes, and fails with dependency_failed if it fails.',
+    ),
 };
 
 /** ScheduleTask's input, validated by the schema. */
@@ -63,14 +72,6 @@ export type ScheduleTaskInput = z.infer<z.ZodObject<typeof scheduleTaskShape>>;
 
 /** The schema of ScheduleTask's input. */
 export const scheduleTaskSchema = z.object(scheduleTaskShape).strict();
-
-const idPattern = /^sched-[a-z0-9]+$/;
-
-/** A schedule id as users pass it. */
-export function scheduleIdSchema(field: string) {
-  const expected = (issue: { input?: unknown }) => `${field} ${shown(issue.input)}: expected a schedule id like sched-1a2b3c4d5e6f`;
-  return z.string({ error: expected }).regex(idPattern, { error: expected });
-}
 
 /** A new random schedule id, `sched-` plus 12 hex digits. */
 export function newScheduleId(): string {
@@ -98,15 +99,20 @@ export interface ScheduleCheckOptions {
 }
 
 /** Check what the schema cannot and build the schedule row and its first slot; throws a UsageError, writes nothing. */
-export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: string, options: ScheduleCheckOptions = {}): { schedule: NewSchedule; firstRunAt: number } {
+export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: string, options: ScheduleCheckOptions = {}): { schedule: NewSchedule; firstRunAt: number | null } {
   const hasCron = input.cronExpression !== undefined;
   const hasAt = input.scheduledAt !== undefined;
-  if (hasCron === hasAt) throw new UsageError('invalid_input', 'cronExpression / scheduledAt: expected exactly one of them (cronExpression for cron, scheduledAt for one_time)');
+  const chained = input.afterScheduleId !== undefined;
+  if (chained) {
+    if (hasCron || input.scheduleType === 'cron') throw new UsageError('invalid_input', 'afterScheduleId: a chained schedule is one_time; leave cronExpression and scheduleType cron out');
+    if (hasAt) throw new UsageError('invalid_input', 'scheduledAt: leave it out with afterScheduleId; a chained schedule fires when the schedule it follows starts its next run');
+  } else if (hasCron === hasAt) {
+    throw new UsageError('invalid_input', 'cronExpression / scheduledAt: expected exactly one of them (cronExpression for cron, scheduledAt for one_time), or afterScheduleId to chain');
+  }
   const type = hasCron ? 'cron' : 'one_time';
   if (input.scheduleType !== undefined && input.scheduleType !== type) {
     throw new UsageError('invalid_input', `scheduleType '${input.scheduleType}': ${input.scheduleType === 'cron' ? 'cron needs cronExpression, not scheduledAt' : 'one_time needs scheduledAt, not cronExpression'}`);
   }
-  if (input.afterScheduleId !== undefined) throw new UsageError('invalid_input', 'afterScheduleId: chaining schedules is not supported yet; leave it unset');
   const timezone = input.timezone ?? 'UTC';
   if (!timezoneKnown(timezone)) throw new UsageError('invalid_input', `timezone '${timezone}': expected an IANA time zone such as UTC or America/New_York`);
   let cronExpression: string | null = null;
@@ -120,7 +126,7 @@ export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: s
     }
     const problem = cronProblem(cronExpression, timezone);
     if (problem) throw new UsageError('invalid_input', problem);
-  } else {
+  } else if (hasAt) {
     scheduledAt = parseTime('scheduledAt', input.scheduledAt!);
     if (scheduledAt <= now) throw new UsageError('invalid_input', `scheduledAt '${input.scheduledAt}': expected a time in the future (now is ${new Date(now).toISOString()})`);
   }
@@ -129,8 +135,8 @@ export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: s
   const agent = input.agent ?? 'claude';
   const known = agentNames();
   if (!known.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${known.join(', ')}`);
-  const firstRunAt = nextSlot({ cronExpression, scheduledAt, timezone }, now);
-  if (firstRunAt === null) throw new UsageError('invalid_input', `cronExpression '${cronExpression}': it never fires (no date matches it)`);
+  const firstRunAt = chained ? null : nextSlot({ cronExpression, scheduledAt, timezone }, now);
+  if (firstRunAt === null && !chained) throw new UsageError('invalid_input', `cronExpression '${cronExpression}': it never fires (no date matches it)`);
   return {
     firstRunAt,
     schedule: {
@@ -146,7 +152,7 @@ export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: s
       agent,
       maxRuns: input.maxRuns ?? null,
       expiresAt,
-      afterScheduleId: null,
+      afterScheduleId: input.afterScheduleId ?? null,
     },
   };
 }

@@ -37,10 +37,18 @@ export interface ScheduleView {
   /** Tasks started so far. */
   runCount: number;
   expiresAt: string | null;
+  /** The schedule this one follows (it fires when that one next starts a task); null for a schedule of its own. */
+  afterScheduleId: string | null;
   nextRunAt: string | null;
   cancelReason: string | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** When a schedule runs, in a few words, for both front doors: `cron '0 2 * * *' in UTC`, `once at …`, `once after sched-…'s next run`. */
+export function scheduleWhen(view: Pick<ScheduleView, 'scheduleType' | 'cronExpression' | 'timezone' | 'scheduledAt' | 'afterScheduleId'>): string {
+  if (view.scheduleType === 'cron') return `cron '${view.cronExpression}' in ${view.timezone}`;
+  return view.afterScheduleId !== null ? `once after ${view.afterScheduleId}'s next run` : `once at ${view.scheduledAt}`;
 }
 
 /** One slot of a schedule's history. */
@@ -178,6 +186,7 @@ export class ScheduleService {
       maxRuns: schedule.maxRuns,
       runCount: schedule.runs,
       expiresAt: iso(schedule.expiresAt),
+      afterScheduleId: schedule.afterScheduleId,
       nextRunAt: iso(schedule.nextRunAt),
       cancelReason: schedule.cancelReason,
       createdAt: iso(schedule.createdAt)!,

@@ -7,6 +7,7 @@
  */
 import { initialTransition, transition } from 'xstate';
 import {
+  finishedScheduleStates,
   scheduleMachine,
   scheduleStepAccepted,
   type ScheduleActionParams,
@@ -60,7 +61,14 @@ export function decideScheduleEvent(schedule: ScheduleRecord, event: ScheduleEve
   const snapshot = scheduleSnapshotOf(schedule);
   if (!scheduleStepAccepted(snapshot, event)) return null;
   const [next, actions] = transition(scheduleMachine, snapshot, event);
-  return toStep(event.type, next, actions as readonly RawAction[], now);
+  const decided = toStep(event.type, next, actions as readonly RawAction[], now);
+  // A schedule that ends can never run again, so what follows it can never fire: it is cancelled, saying why.
+  const value = decided.step.snapshot.value;
+  if (finishedScheduleStates.includes(value)) {
+    const how = value === 'cancelled' ? 'was cancelled' : value === 'expired' ? 'expired' : 'completed';
+    decided.step.followers = { ended: { type: 'CANCEL', reason: `the schedule it follows, ${schedule.id}, ${how}; it will not run again` } };
+  }
+  return decided;
 }
 
 /** The slot rule of a schedule. */
@@ -74,6 +82,13 @@ export interface FiringPlan {
   firing: ScheduleFiring;
   /** One line for the history (what happened to which slots). */
   detail: string;
+  /** What the schedules that follow this one hear: the task it started, when it started one. */
+  followers?: Extract<ScheduleEvent, { type: 'UPSTREAM_RAN' }> | undefined;
+}
+
+/** The firing's task, inserted with the step; it waits for `dependsOn` like any task. */
+function firingTask(task: NewTask, dependsOn: string[], now: number): NonNullable<ScheduleFiring['task']> {
+  return { task, dependsOn, decide: (pending, failed) => decideSubmit(task, pending, failed, now) };
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -123,7 +138,23 @@ export function planFiring(schedule: ScheduleRecord, now: number, previousUnfini
   }
   return {
     event: { type: 'FIRE', at: now, started: task !== null, nextRunAt },
-    firing: { runs, task: task ? { task, decide: (pending, failed) => decideSubmit(task, pending, failed, now) } : null },
+    firing: { runs, task: task ? firingTask(task, [], now) : null },
     detail,
+    followers: task && runSlot !== undefined ? { type: 'UPSTREAM_RAN', taskId: task.id, scheduledFor: runSlot } : undefined,
+  };
+}
+
+/**
+ * Plan the firing of a chained schedule whose followed schedule started `upstream.taskId`: its one task runs
+ * after that task (and fails with `dependency_failed` if it fails), recorded on the followed slot's time.
+ */
+export function planFollowing(schedule: ScheduleRecord, now: number, upstream: Extract<ScheduleEvent, { type: 'UPSTREAM_RAN' }>, newTask: () => NewTask): FiringPlan {
+  const task = newTask();
+  const detail = `${schedule.afterScheduleId ?? 'the followed schedule'} started ${upstream.taskId}; ${task.id} runs after it`;
+  return {
+    event: { type: 'FIRE', at: now, started: true, nextRunAt: null },
+    firing: { runs: [{ scheduledFor: upstream.scheduledFor, outcome: 'started', detail, withTask: true }], task: firingTask(task, [upstream.taskId], now) },
+    detail,
+    followers: { type: 'UPSTREAM_RAN', taskId: task.id, scheduledFor: upstream.scheduledFor },
   };
 }

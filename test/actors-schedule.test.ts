@@ -3,7 +3,7 @@
  * firing plan that applies the missed-run policies — all without a store or a clock.
  */
 import { describe, expect, it } from 'vitest';
-import { decideCreate, decideScheduleEvent, planFiring } from '../engine/schedule-steps.js';
+import { decideCreate, decideScheduleEvent, planFiring, planFollowing } from '../engine/schedule-steps.js';
 import { cronProblem, nextSlots, slotsThrough } from '../engine/schedule-slots.js';
 import type { ScheduleRecord } from '../engine/store/schedule-records.js';
 import type { NewTask } from '../engine/store/store.js';
@@ -60,6 +60,23 @@ describe('schedule statechart', () => {
     const expired = decideScheduleEvent(scheduleOf({ nextRunAt: t0 + 60 * minute }, { expiresAt: t0 + 30 * minute }), { type: 'EXPIRE' }, t0 + 30 * minute)!;
     expect(expired.step.snapshot.value).toBe('expired');
     expect(expired.step.timers).toEqual([{ kind: 'disarm', key: 'due' }]);
+  });
+
+  it('a chained schedule arms no slot of its own; its followed run fires it once, and its end tells its followers', () => {
+    const step = decideCreate({ at: t0, nextRunAt: null, oneTime: true, maxRuns: null, expiresAt: null });
+    expect(step).toMatchObject({ snapshot: { value: 'active' }, timers: [], set: { nextRunAt: null } });
+    const chained: ScheduleRecord = { ...scheduleOf({ nextRunAt: t0 }, { oneTime: true }), id: 'sched-chained', afterScheduleId: 'sched-up', scheduledAt: null, nextRunAt: null, snapshot: step.snapshot };
+    const plan = planFollowing(chained, t0 + minute, { type: 'UPSTREAM_RAN', taskId: 'task-up', scheduledFor: t0 }, newTask);
+    expect(plan.firing.task).toMatchObject({ dependsOn: ['task-up'] });
+    expect(plan.firing.runs).toEqual([expect.objectContaining({ scheduledFor: t0, outcome: 'started', withTask: true })]);
+    expect(plan.followers).toEqual({ type: 'UPSTREAM_RAN', taskId: plan.firing.task!.task.id, scheduledFor: t0 });
+    const fired = decideScheduleEvent(chained, plan.event, t0 + minute)!;
+    expect(fired.step.snapshot.value).toBe('completed');
+    expect(fired.step.followers).toEqual({ ended: { type: 'CANCEL', reason: 'the schedule it follows, sched-chained, completed; it will not run again' } });
+    // With an expiry, that is the one timer it arms.
+    expect(decideCreate({ at: t0, nextRunAt: null, oneTime: true, maxRuns: null, expiresAt: t0 + 60 * minute }).timers).toEqual([
+      { kind: 'arm', key: 'due', event: { type: 'EXPIRE' }, dueAt: t0 + 60 * minute },
+    ]);
   });
 
   it('re-arms after a firing and counts the run; completes at maxRuns', () => {

@@ -188,6 +188,72 @@ describe('schedules on a simulated clock', () => {
     await expect(e.schedules.cancel(scheduleId)).rejects.toThrow('only an active or paused schedule can be cancelled');
   });
 
+  it('chains: a schedule after another fires with its next run, its task waits for that run, and so on down the chain', async () => {
+    const clock = simulatedNow();
+    const e = await start(clock);
+    const upstream = await e.schedules.create({ prompt: 'build', cronExpression: '*/5 * * * *' });
+    const report = await e.schedules.create({ prompt: 'report [sleep 1]', afterScheduleId: upstream.scheduleId, priority: 'P0' });
+    expect(report).toMatchObject({ status: 'active', scheduleType: 'one_time', afterScheduleId: upstream.scheduleId, nextRunAt: null, scheduledAt: null });
+    expect((await e.schedules.get(report.scheduleId)).nextRuns).toEqual([]);
+    const notify = await e.schedules.create({ prompt: 'notify', afterScheduleId: report.scheduleId });
+    // Paused: it misses its upstream's run, and is cancelled when that upstream ends.
+    const paused = await e.schedules.create({ prompt: 'paused follower', afterScheduleId: report.scheduleId });
+    await e.schedules.pause(paused.scheduleId);
+    jumpTo(clock, Date.parse(upstream.nextRunAt!) - 1000);
+    await advance(clock, 2000, 500);
+    const done = await eventually(async () => {
+      const detail = await e.schedules.get(notify.scheduleId);
+      return detail.status === 'completed' && detail.history[0]?.taskStatus === 'completed' ? detail : null;
+    });
+    const [upstreamRun] = (await e.schedules.get(upstream.scheduleId)).history;
+    const [reportRun] = (await e.schedules.get(report.scheduleId)).history;
+    expect(reportRun).toMatchObject({ scheduledFor: upstream.nextRunAt, outcome: 'started', taskStatus: 'completed' });
+    expect(done.history[0]).toMatchObject({ scheduledFor: upstream.nextRunAt, outcome: 'started' });
+    const reportTask = await e.tasks.get(reportRun!.taskId!);
+    expect(reportTask).toMatchObject({ prompt: 'report [sleep 1]', priority: 'P0', dependsOn: [upstreamRun!.taskId] });
+    expect((await e.tasks.get(done.history[0]!.taskId!)).dependsOn).toEqual([reportTask.taskId]);
+    expect(Date.parse(reportTask.startedAt!)).toBeGreaterThanOrEqual(Date.parse((await e.tasks.get(upstreamRun!.taskId!)).completedAt!));
+    expect((await e.schedules.get(report.scheduleId)).status).toBe('completed');
+    const cancelled = await eventually(async () => {
+      const view = await e.schedules.get(paused.scheduleId);
+      return view.status === 'cancelled' ? view : null;
+    });
+    expect(cancelled.cancelReason).toBe(`the schedule it follows, ${report.scheduleId}, completed; it will not run again`);
+    expect(cancelled.history).toEqual([]);
+    // The upstream's next run has no one left to chain.
+    await advance(clock, 5 * minute, 30_000);
+    await eventually(async () => ((await e.schedules.get(upstream.scheduleId)).history.length === 2 ? true : null));
+    expect(await e.store.listTasks()).toHaveLength(4);
+  });
+
+  it('chains: a failed upstream run fails the follower with dependency_failed; an upstream that ends cancels its followers', async () => {
+    const clock = simulatedNow();
+    const e = await start(clock);
+    const at = new Date(clock.now() + 10 * minute).toISOString();
+    const failing = await e.schedules.create({ prompt: 'migrate [exit 1]', scheduledAt: at });
+    const after = await e.schedules.create({ prompt: 'deploy', afterScheduleId: failing.scheduleId });
+    await advance(clock, 11 * minute, 30_000);
+    const fired = await eventually(async () => {
+      const detail = await e.schedules.get(after.scheduleId);
+      return detail.history[0]?.taskStatus === 'failed' ? detail : null;
+    });
+    expect(fired.status).toBe('completed');
+    expect(await e.tasks.get(fired.history[0]!.taskId!)).toMatchObject({ status: 'failed', failReason: 'dependency_failed' });
+
+    const cron = await e.schedules.create({ prompt: 'nightly', cronExpression: '0 2 * * *' });
+    const follower = await e.schedules.create({ prompt: 'after nightly', afterScheduleId: cron.scheduleId });
+    await e.schedules.cancel(cron.scheduleId, 'retired');
+    const gone = await eventually(async () => {
+      const view = await e.schedules.get(follower.scheduleId);
+      return view.status === 'cancelled' ? view : null;
+    });
+    expect(gone.cancelReason).toBe(`the schedule it follows, ${cron.scheduleId}, was cancelled; it will not run again`);
+    await expect(e.schedules.create({ prompt: 'too late', afterScheduleId: cron.scheduleId })).rejects.toThrow(
+      `afterScheduleId '${cron.scheduleId}': that schedule is cancelled; follow an active or paused schedule`,
+    );
+    expect(await e.store.nextTimerDueAt()).toBeNull();
+  });
+
   it('refuses bad input in one line naming the field, and writes nothing', async () => {
     const clock = simulatedNow();
     const e = await start(clock, false);
@@ -207,6 +273,10 @@ describe('schedules on a simulated clock', () => {
       [{ prompt: 'x', cronExpression: '0 2 * * *', scheduleType: 'one_time' }, "scheduleType 'one_time': one_time needs scheduledAt"],
       [{ prompt: 'x', cronExpression: '0 2 * * *', expiresAt: past }, `expiresAt '${past}': expected a time in the future`],
       [{ prompt: '', cronExpression: '0 2 * * *' }, 'prompt: expected a non-empty string'],
+      [{ prompt: 'x', afterScheduleId: 'sched-000000000000' }, "afterScheduleId 'sched-000000000000': no such schedule"],
+      [{ prompt: 'x', afterScheduleId: 'task-1' }, "afterScheduleId 'task-1': expected a schedule id like sched-1a2b3c4d5e6f"],
+      [{ prompt: 'x', afterScheduleId: 'sched-000000000000', cronExpression: '0 2 * * *' }, 'afterScheduleId: a chained schedule is one_time'],
+      [{ prompt: 'x', afterScheduleId: 'sched-000000000000', scheduledAt: '2099-01-01T08:00:00Z' }, 'scheduledAt: leave it out with afterScheduleId'],
     ];
     for (const [input, message] of cases) await expect(e.schedules.create(input), JSON.stringify(input)).rejects.toThrow(message);
     expect(await e.store.listSchedules()).toEqual([]);

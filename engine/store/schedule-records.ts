@@ -2,7 +2,7 @@
  * The records of the `schedules` and `schedule_runs` tables, and how their rows map onto them. Kept apart from
  * store.ts, which re-exports nothing of it: schedule code imports from here.
  */
-import type { PersistedSchedule, ScheduleState } from '../../actors/schedule.machine.js';
+import type { PersistedSchedule, ScheduleEvent, ScheduleState } from '../../actors/schedule.machine.js';
 import { priorities, type NewTask, type Priority, type TaskStep, type TimerChange } from './records.js';
 import type { SqlRow } from './sql-driver.js';
 
@@ -54,6 +54,17 @@ export interface ScheduleStep {
   set: ScheduleColumns;
   timers: TimerChange[];
   detail?: string | undefined;
+  /** News for the schedules that follow this one (`afterScheduleId`), delivered to each as a timer due now. */
+  followers?: FollowerNews | undefined;
+}
+
+/**
+ * What a step tells the schedules that follow it: `ran` (it started a task) goes to the active ones; `ended` (it
+ * can never run again) to the paused ones, and to the active ones when it did not also run.
+ */
+export interface FollowerNews {
+  ran?: Extract<ScheduleEvent, { type: 'UPSTREAM_RAN' }> | undefined;
+  ended?: Extract<ScheduleEvent, { type: 'CANCEL' }> | undefined;
 }
 
 /** The guard of a schedule step: the state and run count it was decided on. */
@@ -77,7 +88,7 @@ export interface NewScheduleRun {
 /** What a firing writes with its step: history rows and at most one task. */
 export interface ScheduleFiring {
   runs: NewScheduleRun[];
-  task: { task: NewTask; decide: (pendingDeps: number, failedDependency: string | null) => TaskStep } | null;
+  task: { task: NewTask; dependsOn: string[]; decide: (pendingDeps: number, failedDependency: string | null) => TaskStep } | null;
 }
 
 /** A history row as read back, with its task's state. */

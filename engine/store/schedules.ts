@@ -4,10 +4,12 @@
  * task there too, so a slot and its task are written together or not at all. The UNIQUE (schedule_id,
  * scheduled_for) key makes a second node's firing of the same slot write nothing.
  */
+import { upstreamTimerId, type ScheduleEvent } from '../../actors/schedule.machine.js';
+import { UsageError } from '../errors.js';
 import { finishedStates } from './records.js';
 import { appendEvents } from './events.js';
 import { placeholders, priorityNumber } from './rows.js';
-import { toSchedule, toScheduleRun, type NewSchedule, type ScheduleFence, type ScheduleFilter, type ScheduleFiring, type ScheduleRecord, type ScheduleRunRecord, type ScheduleStep } from './schedule-records.js';
+import { toSchedule, toScheduleRun, type FollowerNews, type NewSchedule, type ScheduleFence, type ScheduleFilter, type ScheduleFiring, type ScheduleRecord, type ScheduleRunRecord, type ScheduleStep } from './schedule-records.js';
 import type { SqlExecutor } from './sql-driver.js';
 import type { EngineEvent } from './records.js';
 import { insertTaskGraph } from './tasks.js';
@@ -20,8 +22,18 @@ export class ScheduleStepRefused extends Error {
   }
 }
 
-/** Insert a schedule in its first state, with its event and its first timer. */
+/**
+ * Insert a schedule in its first state, with its event and its first timer. A schedule that follows another is
+ * checked against it in the same transaction: one that has ended can never tell it of a run.
+ */
 export async function insertSchedule(tx: SqlExecutor, schedule: NewSchedule, step: ScheduleStep, now: number): Promise<{ schedule: ScheduleRecord; events: EngineEvent[] }> {
+  if (schedule.afterScheduleId !== null) {
+    const followed = await getSchedule(tx, schedule.afterScheduleId);
+    if (!followed) throw new UsageError('not_found', `afterScheduleId '${schedule.afterScheduleId}': no such schedule`);
+    if (followed.state !== 'active' && followed.state !== 'paused') {
+      throw new UsageError('invalid_input', `afterScheduleId '${schedule.afterScheduleId}': that schedule is ${followed.state}; follow an active or paused schedule`);
+    }
+  }
   await tx.run(
     `INSERT INTO schedules (id, prompt, type, cron_expression, scheduled_at, timezone, missed_run_policy, priority, working_directory, agent,
        max_runs, expires_at, after_schedule_id, state, snapshot, runs, next_run_at, created_at, updated_at)
@@ -96,7 +108,28 @@ export async function commitScheduleStep(
     { at: now, actorId: id, kind: 'schedule', type: `schedule:${step.snapshot.value}`, from: fence.state, to: step.snapshot.value, cause: step.event, nodeId, attempt: null, detail: step.detail ?? null },
   ]);
   if (options.firing) events.push(...(await writeFiring(tx, id, options.firing, now)));
+  if (step.followers) await tellFollowers(tx, id, step.followers, now);
   return events;
+}
+
+/**
+ * Arm one timer, due now, for each live schedule that follows `id`, carrying the news meant for its state. Written
+ * in the step's own transaction, so a follower hears of a run (or of the end) exactly when it is committed, on
+ * whichever node delivers the timer; a later step's news replaces an undelivered one.
+ */
+async function tellFollowers(tx: SqlExecutor, id: string, news: FollowerNews, now: number): Promise<void> {
+  const byState: Array<[string, ScheduleEvent | undefined]> = [
+    ['active', news.ran ?? news.ended],
+    ['paused', news.ended],
+  ];
+  for (const [state, event] of byState) {
+    if (!event) continue;
+    await tx.run(
+      `INSERT OR REPLACE INTO timers (actor_id, key, event, due_at, attempt, created_at)
+       SELECT id, ?, ?, ?, 0, ? FROM schedules WHERE after_schedule_id = ? AND state = ?`,
+      [upstreamTimerId, JSON.stringify(event), now, now, id, state],
+    );
+  }
 }
 
 /** A firing's task (the same insert as every task's) and its history rows; a slot recorded before refuses all of it. */
@@ -104,8 +137,9 @@ async function writeFiring(tx: SqlExecutor, scheduleId: string, firing: Schedule
   let taskId: string | null = null;
   const events: EngineEvent[] = [];
   if (firing.task) {
-    const { task, decide } = firing.task;
-    const inserted = await insertTaskGraph(tx, [{ task, dependsOn: [] }], [{ task, dependsOn: [] }], now, (_task, pending, failed) => decide(pending, failed));
+    const { task, dependsOn, decide } = firing.task;
+    const node = { task, dependsOn };
+    const inserted = await insertTaskGraph(tx, [node], [node], now, (_task, pending, failed) => decide(pending, failed));
     await tx.run(`UPDATE tasks SET schedule_id = ? WHERE id = ?`, [scheduleId, task.id]);
     taskId = task.id;
     events.push(...inserted.events);

@@ -9,7 +9,8 @@ export const scheduleTask = defineTool({
   title: 'Schedule a recurring or one-time task',
   description:
     'Create a schedule that queues a background task at each slot: cron (5-field cronExpression, read in timezone, ' +
-    'default UTC, DST followed) or one_time (scheduledAt, ISO 8601 with a zone). missedRunPolicy says what happens to ' +
+    'default UTC, DST followed) or one_time (scheduledAt, ISO 8601 with a zone; or afterScheduleId instead, to run once ' +
+    'after the next run of another schedule). missedRunPolicy says what happens to ' +
     'slots missed while no runner was up or while paused: skip (default), catchup (one run for all of them) or fail ' +
     '(recorded as failed runs). A new run never starts while the previous one is unfinished.',
   input: scheduleTaskShape,

@@ -1,7 +1,7 @@
 /** The schedule as the MCP tools return it: the engine's ScheduleView and ScheduleDetail, declared as output schemas. */
 import { z } from 'zod';
 import { scheduleStates } from '../../../actors/schedule.machine.js';
-import type { ScheduleDetail, ScheduleView } from '../../../engine/schedule-service.js';
+import { scheduleWhen, type ScheduleDetail, type ScheduleView } from '../../../engine/schedule-service.js';
 
 const viewShape = {
   scheduleId: z.string().describe('The schedule id, sched-<random>.'),
@@ -18,7 +18,8 @@ const viewShape = {
   maxRuns: z.number().nullable().describe('Completes after this many runs.'),
   runCount: z.number().describe('Tasks started so far.'),
   expiresAt: z.string().nullable().describe('When it expires (ISO 8601 UTC).'),
-  nextRunAt: z.string().nullable().describe('Its next slot (ISO 8601 UTC), null when none.'),
+  afterScheduleId: z.string().nullable().describe('The schedule it follows: it fires when that one next starts a task.'),
+  nextRunAt: z.string().nullable().describe('Its next slot (ISO 8601 UTC), null when none (a chained schedule has none).'),
   cancelReason: z.string().nullable().describe('Why it was cancelled.'),
   createdAt: z.string().describe('When it was created (ISO 8601 UTC).'),
   updatedAt: z.string().describe('When it last changed (ISO 8601 UTC).'),
@@ -49,6 +50,5 @@ export const scheduleDetailSchema: z.ZodType<ScheduleDetail> = z
 
 /** One line about a schedule for tool texts. */
 export function scheduleLine(view: ScheduleView): string {
-  const when = view.scheduleType === 'cron' ? `'${view.cronExpression}' in ${view.timezone}` : `once at ${view.scheduledAt}`;
-  return `${view.scheduleId} ${view.status}: ${when}, next run ${view.nextRunAt ?? 'none'}, ${view.runCount} run(s) so far.`;
+  return `${view.scheduleId} ${view.status}: ${scheduleWhen(view)}, next run ${view.nextRunAt ?? 'none'}, ${view.runCount} run(s) so far.`;
 }

@@ -10,16 +10,18 @@ export class ScheduleCreateCommand extends EngineCommand {
   static override usage = Command.Usage({
     description: 'Create a cron or one-time schedule that queues a task at each slot',
     details:
-      'Exactly one of --cron (5 fields: minute hour day-of-month month day-of-week, read in --timezone, default UTC) and --at (ISO 8601 with a zone, in the future). --missed-run-policy says what happens to slots missed while no runner was up or while paused: skip (default), catchup (one run for all of them) or fail (recorded as failed runs). A new run never starts while the previous one is unfinished. Prints the schedule id.',
+      'Exactly one of --cron (5 fields: minute hour day-of-month month day-of-week, read in --timezone, default UTC), --at (ISO 8601 with a zone, in the future) and --after (another active or paused schedule: run once when it next starts a task, after that task finishes). --missed-run-policy says what happens to slots missed while no runner was up or while paused: skip (default), catchup (one run for all of them) or fail (recorded as failed runs). A new run never starts while the previous one is unfinished. Prints the schedule id.',
     examples: [
       ['Daily at 2am New York time, catching up missed nights', '$0 schedule create "Backup database to S3" --cron "0 2 * * *" --timezone America/New_York --missed-run-policy catchup'],
       ['Once, tomorrow at 8am UTC', '$0 schedule create "Deploy to production" --at 2026-02-19T08:00:00Z'],
+      ['Once, after the next run of another schedule', '$0 schedule create "Report on the backup" --after sched-1a2b3c4d5e6f'],
     ],
   });
 
   prompt = Option.Rest({ name: 'prompt', required: 1 });
   cron = valueOption('--cron', 'EXPR', "Cron expression, e.g. '0 2 * * *'");
   at = valueOption('--at', 'TIME', 'One-time run at this ISO 8601 time with a zone');
+  after = valueOption('--after', 'SCHEDULE', "One-time run after this schedule's next run");
   timezone = valueOption('--timezone', 'TZ', 'IANA time zone of the cron expression (default UTC)');
   missedRunPolicy = valueOption('--missed-run-policy', 'skip|catchup|fail', 'What to do with missed slots (default skip)');
   priority = valueOption('-p,--priority', 'P0|P1|P2', 'Priority of its tasks (default P2)');
@@ -41,6 +43,7 @@ export class ScheduleCreateCommand extends EngineCommand {
       agent: this.agent,
       maxRuns: numberish(this.maxRuns),
       expiresAt: this.expiresAt,
+      afterScheduleId: this.after,
     };
     const schedule = await engine.schedules.create(Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)));
     await engine.ensureRunner();
