@@ -100,7 +100,9 @@ export const delegateTaskShape = {
   worktree: z
     .boolean({ error: (issue) => `worktree ${shown(issue.input)}: expected true or false` })
     .optional()
-    .describe('Run in a fresh git worktree of workingDirectory (not supported yet: true is refused).'),
+    .describe(
+      'Run in a fresh git worktree of the repository workingDirectory is in, on its own branch delegate/<task id>, under the data dir; tasks that continue from it (continueFrom, resume, retry) run in the same worktree. Merge with `delegate worktree merge <id>`.',
+    ),
 };
 
 export const delegateTaskSchema = z.object(delegateTaskShape).strict();

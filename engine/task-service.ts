@@ -4,6 +4,7 @@
  * never runs an agent; a runner node (engine/runner) claims the work from the database.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
@@ -12,7 +13,7 @@ import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { LogFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
-import type { Checkpoint, NewTaskNode, Store, SubmitDecider, TaskRecord } from './store/store.js';
+import type { Checkpoint, NewTask, NewTaskNode, NewWorktree, Store, SubmitDecider, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
 import { decideSubmit } from './task-steps.js';
 import { TaskActors } from './task-actors.js';
@@ -21,6 +22,7 @@ import { EventBus } from './events.js';
 import { LocalOrphans, type AgentStop } from './orphans.js';
 import { createLogger } from './logger.js';
 import { taskLimits } from './config.js';
+import { createWorktree, discardWorktree, worktreeBranch } from './worktrees.js';
 import { additionalContextSchema, cancelReasonSchema, checkWorkingDirectory, delegateTaskSchema, parseInput, shown, type DelegateTaskInput } from './task-input.js';
 
 /** A task as front doors show it (times in ISO 8601 UTC). */
@@ -31,6 +33,9 @@ export interface TaskView {
   prompt: string;
   agent: string;
   workingDirectory: string;
+  /** The git worktree it runs in (`worktree: true`), and that worktree's branch; null when it runs in place. */
+  worktreePath: string | null;
+  worktreeBranch: string | null;
   /** The claude --permission-mode the task runs with. */
   permissionMode: string | null;
   failReason: string | null;
@@ -131,13 +136,59 @@ export class TaskService {
   async delegate(raw: unknown, lineage: Lineage = {}): Promise<TaskView> {
     const input: DelegateTaskInput = parseInput(delegateTaskSchema, raw);
     const node = this.prepare(input, lineage);
-    const now = this.clock.now();
     const {
       tasks: [task],
-      events,
-    } = await this.store.insertTaskGraph([node], now, this.submitDecider(now));
-    this.bus.publish(events);
+    } = await this.insertGraph([node]);
     return this.view(task!);
+  }
+
+  /** Place the graph's worktrees, then insert it in one transaction; worktrees made for a graph not stored are undone. */
+  private async insertGraph(nodes: NewTaskNode[]): Promise<{ tasks: TaskRecord[] }> {
+    const now = this.clock.now();
+    const made = await this.placeWorktrees(nodes, now);
+    try {
+      const { tasks, events } = await this.store.insertTaskGraph(nodes, now, this.submitDecider(now));
+      this.bus.publish(events);
+      return { tasks };
+    } catch (error) {
+      await Promise.all(made.map((worktree) => discardWorktree(worktree)));
+      throw error;
+    }
+  }
+
+  /**
+   * Give each `worktree: true` task its worktree: the one of the task it carries on (continueFrom, resume, retry;
+   * in this batch or stored), or a fresh one of its working directory's repository. Returns those made here.
+   */
+  private async placeWorktrees(nodes: NewTaskNode[], now: number): Promise<NewWorktree[]> {
+    const made: NewWorktree[] = [];
+    const placed = new Map<string, NewTask>();
+    try {
+      for (const node of nodes) {
+        const { task } = node;
+        if (!task.worktree) continue;
+        const sourceId = task.continueFrom ?? task.parentTaskId ?? task.retryOf;
+        const inBatch = sourceId ? placed.get(sourceId) : undefined;
+        const source = inBatch ?? (sourceId ? await this.store.getTask(sourceId) : null);
+        const stored = !inBatch && source?.worktreePath ? await this.store.getWorktree(source.worktreePath) : null;
+        const live = inBatch !== undefined || (stored !== null && stored.removedAt === null && existsSync(stored.path));
+        if (source?.worktreePath && live) {
+          task.worktreePath = source.worktreePath;
+          task.workingDirectory = source.workingDirectory;
+        } else {
+          const created = await createWorktree(this.config.dataDir, task.workingDirectory, task.id, now);
+          made.push(created.worktree);
+          node.worktree = created.worktree;
+          task.worktreePath = created.worktree.path;
+          task.workingDirectory = created.workingDirectory;
+        }
+        placed.set(task.id, task);
+      }
+    } catch (error) {
+      await Promise.all(made.map((worktree) => discardWorktree(worktree)));
+      throw error;
+    }
+    return made;
   }
 
   /**
@@ -161,9 +212,7 @@ export class TaskService {
       }
       nodes.push(this.prepare(input, {}, previous ? (step.delayMs ?? 0) : 0));
     });
-    const now = this.clock.now();
-    const { tasks, events } = await this.store.insertTaskGraph(nodes, now, this.submitDecider(now));
-    this.bus.publish(events);
+    const { tasks } = await this.insertGraph(nodes);
     return Promise.all(tasks.map((task) => this.view(task)));
   }
 
@@ -200,10 +249,6 @@ export class TaskService {
     const agent = input.agent ?? 'claude';
     const known = agentNames();
     if (!known.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${known.join(', ')}`);
-    if (input.worktree === true) {
-      // Refused rather than ignored: a task that asked for isolation must not edit the working tree instead.
-      throw new UsageError('invalid_input', 'worktree true: running in a fresh git worktree is not supported yet; leave worktree unset to run in workingDirectory');
-    }
     const dependsOn = input.dependsOn ?? [];
     if (input.continueFrom && !dependsOn.includes(input.continueFrom)) {
       throw new UsageError('invalid_input', `continueFrom ${input.continueFrom}: expected one of the dependsOn ids (add it to dependsOn)`);
@@ -361,6 +406,8 @@ export class TaskService {
       prompt: task.prompt,
       agent: task.agent,
       workingDirectory: task.workingDirectory,
+      worktreePath: task.worktreePath,
+      worktreeBranch: task.worktreePath === null ? null : worktreeBranch(path.basename(task.worktreePath)),
       permissionMode: task.permissionMode,
       failReason: task.failReason,
       error: task.error,

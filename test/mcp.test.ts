@@ -368,7 +368,7 @@ describe('bad input', () => {
       ],
       ['DelegateTask', { prompt: 'x', maxBudgetUsd: -1 }, 'maxBudgetUsd -1: expected a positive number of US dollars'],
       ['DelegateTask', { prompt: 'x', worktree: 'yes' }, "worktree 'yes': expected true or false"],
-      ['DelegateTask', { prompt: 'x', worktree: true }, 'worktree true: running in a fresh git worktree is not supported yet; leave worktree unset to run in workingDirectory'],
+      ['DelegateTask', { prompt: 'x', worktree: true }, `worktree true: ${projectDir} is not in a git repository; run git init there, or leave worktree unset`],
       ['DelegateTask', { prompt: 'x', allowedTools: 'Bash' }, "allowedTools 'Bash': expected an array of tool names"],
       [
         'DelegateTask',

@@ -29,6 +29,8 @@ import { ScheduleResumeCommand } from './commands/schedule/resume.js';
 import { ScheduleCreateCommand } from './commands/schedule/create.js';
 import { ScheduleGetCommand } from './commands/schedule/get.js';
 import { ScheduleListCommand } from './commands/schedule/list.js';
+import { AttachCommand } from './commands/attach.js';
+import { WorktreeListCommand, WorktreeMergeCommand, WorktreeRemoveCommand } from './commands/worktree/index.js';
 
 /** `delegate help` and plain `delegate`: the command list. */
 class HelpCommand extends Command<DelegateContext> {
@@ -70,6 +72,10 @@ const commands = [
   SchedulePauseCommand,
   ScheduleResumeCommand,
   ScheduleCancelCommand,
+  AttachCommand,
+  WorktreeListCommand,
+  WorktreeMergeCommand,
+  WorktreeRemoveCommand,
   EventsCommand,
   ServeCommand,
   StopCommand,

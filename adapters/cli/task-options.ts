@@ -3,6 +3,7 @@
  * are DelegateTask's fields (SPEC §4) in command-line syntax. Values go to the engine as typed, numbers as
  * numbers when they are, so the engine's schema validates them and its message names the bad value.
  */
+import { Option } from 'clipanion';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { textProblem } from '../../engine/control-characters.js';
@@ -53,6 +54,7 @@ export abstract class TaskOptionsCommand extends EngineCommand {
   allowedTools = valueOption('--allowed-tools', 'TOOLS', 'Comma-separated tools the agent may use');
   disallowedTools = valueOption('--disallowed-tools', 'TOOLS', 'Comma-separated tools the agent may not use');
   maxBudgetUsd = valueOption('--max-budget-usd', 'USD', 'Stop the agent after spending this many USD');
+  worktree = Option.Boolean('--worktree', false, { description: 'Run in a fresh git worktree on branch delegate/<task id> (merge it with delegate worktree merge)' });
 
   /** The options given, as DelegateTask fields (unvalidated: the engine validates); options not given are left out. */
   protected taskFields(): Record<string, unknown> {
@@ -67,6 +69,7 @@ export abstract class TaskOptionsCommand extends EngineCommand {
       allowedTools: list(this.allowedTools),
       disallowedTools: list(this.disallowedTools),
       maxBudgetUsd: numberish(this.maxBudgetUsd),
+      worktree: this.worktree || undefined,
     };
     return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
   }

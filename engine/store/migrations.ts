@@ -203,6 +203,22 @@ export const migrations: readonly string[][] = [
     `ALTER TABLE tasks ADD COLUMN schedule_id TEXT`,
     `CREATE INDEX tasks_schedule ON tasks (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
   ],
+  // Worktrees: one row per git worktree made for a task; the tasks that run in it name it.
+  [
+    `CREATE TABLE worktrees (
+      path TEXT PRIMARY KEY,
+      repo TEXT NOT NULL,
+      branch TEXT NOT NULL,
+      base_branch TEXT,
+      base_sha TEXT NOT NULL,
+      task_id TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      merged_at INTEGER,
+      removed_at INTEGER
+    )`,
+    `ALTER TABLE tasks ADD COLUMN worktree_path TEXT`,
+    `CREATE INDEX tasks_worktree ON tasks (worktree_path) WHERE worktree_path IS NOT NULL`,
+  ],
 ];
 
 /**

@@ -34,6 +34,8 @@ export interface TaskRecord {
   maxOutputBuffer: number;
   maxBudgetUsd: number | null;
   worktree: boolean;
+  /** The worktree the task runs in (its working directory is in it); null when it runs in place. */
+  worktreePath: string | null;
   continueFrom: string | null;
   parentTaskId: string | null;
   retryOf: string | null;
@@ -200,13 +202,35 @@ export type NewTask = Pick<
   | 'startDelayMs'
   | 'additionalContext'
   | 'forkSessionId'
->;
+> &
+  Partial<Pick<TaskRecord, 'worktreePath'>>;
 
 /** One task of a batch insert; `dependsOn` names existing tasks or tasks earlier or later in the same batch. */
 export interface NewTaskNode {
   task: NewTask;
   dependsOn: readonly string[];
+  /** A worktree made for this task, stored with it (`task.worktreePath` names it). */
+  worktree?: NewWorktree | undefined;
 }
+
+/** A git worktree made for a task (`worktree: true`), shared by the tasks that carry its work on. */
+export interface WorktreeRecord {
+  path: string;
+  /** The checkout it was made from, where it is merged. */
+  repo: string;
+  branch: string;
+  /** The branch checked out in `repo` when it was made; null for a detached HEAD. */
+  baseBranch: string | null;
+  baseSha: string;
+  /** The task it was made for. */
+  taskId: string;
+  createdAt: number;
+  mergedAt: number | null;
+  removedAt: number | null;
+}
+
+/** A worktree as it is first stored. */
+export type NewWorktree = Omit<WorktreeRecord, 'mergedAt' | 'removedAt'>;
 
 /** Decides the step that creates a task, given its unfinished dependencies and a failed one if any. */
 export type SubmitDecider = (task: NewTask, pendingDeps: number, failedDependency: string | null) => TaskStep;

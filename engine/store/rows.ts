@@ -15,6 +15,7 @@ import {
   type TaskEvent,
   type TaskRecord,
   type TaskRun,
+  type WorktreeRecord,
 } from './records.js';
 import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
@@ -75,6 +76,7 @@ export function toTask(row: SqlRow): TaskRecord {
     maxOutputBuffer: Number(row.max_output_buffer),
     maxBudgetUsd: num(row.max_budget_usd),
     worktree: Number(row.worktree) === 1,
+    worktreePath: str(row.worktree_path),
     continueFrom: str(row.continue_from),
     parentTaskId: str(row.parent_task_id),
     retryOf: str(row.retry_of),
@@ -220,4 +222,19 @@ export function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
 /** `?, ?, …` for `count` values. */
 export function placeholders(count: number): string {
   return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/** A `worktrees` row as a record. */
+export function toWorktree(row: SqlRow): WorktreeRecord {
+  return {
+    path: String(row.path),
+    repo: String(row.repo),
+    branch: String(row.branch),
+    baseBranch: str(row.base_branch),
+    baseSha: String(row.base_sha),
+    taskId: String(row.task_id),
+    createdAt: Number(row.created_at),
+    mergedAt: num(row.merged_at),
+    removedAt: num(row.removed_at),
+  };
 }

@@ -9,6 +9,7 @@ import * as runs from './runs.js';
 import * as schedules from './schedules.js';
 import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 import * as timers from './timers.js';
+import * as worktrees from './worktrees.js';
 import type { SqlDriver } from './sql-driver.js';
 import type {
   ActorSnapshotRow,
@@ -35,6 +36,7 @@ import type {
   TaskRecord,
   TaskRun,
   TaskStep,
+  WorktreeRecord,
 } from './records.js';
 import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
@@ -220,6 +222,22 @@ export class SqlStore implements Store {
       if (error instanceof schedules.ScheduleStepRefused) return null;
       throw error;
     }
+  }
+
+  getWorktree(path: string): Promise<WorktreeRecord | null> {
+    return worktrees.getWorktree(this.db, path);
+  }
+
+  listWorktrees(): Promise<WorktreeRecord[]> {
+    return worktrees.listWorktrees(this.db);
+  }
+
+  worktreeTasks(path: string): Promise<Array<{ id: string; state: string }>> {
+    return worktrees.worktreeTasks(this.db, path);
+  }
+
+  markWorktree(path: string, what: 'merged' | 'removed', at: number): Promise<void> {
+    return this.db.write((tx) => worktrees.markWorktree(tx, path, what, at));
   }
 
   scheduleRuns(id: string, limit: number): Promise<ScheduleRunRecord[]> {

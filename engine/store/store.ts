@@ -33,6 +33,7 @@ import type {
   TaskRecord,
   TaskRun,
   TaskStep,
+  WorktreeRecord,
 } from './records.js';
 
 export * from './records.js';
@@ -133,6 +134,14 @@ export interface Store {
   unfinishedScheduleTasks(id: string): Promise<string[]>;
   /** How many schedules are active (a runner with any must not idle out). */
   countActiveSchedules(): Promise<number>;
+  /** A worktree by path. */
+  getWorktree(path: string): Promise<WorktreeRecord | null>;
+  /** Worktrees not yet removed, newest first. */
+  listWorktrees(): Promise<WorktreeRecord[]>;
+  /** The tasks that run in a worktree, oldest first. */
+  worktreeTasks(path: string): Promise<Array<{ id: string; state: string }>>;
+  /** Record that a worktree was merged or removed. */
+  markWorktree(path: string, what: 'merged' | 'removed', at: number): Promise<void>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;

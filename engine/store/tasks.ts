@@ -10,6 +10,7 @@ import { appendEvents } from './events.js';
 import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTaskEvent } from './rows.js';
 import { insertRun, recordRunEnd } from './runs.js';
 import { applyTimerChanges, consumeTimer } from './timers.js';
+import { insertWorktree } from './worktrees.js';
 import type { SqlExecutor, SqlValue } from './sql-driver.js';
 import {
   unfinishedStates,
@@ -137,6 +138,7 @@ export async function insertTaskGraph(
       else if (state !== 'completed') pendingDeps++;
     }
     const step = decide(task, pendingDeps, failedDependency);
+    if (node.worktree) await insertWorktree(tx, node.worktree);
     await insertQueuedTask(tx, task, step, pendingDeps, now);
     for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
     // The insert is the `queued` state; the submit step moves it on within the same transaction.
@@ -155,8 +157,8 @@ async function insertQueuedTask(tx: SqlExecutor, task: NewTask, step: TaskStep, 
   await tx.run(
     `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
              working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
-             pending_deps, start_delay_ms, additional_context, fork_session_id, created_at, updated_at)
-           VALUES (${placeholders(24)})`,
+             pending_deps, start_delay_ms, additional_context, fork_session_id, worktree_path, created_at, updated_at)
+           VALUES (${placeholders(25)})`,
     [
       task.id,
       task.prompt,
@@ -180,6 +182,7 @@ async function insertQueuedTask(tx: SqlExecutor, task: NewTask, step: TaskStep, 
       task.startDelayMs,
       task.additionalContext,
       task.forkSessionId,
+      task.worktreePath ?? null,
       now,
       now,
     ],

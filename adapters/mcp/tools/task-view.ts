@@ -17,6 +17,8 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     prompt: z.string().describe('What the agent was asked to do.'),
     agent: z.string().describe('Which agent runs it.'),
     workingDirectory: z.string().describe('Where the agent runs.'),
+    worktreePath: z.string().nullable().describe('The git worktree the task runs in (worktree: true); null when it runs in place.'),
+    worktreeBranch: z.string().nullable().describe('The branch of that worktree, delegate/<task id>; merge it with delegate worktree merge.'),
     permissionMode: z.string().nullable().describe('The claude --permission-mode it runs with.'),
     failReason: z.string().nullable().describe('Why it failed: exit_code, timeout, output_limit, dependency_failed, spawn_error, budget_exceeded or crashed.'),
     error: z.string().nullable().describe('The error, when it failed.'),
