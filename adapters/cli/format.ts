@@ -3,6 +3,7 @@
  * `printable`, so a stored escape sequence is shown, not obeyed.
  */
 import { printable } from '../../engine/control-characters.js';
+import type { TokenCounts } from '../../engine/agent.js';
 import type { AgentStop } from '../../engine/orphans.js';
 import type { TaskView } from '../../engine/task-service.js';
 
@@ -28,6 +29,16 @@ export function formatDuration(ms: number | null): string {
 /** `$0.0123`, or `-` when unknown. */
 export function formatCost(usd: number | null): string {
   return usd === null ? '-' : `$${usd.toFixed(4)}`;
+}
+
+/** A count with thousands separators, the same on every machine: `14,208`. */
+export function formatCount(count: number): string {
+  return count.toLocaleString('en-US');
+}
+
+/** `12 in, 42 out, 1,536 cache write, 14,208 cache read`. */
+export function formatTokens(tokens: TokenCounts): string {
+  return `${formatCount(tokens.input)} in, ${formatCount(tokens.output)} out, ${formatCount(tokens.cacheCreation)} cache write, ${formatCount(tokens.cacheRead)} cache read`;
 }
 
 function oneLine(text: string, width: number): string {
@@ -76,6 +87,8 @@ export function formatTaskDetail(task: TaskView): string {
     ['attempt', task.attempt > 0 ? String(task.attempt) : null],
     ['exit code', task.exitCode === null ? null : String(task.exitCode)],
     ['cost', task.costUsd === null ? null : formatCost(task.costUsd)],
+    ['tokens', task.tokens === null ? null : formatTokens(task.tokens)],
+    ['model', task.model],
     ['turns', task.numTurns === null ? null : String(task.numTurns)],
     ['session', task.sessionId],
     ['error', task.error],

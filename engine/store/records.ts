@@ -4,6 +4,7 @@
  */
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import type { ScheduleEvent } from '../../actors/schedule.machine.js';
+import type { TokenCounts } from '../agent.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
@@ -51,9 +52,12 @@ export interface TaskRecord {
   leaseUntil: number | null;
   sessionId: string | null;
   exitCode: number | null;
+  /** Cost, turns and tokens summed over the task's runs (every attempt costs money), null while none reported any. */
   costUsd: number | null;
   numTurns: number | null;
-  usage: unknown;
+  tokens: TokenCounts | null;
+  /** The model its latest reporting run said it used (`model` is the one it asked for). */
+  modelUsed: string | null;
   result: string | null;
   resumeAt: number | null;
   createdAt: number;
@@ -74,9 +78,6 @@ export type TaskColumns = Partial<
     | 'leaseUntil'
     | 'sessionId'
     | 'exitCode'
-    | 'costUsd'
-    | 'numTurns'
-    | 'usage'
     | 'result'
     | 'resumeAt'
     | 'runAfter'
@@ -247,15 +248,22 @@ export interface TaskRun {
   outcome: string | null;
   exitCode: number | null;
   costUsd: number | null;
+  numTurns: number | null;
+  tokens: TokenCounts | null;
+  /** The model the run reported, else the one its task asked for. */
+  model: string | null;
 }
 
-/** How a run ended, written with the task's final step. */
+/** How a run ended, written with the task's final step; what it used is summed onto its task in the same write. */
 export interface RunEnd {
   outcome: string;
   exitCode: number | null;
   outputBytes: number;
   costUsd: number | null;
   sessionId: string | null;
+  numTurns?: number | null | undefined;
+  tokens?: TokenCounts | null | undefined;
+  model?: string | null | undefined;
 }
 
 /** A lifecycle event in a task's history (its `task:*` events). */
