@@ -19,6 +19,7 @@ import { createLogger } from '../engine/logger.js';
 import { openStore } from '../engine/store/store.js';
 import { ScheduleService } from '../engine/schedule-service.js';
 import { TaskService, type TaskView } from '../engine/task-service.js';
+import { UsageService } from '../engine/usage-service.js';
 
 const toolNames = [
   'DelegateTask',
@@ -34,6 +35,7 @@ const toolNames = [
   'CancelSchedule',
   'PauseSchedule',
   'ResumeSchedule',
+  'UsageSummary',
 ];
 
 let dataDir: string;
@@ -440,7 +442,7 @@ describe('bad input', () => {
     const logger = createLogger('mcp', 'error', () => {});
     const tasks = new TaskService(store, config, systemClock, projectDir);
     const schedules = new ScheduleService(store, config, systemClock, projectDir, tasks);
-    const server = createMcpServer({ tasks, schedules, ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
+    const server = createMcpServer({ tasks, schedules, usage: new UsageService(store, systemClock), ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });

@@ -6,6 +6,7 @@ import { printable } from '../../engine/control-characters.js';
 import type { TokenCounts } from '../../engine/agent.js';
 import type { AgentStop } from '../../engine/orphans.js';
 import type { TaskView } from '../../engine/task-service.js';
+import type { UsageSummary, UsageTotals } from '../../engine/usage-service.js';
 
 export { printable };
 
@@ -121,4 +122,27 @@ export function agentStopText(agentStop: AgentStop | null): string {
     case null:
       return '';
   }
+}
+
+/** A usage summary as a table: one row per day, agent or schedule, then the total. */
+export function formatUsage(summary: UsageSummary): string {
+  const period = summary.since ? `since ${summary.since}` : 'all runs on record';
+  const zone = summary.by === 'day' ? ` (days in ${summary.timeZone})` : '';
+  const cells = (label: string, totals: UsageTotals): string[] => [
+    printable(label),
+    formatCost(totals.costUsd),
+    formatCount(totals.tokens.input),
+    formatCount(totals.tokens.output),
+    formatCount(totals.tokens.cacheCreation),
+    formatCount(totals.tokens.cacheRead),
+    formatCount(totals.turns),
+    formatCount(totals.runs),
+  ];
+  const first = { day: 'DAY', agent: 'AGENT', schedule: 'SCHEDULE' }[summary.by ?? 'day'];
+  const header = [summary.by ? first : '', 'COST', 'INPUT', 'OUTPUT', 'CACHE WRITE', 'CACHE READ', 'TURNS', 'RUNS'];
+  const rows = [...summary.groups.map((group) => cells(group.key ?? '(no schedule)', group)), cells('total', summary.total)];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  // Text left, numbers right, so digits line up.
+  const line = (row: string[]): string => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
+  return [`Usage ${period}${zone}`, line(header), ...rows.map(line)].join('\n');
 }

@@ -254,6 +254,26 @@ export interface TaskRun {
   model: string | null;
 }
 
+/**
+ * Which ended runs to sum and how to group them: not at all, by the quarter-hour they ended in (`bucket`, which a
+ * caller folds into days of any time zone), or by their task's agent or schedule.
+ */
+export interface RunUsageQuery {
+  /** Only runs that ended at or after this time (epoch ms). */
+  sinceAt?: number | undefined;
+  group: 'none' | 'bucket' | 'agent' | 'schedule';
+}
+
+/** What the runs of one group used; sums are null when no run of the group reported them. */
+export interface RunUsageSum {
+  /** The bucket number (its start is `key × usageBucketMs`), agent name or schedule id; null for `none` and for tasks of no schedule. */
+  key: string | number | null;
+  runs: number;
+  costUsd: number | null;
+  numTurns: number | null;
+  tokens: TokenCounts | null;
+}
+
 /** How a run ended, written with the task's final step; what it used is summed onto its task in the same write. */
 export interface RunEnd {
   outcome: string;

@@ -26,6 +26,8 @@ import type {
   OpenRun,
   OwnedRun,
   RunProcess,
+  RunUsageQuery,
+  RunUsageSum,
   RunTakeover,
   SubmitDecider,
   TaskClaim,
@@ -39,6 +41,7 @@ import type {
 import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
 import * as tasks from './tasks.js';
+import * as usage from './usage.js';
 
 /** The Store of the engine: a thin class over the per-concern SQL functions. */
 export class SqlStore implements Store {
@@ -85,6 +88,10 @@ export class SqlStore implements Store {
 
   taskRuns(id: string): Promise<TaskRun[]> {
     return runs.taskRuns(this.db, id);
+  }
+
+  sumRunUsage(query: RunUsageQuery): Promise<RunUsageSum[]> {
+    return usage.sumRunUsage(this.db, query);
   }
 
   countUnfinished(): Promise<number> {

@@ -24,6 +24,8 @@ import type {
   OpenRun,
   OwnedRun,
   RunProcess,
+  RunUsageQuery,
+  RunUsageSum,
   RunTakeover,
   SubmitDecider,
   TaskClaim,
@@ -57,6 +59,8 @@ export interface Store {
   dependantsOf(id: string): Promise<string[]>;
   taskEvents(id: string): Promise<TaskEvent[]>;
   taskRuns(id: string): Promise<TaskRun[]>;
+  /** Cost, turns and tokens of ended runs, summed per group (a read on the runs' end-time index). */
+  sumRunUsage(query: RunUsageQuery): Promise<RunUsageSum[]>;
   /** Count tasks that are not finished (anywhere, any owner). */
   countUnfinished(): Promise<number>;
   /**
