@@ -8,9 +8,8 @@ import { z } from 'zod';
 import type { TokenCounts } from './agent.js';
 import type { Clock } from './clock.js';
 import { UsageError } from './errors.js';
-import type { RunUsageSum, Store } from './store/store.js';
-import { usageBucketMs } from './store/usage.js';
-import { parseInput, parseSince, shown, storableText } from './task-input.js';
+import { usageBucketMs, type RunUsageSum, type Store } from './store/store.js';
+import { parseSince, shown, storableText } from './task-input.js';
 
 /** How a summary can be broken down. */
 export const usageGroupings = ['day', 'agent', 'schedule'] as const;
@@ -131,7 +130,10 @@ export class UsageService {
 
   /** Sum what ended runs used since `since`, broken down `by` day, agent or schedule; bad input is a one-line UsageError. */
   async summary(raw: UsageQuery = {}, label: (field: 'since' | 'by') => string = (field) => field): Promise<UsageSummary> {
-    const input = parseInput(z.object(usageQueryShape(label)), { since: raw.since, by: raw.by });
+    // Each message names its field as `label` spells it, so it is shown as it is (parseInput would prefix the key).
+    const parsed = z.object(usageQueryShape(label)).safeParse({ since: raw.since, by: raw.by });
+    if (!parsed.success) throw new UsageError('invalid_input', parsed.error.issues[0]?.message ?? 'invalid usage query');
+    const input = parsed.data;
     const now = this.clock.now();
     const sinceAt = input.since === undefined ? undefined : parseSince(input.since, now);
     // The schema checked the form; this only narrows the type.

@@ -126,7 +126,7 @@ export function agentStopText(agentStop: AgentStop | null): string {
 
 /** A usage summary as a table: one row per day, agent or schedule, then the total. */
 export function formatUsage(summary: UsageSummary): string {
-  const period = summary.since ? `since ${summary.since}` : 'all runs on record';
+  const period = summary.since ? `of runs that ended since ${summary.since}` : 'of all runs on record';
   const zone = summary.by === 'day' ? ` (days in ${summary.timeZone})` : '';
   const cells = (label: string, totals: UsageTotals): string[] => [
     printable(label),

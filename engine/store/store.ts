@@ -38,6 +38,7 @@ import type {
 } from './records.js';
 
 export * from './records.js';
+export { usageBucketMs } from './usage.js';
 import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 
 /** The store's verbs. */

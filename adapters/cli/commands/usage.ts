@@ -8,7 +8,7 @@ export class UsageCommand extends EngineCommand {
   static override paths = [['usage']];
   static override usage = Command.Usage({
     description: 'Sum the cost, tokens and turns of agent runs, in total or per day, agent or schedule',
-    details: 'Every run counts, also one that was interrupted and ran again. Days are calendar days in this machine’s time zone.',
+    details: 'Every run that reported its usage counts, also an earlier attempt of a task that ran again (after a usage limit, say). Days are calendar days in this machine’s time zone.',
     examples: [
       ['Everything on record', '$0 usage'],
       ['The last 7 days, per day', '$0 usage --since 7d --by day'],

@@ -17,8 +17,8 @@ export const usageSummary = defineTool({
   title: 'Sum what agent runs cost',
   description:
     'Cost (US dollars), tokens (input, output, cache write, cache read) and turns of every agent run that ended since a ' +
-    'time, in total and optionally per day (in the runner’s time zone), agent or schedule. Interrupted runs that ran ' +
-    'again count too.',
+    'time, in total and optionally per day (in the runner’s time zone), agent or schedule. Earlier attempts of a task ' +
+    'that ran again (after a usage limit, say) count too.',
   input: usageQueryShape(),
   output: {
     since: z.string().nullable().describe('Runs that ended at or after this time count (ISO 8601 UTC); null: every run on record.'),
