@@ -12,8 +12,8 @@ import type { Logger } from './logger.js';
 import type { AgentPool, LaunchHandle } from './pool/agent-pool.js';
 import { ChildCommand, type RunOutcome } from './pool/protocol.js';
 import { removeRunDir } from './pool/run-files.js';
-import { commitOutcome } from './run-outcome.js';
-import type { RunEnd, Store, TaskRecord } from './store/store.js';
+import { commitOutcome, runEndOf } from './run-outcome.js';
+import type { Store, TaskRecord } from './store/store.js';
 import type { TaskActors } from './task-actors.js';
 
 /** What a slot's run reports when it ends: the launcher's outcome, or the pool thread died under it. */
@@ -181,13 +181,8 @@ export class AgentRuns {
 
   /** RELEASE: the task goes back to the queue as an interrupted run; `end` is what its run row says. */
   async #release(taskId: string, attempt: number, detail: string, end: 'cancelled' | 'lost', outcome?: RunOutcome): Promise<void> {
-    const runEnd: RunEnd = {
-      outcome: end,
-      exitCode: outcome?.exitCode ?? null,
-      outputBytes: outcome?.outputBytes ?? 0,
-      costUsd: outcome?.result.costUsd ?? null,
-      sessionId: outcome?.result.sessionId ?? null,
-    };
+    // An agent that got as far as a result before it was stopped has cost money: that goes on the run too.
+    const runEnd = runEndOf(end, outcome);
     const result = await this.deps.actors.send(taskId, { type: 'RELEASE' }, { expect: this.#owned(attempt), detail, runEnd });
     if (result.committed || result.reason !== 'contended') this.#removeFiles(taskId, attempt);
     if (result.committed) this.deps.log.info('task handed back', { task: taskId, attempt });

@@ -36,6 +36,14 @@ export interface AgentCommand {
   env: Record<string, string>;
 }
 
+/** The tokens one agent run used, as the Anthropic API counts them (cache writes and reads apart from plain input). */
+export interface TokenCounts {
+  input: number;
+  output: number;
+  cacheCreation: number;
+  cacheRead: number;
+}
+
 /** What an agent run produced, as far as its output tells. */
 export interface AgentResult {
   /** True once the agent printed its final result record. */
@@ -44,7 +52,10 @@ export interface AgentResult {
   sessionId?: string | undefined;
   costUsd?: number | undefined;
   numTurns?: number | undefined;
-  usage?: unknown;
+  /** Tokens of this run (this process only: a resumed session's earlier runs reported theirs). */
+  tokens?: TokenCounts | undefined;
+  /** The model the agent says it ran (not necessarily the alias it was asked for). */
+  model?: string | undefined;
   resultText?: string | undefined;
   /** Epoch ms at which a usage limit resets, when the agent reported one. */
   usageLimitResetAt?: number | undefined;

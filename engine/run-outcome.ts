@@ -39,28 +39,31 @@ export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null
   }
 }
 
-/** Columns a run's outcome fills in on the task. */
+/**
+ * Columns a run's outcome fills in on the task. Cost, turns and tokens are not among them: they go on the run
+ * row, and the task's are the sums over its runs (see recordRunEnd).
+ */
 function outcomeColumns(outcome: RunOutcome): TaskColumns {
   const result = outcome.result;
   return {
     exitCode: outcome.exitCode,
     ...(result.sessionId ? { sessionId: result.sessionId } : {}),
-    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
-    ...(result.numTurns !== undefined ? { numTurns: result.numTurns } : {}),
-    ...(result.usage !== undefined ? { usage: result.usage } : {}),
     ...(result.resultText !== undefined ? { result: result.resultText } : {}),
   };
 }
 
-
-/** How the run row ends with this outcome. */
-function runEndOf(outcome: RunOutcome): RunEnd {
+/** How the run row ends as `end`, with what the agent reported it used. */
+export function runEndOf(end: string, outcome: RunOutcome | undefined): RunEnd {
+  const result = outcome?.result;
   return {
-    outcome: outcome.end,
-    exitCode: outcome.exitCode,
-    outputBytes: outcome.outputBytes,
-    costUsd: outcome.result.costUsd ?? null,
-    sessionId: outcome.result.sessionId ?? null,
+    outcome: end,
+    exitCode: outcome?.exitCode ?? null,
+    outputBytes: outcome?.outputBytes ?? 0,
+    costUsd: result?.costUsd ?? null,
+    sessionId: result?.sessionId ?? null,
+    numTurns: result?.numTurns ?? null,
+    tokens: result?.tokens ?? null,
+    model: result?.model ?? null,
   };
 }
 
@@ -71,5 +74,5 @@ function runEndOf(outcome: RunOutcome): RunEnd {
 export async function commitOutcome(actors: TaskActors, now: number, taskId: string, expect: (task: TaskRecord) => boolean, outcome: RunOutcome): Promise<StepResult | null> {
   const event = outcomeEvent(outcome, now);
   if (!event) return null;
-  return actors.send(taskId, event, { expect, extra: outcomeColumns(outcome), runEnd: runEndOf(outcome) });
+  return actors.send(taskId, event, { expect, extra: outcomeColumns(outcome), runEnd: runEndOf(outcome.end, outcome) });
 }

@@ -202,3 +202,11 @@ export function parseDelay(value: string | number, field: string): number {
   if (!Number.isFinite(ms) || ms < 0 || ms > 86_400_000) throw new UsageError('invalid_input', message);
   return Math.round(ms);
 }
+
+/** `--since` as docker takes it: an ISO 8601 time, or a duration back from `now` (`90s`, `10m`, `2h`, `7d`); null when it is neither. */
+export function parseSince(value: string, now: number): number | null {
+  const relative = /^(\d+)(ms|s|m|h|d)$/.exec(value);
+  if (relative) return now - Number(relative[1]) * durationUnits[relative[2]!]!;
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? null : at;
+}

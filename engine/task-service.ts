@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
-import { agentNames } from './agent.js';
+import { agentNames, type TokenCounts } from './agent.js';
 import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { LogFollower } from './log-follower.js';
@@ -50,9 +50,13 @@ export interface TaskView {
   durationMs: number | null;
   /** When a task paused by a usage limit goes back to the queue. */
   resumeAt: string | null;
+  /** Cost, turns and tokens summed over every run of the task (an interrupted run costs money too). */
   costUsd: number | null;
   sessionId: string | null;
   numTurns: number | null;
+  tokens: TokenCounts | null;
+  /** The model the agent reported running, else the one the task asked for; null when neither is known. */
+  model: string | null;
   result: string | null;
   dependsOn: string[];
   dependants: string[];
@@ -423,6 +427,8 @@ export class TaskService {
       costUsd: task.costUsd,
       sessionId: task.sessionId,
       numTurns: task.numTurns,
+      tokens: task.tokens,
+      model: task.modelUsed ?? task.model,
       result: task.result,
       dependsOn,
       dependants,

@@ -141,9 +141,26 @@ describe('stream-json parser', () => {
       sessionId: SESSION,
       costUsd: 0.042,
       numTurns: 3,
-      usage: { input_tokens: 10, output_tokens: 20 },
+      tokens: { input: 10, output: 20, cacheCreation: 0, cacheRead: 0 },
+      model: 'claude-sonnet-4-5',
       resultText: 'All done.',
     });
+  });
+
+  it('reads the four token counts of usage, and falls back to modelUsage for tokens and model', () => {
+    const usage = { input_tokens: 3, output_tokens: 250, cache_creation_input_tokens: 4100, cache_read_input_tokens: 90_000, service_tier: 'standard' };
+    expect(feed([init, result({ usage })]).result.tokens).toEqual({ input: 3, output: 250, cacheCreation: 4100, cacheRead: 90_000 });
+    const modelUsage = {
+      'claude-haiku-4-5': { inputTokens: 500, outputTokens: 20, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, costUSD: 0.001 },
+      'claude-opus-4-1': { inputTokens: 7, outputTokens: 900, cacheReadInputTokens: 30_000, cacheCreationInputTokens: 2000, costUSD: 0.5 },
+    };
+    const noInit = feed([result({ usage: undefined, modelUsage })]).result;
+    expect(noInit.tokens).toEqual({ input: 507, output: 920, cacheCreation: 2000, cacheRead: 30_000 });
+    // No init event named the model: the one that cost the most ran the session.
+    expect(noInit.model).toBe('claude-opus-4-1');
+    // The init event's model wins over modelUsage, which also lists helper models.
+    expect(feed([init, result({ modelUsage })]).result.model).toBe('claude-sonnet-4-5');
+    expect(feed([init, result({ usage: { service_tier: 'standard' } })]).result.tokens).toBeUndefined();
   });
 
   it('reports is_error results even though the CLI exits 0', () => {

@@ -109,6 +109,18 @@ describe('fake claude', () => {
     expect(bytes.length).toBeGreaterThan(5000);
   });
 
+  it('reports realistic token counts and its model, and takes [tokens …] and [model …]', () => {
+    const plain = events(run(STREAM, 'hi').stdout);
+    expect(plain.at(-1)?.usage).toMatchObject({ input_tokens: 12, output_tokens: 42, cache_creation_input_tokens: 1536, cache_read_input_tokens: 14208 });
+    const out = events(run([...STREAM, '--model', 'sonnet'], 'hi [tokens 1 2 3 4] [model claude-opus-4-1]').stdout);
+    expect(out[0]).toMatchObject({ type: 'system', subtype: 'init', model: 'claude-opus-4-1' });
+    const result = out.at(-1)!;
+    expect(result).toMatchObject({ result: 'done: hi', usage: { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 3, cache_read_input_tokens: 4 } });
+    expect(result.modelUsage).toEqual({
+      'claude-opus-4-1': { inputTokens: 1, outputTokens: 2, cacheCreationInputTokens: 3, cacheReadInputTokens: 4, webSearchRequests: 0, costUSD: 0.0123, contextWindow: 200000 },
+    });
+  });
+
   it('prints a single JSON result with --output-format json', () => {
     const r = run(['-p', '--output-format', 'json'], 'hi [cost 0.1]');
     expect(JSON.parse(r.stdout)).toMatchObject({ type: 'result', result: 'done: hi', total_cost_usd: 0.1 });

@@ -19,6 +19,7 @@ import { createLogger } from '../engine/logger.js';
 import { openStore } from '../engine/store/store.js';
 import { ScheduleService } from '../engine/schedule-service.js';
 import { TaskService, type TaskView } from '../engine/task-service.js';
+import { UsageService } from '../engine/usage-service.js';
 
 const toolNames = [
   'DelegateTask',
@@ -34,6 +35,7 @@ const toolNames = [
   'CancelSchedule',
   'PauseSchedule',
   'ResumeSchedule',
+  'UsageSummary',
 ];
 
 let dataDir: string;
@@ -208,6 +210,39 @@ describe('DelegateTask, TaskStatus, TaskLogs', () => {
     const listText = textOf(await call(client, 'TaskStatus', {}));
     expect(listText).toMatch(/^ID\s+STATUS/);
     expect(textOf(await call(client, 'TaskStatus', { status: 'paused' }))).toBe('no paused tasks');
+  });
+});
+
+describe('UsageSummary', () => {
+  it('sums what the runs cost per agent and per day, and refuses a bad by or since in one line', async () => {
+    const { client } = await connect();
+    const { taskId } = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'count me [cost 0.05] [tokens 30 40 500 6000] [model claude-haiku-4-5]' });
+    const done = await settled(client, taskId);
+    expect(done).toMatchObject({ status: 'completed', costUsd: 0.05, tokens: { input: 30, output: 40, cacheCreation: 500, cacheRead: 6000 }, model: 'claude-haiku-4-5' });
+    expect(textOf(await call(client, 'TaskStatus', { taskId }))).toContain('tokens:     30 in, 40 out, 500 cache write, 6,000 cache read');
+
+    const byAgent = await call(client, 'UsageSummary', { since: '1d', by: 'agent' });
+    expect(byAgent.isError).toBeFalsy();
+    const summary = byAgent.structuredContent as { by: string; since: string; total: Record<string, unknown>; groups: Array<Record<string, unknown>> };
+    const tokens = { input: 30, output: 40, cacheCreation: 500, cacheRead: 6000 };
+    expect(summary).toMatchObject({ by: 'agent', total: { costUsd: 0.05, turns: 1, runs: 1, tokens } });
+    expect(summary.groups).toEqual([{ key: 'claude', costUsd: 0.05, turns: 1, runs: 1, tokens }]);
+    expect(textOf(byAgent)).toMatch(/^claude\s+\$0\.0500\s+30\s+40\s+500\s+6,000\s+1\s+1$/m);
+    const byDay = await ok<{ groups: Array<{ key: string }>; timeZone: string }>(client, 'UsageSummary', { by: 'day' });
+    expect(byDay.groups).toHaveLength(1);
+    expect(byDay.groups[0]!.key).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect((await ok<{ groups: unknown[]; by: null }>(client, 'UsageSummary', {})).groups).toEqual([]);
+
+    for (const [args, message] of [
+      [{ by: 'week' }, "by 'week': expected day, agent or schedule"],
+      [{ since: 'last week' }, "since 'last week': expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration ago like 90m, 12h or 7d"],
+      [{ since: 3 }, 'since 3: expected an ISO 8601 time (2026-11-30T09:00:00Z) or a duration ago like 90m, 12h or 7d'],
+      [{ until: 'now' }, 'until: unknown field; allowed fields are since, by'],
+    ] as const) {
+      const refused = await call(client, 'UsageSummary', args);
+      expect(refused.isError, JSON.stringify(args)).toBe(true);
+      expect(textOf(refused)).toBe(message);
+    }
   });
 });
 
@@ -440,7 +475,7 @@ describe('bad input', () => {
     const logger = createLogger('mcp', 'error', () => {});
     const tasks = new TaskService(store, config, systemClock, projectDir);
     const schedules = new ScheduleService(store, config, systemClock, projectDir, tasks);
-    const server = createMcpServer({ tasks, schedules, ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
+    const server = createMcpServer({ tasks, schedules, usage: new UsageService(store, systemClock), ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });

@@ -13,6 +13,7 @@ import { createLogger } from '../engine/logger.js';
 import { ScheduleService, type ScheduleDetail, type ScheduleView } from '../engine/schedule-service.js';
 import { openStore, type Store } from '../engine/store/store.js';
 import { TaskService } from '../engine/task-service.js';
+import { UsageService } from '../engine/usage-service.js';
 import { cli, removeDir, tempDir, testEnv } from './helpers.js';
 
 let dataDir: string;
@@ -27,6 +28,7 @@ beforeEach(async () => {
   const server = createMcpServer({
     tasks,
     schedules: new ScheduleService(store, config, systemClock, dataDir, tasks),
+    usage: new UsageService(store, systemClock),
     ensureRunner: async () => ({ runner: 'disabled', note: 'No runner is up.' }),
     logger: createLogger('mcp', 'error', () => {}),
   });

@@ -62,7 +62,7 @@ async function finish(store: Store, task: TaskRecord, nodeId: string, now: numbe
   const events = await store.commitTaskStep(task.id, { state: 'running', owner: nodeId, attempt: task.attempt }, decided!.step, {
     now,
     nodeId,
-    runEnd: { outcome: 'exited', exitCode, outputBytes: 10, costUsd: 0.5, sessionId: 'sess' },
+    runEnd: { outcome: 'exited', exitCode, outputBytes: 10, costUsd: 0.5, sessionId: 'sess', numTurns: 2, tokens: { input: 1, output: 2, cacheCreation: 3, cacheRead: 4 }, model: 'm-1' },
     decideDependant: dependantDecider(now),
   });
   return events !== null;
@@ -144,6 +144,12 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       const done = (await store.getTask(claimed.id))!;
       expect(done).toMatchObject({ state: 'completed', owner: null, endedAt: 3000, exitCode: 0 });
       expect(await store.taskRuns(claimed.id)).toMatchObject([{ endedAt: 3000, outcome: 'exited', exitCode: 0, costUsd: 0.5, outputBytes: 10, sessionId: 'sess' }]);
+      // What the run used is on its row, and summed on its task in the same write.
+      const tokens = { input: 1, output: 2, cacheCreation: 3, cacheRead: 4 };
+      expect((await store.taskRuns(claimed.id))[0]).toMatchObject({ numTurns: 2, tokens, model: 'm-1' });
+      expect(done).toMatchObject({ costUsd: 0.5, numTurns: 2, tokens, modelUsed: 'm-1' });
+      expect(await store.sumRunUsage({ group: 'agent', sinceAt: 3000 })).toEqual([{ key: 'claude', runs: 1, costUsd: 0.5, numTurns: 2, tokens }]);
+      expect(await store.sumRunUsage({ group: 'none', sinceAt: 3001 })).toEqual([]);
       // A second, late write of the same run is rejected: the task moved on.
       expect(await finish(store, claimed, 'node-a', 4000, 1)).toBe(false);
       expect((await store.getTask(claimed.id))?.state).toBe('completed');

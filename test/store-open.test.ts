@@ -21,6 +21,7 @@ import { migrations } from '../engine/store/migrations.js';
 import { openStore } from '../engine/store/store.js';
 import { ScheduleService } from '../engine/schedule-service.js';
 import { TaskService } from '../engine/task-service.js';
+import { UsageService } from '../engine/usage-service.js';
 import { decideSubmit } from '../engine/task-steps.js';
 import { cli, removeDir, repoRoot, tempDir, testEnv } from './helpers.js';
 import { newTask } from './store-contract.js';
@@ -118,7 +119,7 @@ describe('another process holds the write lock', () => {
     const logger = createLogger('mcp', 'error', () => {});
     const tasks = new TaskService(store, config, systemClock, dataDir);
     const schedules = new ScheduleService(store, config, systemClock, dataDir, tasks);
-    const server = createMcpServer({ tasks, schedules, ensureRunner: async () => ({ runner: 'disabled', note: '' }), logger });
+    const server = createMcpServer({ tasks, schedules, usage: new UsageService(store, systemClock), ensureRunner: async () => ({ runner: 'disabled', note: '' }), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });

@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec } from '../../engine/agent.js';
+import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts } from '../../engine/agent.js';
 
 /** How to fix a missing `claude` binary; appended to this agent's spawn errors. */
 const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
@@ -99,6 +99,37 @@ function summarizeToolInput(input: unknown): string {
   return json === '{}' ? '' : oneLine(json, TOOL_INPUT_MAX);
 }
 
+/** The four token counts of a result's `usage` object; undefined when it has none of them. */
+export function tokensOfUsage(usage: unknown): TokenCounts | undefined {
+  if (!isObject(usage)) return undefined;
+  const counts = [usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens, usage.cache_read_input_tokens].map(num);
+  if (counts.every((count) => count === undefined)) return undefined;
+  const [input, output, cacheCreation, cacheRead] = counts.map((count) => count ?? 0) as [number, number, number, number];
+  return { input, output, cacheCreation, cacheRead };
+}
+
+/**
+ * The tokens summed over a result's `modelUsage` (per model, camelCase), for results without `usage`; and the
+ * model that cost the most, for runs whose init event named none.
+ */
+function ofModelUsage(modelUsage: unknown): { tokens?: TokenCounts; model?: string } {
+  if (!isObject(modelUsage)) return {};
+  let tokens: TokenCounts | undefined;
+  let model: string | undefined;
+  let topCost = -1;
+  for (const [name, entry] of Object.entries(modelUsage)) {
+    if (!isObject(entry)) continue;
+    tokens ??= { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 };
+    tokens.input += num(entry.inputTokens) ?? 0;
+    tokens.output += num(entry.outputTokens) ?? 0;
+    tokens.cacheCreation += num(entry.cacheCreationInputTokens) ?? 0;
+    tokens.cacheRead += num(entry.cacheReadInputTokens) ?? 0;
+    const cost = num(entry.costUSD) ?? 0;
+    if (cost > topCost) [model, topCost] = [name, cost];
+  }
+  return { ...(tokens ? { tokens } : {}), ...(model ? { model } : {}) };
+}
+
 /**
  * A parser for Claude Code's `--output-format stream-json` lines. Readable lines: assistant text split into
  * lines, one `[tool] Name input` line per tool call, the final result text, and non-JSON lines as they are.
@@ -133,7 +164,11 @@ export function createStreamJsonParser(): AgentOutputParser {
     if (cost !== undefined) result.costUsd = cost;
     const turns = num(event.num_turns);
     if (turns !== undefined) result.numTurns = turns;
-    if (event.usage !== undefined) result.usage = event.usage;
+    const byModel = ofModelUsage(event.modelUsage);
+    const tokens = tokensOfUsage(event.usage) ?? byModel.tokens;
+    if (tokens) result.tokens = tokens;
+    // The init event's model is the session's main one; modelUsage may also list helpers (a cheaper model for titles).
+    if (result.model === undefined && byModel.model) result.model = byModel.model;
     const text = str(event.result);
     if (text !== undefined) result.resultText = text;
     const resetAt = parseUsageLimitResetAt(text ?? '') ?? (result.isError ? limitSeenInText : undefined);
@@ -156,12 +191,17 @@ export function createStreamJsonParser(): AgentOutputParser {
       const sessionId = str(event.session_id);
       // The result's session id wins; earlier events only fill it in (a resumed session keeps its id).
       if (sessionId && (event.type === 'result' || result.sessionId === undefined)) result.sessionId = sessionId;
+      if (event.type === 'system' && event.subtype === 'init') {
+        const model = str(event.model);
+        if (model) result.model = model;
+        return [];
+      }
       if (event.type === 'assistant') return onAssistant(event);
       if (event.type === 'result') return onResult(event);
       return [];
     },
     result(): AgentResult {
-      return { ...result };
+      return { ...result, ...(result.tokens ? { tokens: { ...result.tokens } } : {}) };
     },
   };
 }

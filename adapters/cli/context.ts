@@ -12,6 +12,7 @@ import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { ScheduleService } from '../../engine/schedule-service.js';
 import { TaskService } from '../../engine/task-service.js';
+import { UsageService } from '../../engine/usage-service.js';
 import { formatJson, printable } from './format.js';
 
 /** The context clipanion passes to commands, plus the environment and cwd (tests pass their own). */
@@ -25,6 +26,7 @@ export interface Engine {
   store: Store;
   tasks: TaskService;
   schedules: ScheduleService;
+  usage: UsageService;
   /** Make sure a runner serves this data dir (SPEC §2); says so on stderr when it had to start one. */
   ensureRunner(): Promise<void>;
 }
@@ -83,6 +85,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         store: opened,
         tasks,
         schedules: new ScheduleService(opened, config, systemClock, this.context.cwd, tasks),
+        usage: new UsageService(opened, systemClock),
         ensureRunner: startRunner,
       };
       return await this.run(engine);

@@ -3,8 +3,10 @@
  * `printable`, so a stored escape sequence is shown, not obeyed.
  */
 import { printable } from '../../engine/control-characters.js';
+import type { TokenCounts } from '../../engine/agent.js';
 import type { AgentStop } from '../../engine/orphans.js';
 import type { TaskView } from '../../engine/task-service.js';
+import type { UsageSummary, UsageTotals } from '../../engine/usage-service.js';
 
 export { printable };
 
@@ -28,6 +30,16 @@ export function formatDuration(ms: number | null): string {
 /** `$0.0123`, or `-` when unknown. */
 export function formatCost(usd: number | null): string {
   return usd === null ? '-' : `$${usd.toFixed(4)}`;
+}
+
+/** A count with thousands separators, the same on every machine: `14,208`. */
+export function formatCount(count: number): string {
+  return count.toLocaleString('en-US');
+}
+
+/** `12 in, 42 out, 1,536 cache write, 14,208 cache read`. */
+export function formatTokens(tokens: TokenCounts): string {
+  return `${formatCount(tokens.input)} in, ${formatCount(tokens.output)} out, ${formatCount(tokens.cacheCreation)} cache write, ${formatCount(tokens.cacheRead)} cache read`;
 }
 
 function oneLine(text: string, width: number): string {
@@ -76,6 +88,8 @@ export function formatTaskDetail(task: TaskView): string {
     ['attempt', task.attempt > 0 ? String(task.attempt) : null],
     ['exit code', task.exitCode === null ? null : String(task.exitCode)],
     ['cost', task.costUsd === null ? null : formatCost(task.costUsd)],
+    ['tokens', task.tokens === null ? null : formatTokens(task.tokens)],
+    ['model', task.model],
     ['turns', task.numTurns === null ? null : String(task.numTurns)],
     ['session', task.sessionId],
     ['error', task.error],
@@ -108,4 +122,27 @@ export function agentStopText(agentStop: AgentStop | null): string {
     case null:
       return '';
   }
+}
+
+/** A usage summary as a table: one row per day, agent or schedule, then the total. */
+export function formatUsage(summary: UsageSummary): string {
+  const period = summary.since ? `of runs that ended since ${summary.since}` : 'of all runs on record';
+  const zone = summary.by === 'day' ? ` (days in ${summary.timeZone})` : '';
+  const cells = (label: string, totals: UsageTotals): string[] => [
+    printable(label),
+    formatCost(totals.costUsd),
+    formatCount(totals.tokens.input),
+    formatCount(totals.tokens.output),
+    formatCount(totals.tokens.cacheCreation),
+    formatCount(totals.tokens.cacheRead),
+    formatCount(totals.turns),
+    formatCount(totals.runs),
+  ];
+  const first = { day: 'DAY', agent: 'AGENT', schedule: 'SCHEDULE' }[summary.by ?? 'day'];
+  const header = [summary.by ? first : '', 'COST', 'INPUT', 'OUTPUT', 'CACHE WRITE', 'CACHE READ', 'TURNS', 'RUNS'];
+  const rows = [...summary.groups.map((group) => cells(group.key ?? '(no schedule)', group)), cells('total', summary.total)];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  // Text left, numbers right, so digits line up.
+  const line = (row: string[]): string => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
+  return [`Usage ${period}${zone}`, line(header), ...rows.map(line)].join('\n');
 }

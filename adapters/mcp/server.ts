@@ -42,6 +42,8 @@ import { getSchedule } from './tools/get-schedule.js';
 import { listSchedules } from './tools/list-schedules.js';
 import { pauseSchedule, resumeSchedule } from './tools/pause-schedule.js';
 import { scheduleTask } from './tools/schedule-task.js';
+import { usageSummary } from './tools/usage-summary.js';
+import { UsageService } from '../../engine/usage-service.js';
 
 /** The tools this server offers, in the order tools/list shows them. */
 export const mcpTools: readonly McpTool[] = [
@@ -58,13 +60,15 @@ export const mcpTools: readonly McpTool[] = [
   cancelSchedule,
   pauseSchedule,
   resumeSchedule,
+  usageSummary,
 ];
 
 const instructions =
   'delegate runs Claude Code tasks in the background on this machine. DelegateTask queues a task and returns its ' +
   'taskId at once; the task keeps running after this session ends. Follow tasks with TaskStatus, read their output ' +
   'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
-  'ScheduleTask queues a task on a cron schedule (in a time zone) or once at a time; GetSchedule shows its history.';
+  'ScheduleTask queues a task on a cron schedule (in a time zone) or once at a time; GetSchedule shows its history. ' +
+  'UsageSummary sums what the runs cost (dollars, tokens, turns), per day, agent or schedule.';
 
 /** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
 export function createMcpServer(deps: ToolDeps): McpServer {
@@ -181,6 +185,7 @@ export async function startStdioServer(
   const server = createMcpServer({
     tasks,
     schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
+    usage: new UsageService(store, systemClock),
     ensureRunner,
     logger,
   });

@@ -203,6 +203,36 @@ export const migrations: readonly string[][] = [
     `ALTER TABLE tasks ADD COLUMN schedule_id TEXT`,
     `CREATE INDEX tasks_schedule ON tasks (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
   ],
+  // Cost and tokens (issue 12): per-run usage in real columns, the task's sums over its runs next to its cost,
+  // and the JSON `usage` of earlier versions carried over (it held the last run's counts) and dropped.
+  [
+    ...['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens'].flatMap((column) => [
+      `ALTER TABLE task_runs ADD COLUMN ${column} INTEGER`,
+      `ALTER TABLE tasks ADD COLUMN ${column} INTEGER`,
+    ]),
+    `ALTER TABLE task_runs ADD COLUMN num_turns INTEGER`,
+    `ALTER TABLE task_runs ADD COLUMN model TEXT`,
+    // The model the agent reported; `model` stays the one the task asked for (a retry asks for it again).
+    `ALTER TABLE tasks ADD COLUMN model_used TEXT`,
+    // The step that ended a task's latest run wrote its usage and turns on the task: they are that run's.
+    `UPDATE task_runs SET
+       input_tokens = (SELECT json_extract(t.usage, '$.input_tokens') FROM tasks t WHERE t.id = task_runs.task_id AND json_valid(t.usage)),
+       output_tokens = (SELECT json_extract(t.usage, '$.output_tokens') FROM tasks t WHERE t.id = task_runs.task_id AND json_valid(t.usage)),
+       cache_creation_tokens = (SELECT json_extract(t.usage, '$.cache_creation_input_tokens') FROM tasks t WHERE t.id = task_runs.task_id AND json_valid(t.usage)),
+       cache_read_tokens = (SELECT json_extract(t.usage, '$.cache_read_input_tokens') FROM tasks t WHERE t.id = task_runs.task_id AND json_valid(t.usage)),
+       num_turns = (SELECT t.num_turns FROM tasks t WHERE t.id = task_runs.task_id)
+     WHERE ended_at IS NOT NULL AND attempt = (SELECT t.attempt FROM tasks t WHERE t.id = task_runs.task_id)`,
+    // Only what the agent reported would be better, but older runs did not keep it; the requested model is the best guess.
+    `UPDATE task_runs SET model = (SELECT t.model FROM tasks t WHERE t.id = task_runs.task_id) WHERE ended_at IS NOT NULL`,
+    `ALTER TABLE tasks DROP COLUMN usage`,
+    // A task's cost was its latest run's; now it is the sum over its runs (interrupted ones cost money too).
+    `UPDATE tasks SET (cost_usd, num_turns, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens) = (
+       SELECT COALESCE(SUM(r.cost_usd), tasks.cost_usd), COALESCE(SUM(r.num_turns), tasks.num_turns), SUM(r.input_tokens),
+              SUM(r.output_tokens), SUM(r.cache_creation_tokens), SUM(r.cache_read_tokens)
+       FROM task_runs r WHERE r.task_id = tasks.id)`,
+    // UsageSummary reads runs by when they ended.
+    `CREATE INDEX task_runs_ended ON task_runs (ended_at) WHERE ended_at IS NOT NULL`,
+  ],
   // Worktrees: one row per git worktree made for a task; the tasks that run in it name it.
   [
     `CREATE TABLE worktrees (

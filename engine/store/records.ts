@@ -4,6 +4,7 @@
  */
 import type { PersistedTask, TaskEvent as TaskMachineEvent, TaskState } from '../../actors/task.machine.js';
 import type { ScheduleEvent } from '../../actors/schedule.machine.js';
+import type { TokenCounts } from '../agent.js';
 
 /** Task priority as users write it; stored as 0..2 so the claim index sorts P0 first. */
 export type Priority = 'P0' | 'P1' | 'P2';
@@ -53,9 +54,12 @@ export interface TaskRecord {
   leaseUntil: number | null;
   sessionId: string | null;
   exitCode: number | null;
+  /** Cost, turns and tokens summed over the task's runs (every attempt costs money), null while none reported any. */
   costUsd: number | null;
   numTurns: number | null;
-  usage: unknown;
+  tokens: TokenCounts | null;
+  /** The model its latest reporting run said it used (`model` is the one it asked for). */
+  modelUsed: string | null;
   result: string | null;
   resumeAt: number | null;
   createdAt: number;
@@ -76,9 +80,6 @@ export type TaskColumns = Partial<
     | 'leaseUntil'
     | 'sessionId'
     | 'exitCode'
-    | 'costUsd'
-    | 'numTurns'
-    | 'usage'
     | 'result'
     | 'resumeAt'
     | 'runAfter'
@@ -271,15 +272,42 @@ export interface TaskRun {
   outcome: string | null;
   exitCode: number | null;
   costUsd: number | null;
+  numTurns: number | null;
+  tokens: TokenCounts | null;
+  /** The model the run reported, else the one its task asked for. */
+  model: string | null;
 }
 
-/** How a run ended, written with the task's final step. */
+/**
+ * Which ended runs to sum and how to group them: not at all, by the quarter-hour they ended in (`bucket`, which a
+ * caller folds into days of any time zone), or by their task's agent or schedule.
+ */
+export interface RunUsageQuery {
+  /** Only runs that ended at or after this time (epoch ms). */
+  sinceAt?: number | undefined;
+  group: 'none' | 'bucket' | 'agent' | 'schedule';
+}
+
+/** What the runs of one group used; sums are null when no run of the group reported them. */
+export interface RunUsageSum {
+  /** The bucket number (its start is `key × usageBucketMs`), agent name or schedule id; null for `none` and for tasks of no schedule. */
+  key: string | number | null;
+  runs: number;
+  costUsd: number | null;
+  numTurns: number | null;
+  tokens: TokenCounts | null;
+}
+
+/** How a run ended, written with the task's final step; what it used is summed onto its task in the same write. */
 export interface RunEnd {
   outcome: string;
   exitCode: number | null;
   outputBytes: number;
   costUsd: number | null;
   sessionId: string | null;
+  numTurns?: number | null | undefined;
+  tokens?: TokenCounts | null | undefined;
+  model?: string | null | undefined;
 }
 
 /** A lifecycle event in a task's history (its `task:*` events). */

@@ -18,6 +18,7 @@ import {
   type WorktreeRecord,
 } from './records.js';
 import type { PersistedTask, TaskState } from '../../actors/task.machine.js';
+import type { TokenCounts } from '../agent.js';
 import type { SqlRow, SqlValue } from './sql-driver.js';
 
 /** A priority as stored: 0..2, so the claim index sorts P0 first. */
@@ -33,9 +34,6 @@ export const columnNames: Record<keyof TaskColumns, string> = {
   leaseUntil: 'lease_until',
   sessionId: 'session_id',
   exitCode: 'exit_code',
-  costUsd: 'cost_usd',
-  numTurns: 'num_turns',
-  usage: 'usage',
   result: 'result',
   resumeAt: 'resume_at',
   runAfter: 'run_after',
@@ -92,7 +90,8 @@ export function toTask(row: SqlRow): TaskRecord {
     exitCode: num(row.exit_code),
     costUsd: num(row.cost_usd),
     numTurns: num(row.num_turns),
-    usage: json(row.usage),
+    tokens: tokensOf(row),
+    modelUsed: str(row.model_used),
     result: str(row.result),
     resumeAt: num(row.resume_at),
     createdAt: Number(row.created_at),
@@ -134,7 +133,18 @@ export function toRun(row: SqlRow): TaskRun {
     outcome: str(row.outcome),
     exitCode: num(row.exit_code),
     costUsd: num(row.cost_usd),
+    numTurns: num(row.num_turns),
+    tokens: tokensOf(row),
+    model: str(row.model),
   };
+}
+
+/** The token columns of a `tasks` or `task_runs` row; null when none is known. */
+export function tokensOf(row: SqlRow): TokenCounts | null {
+  const counts = [row.input_tokens, row.output_tokens, row.cache_creation_tokens, row.cache_read_tokens].map(num);
+  if (counts.every((count) => count === null)) return null;
+  const [input, output, cacheCreation, cacheRead] = counts.map((count) => count ?? 0) as [number, number, number, number];
+  return { input, output, cacheCreation, cacheRead };
 }
 
 /** A row of the open-runs join (run, its task, its node if any) as the recovery sweep's record. */
@@ -212,10 +222,9 @@ export function toCheckpoint(row: SqlRow): Checkpoint {
   };
 }
 
-/** The SQL value of a step column (`usage` is JSON). */
-export function encodeColumn(key: keyof TaskColumns, value: unknown): SqlValue {
+/** The SQL value of a step column. */
+export function encodeColumn(value: unknown): SqlValue {
   if (value === undefined || value === null) return null;
-  if (key === 'usage') return JSON.stringify(value);
   return value as SqlValue;
 }
 

@@ -22,12 +22,42 @@ export async function insertRun(
   ]);
 }
 
-/** End a run row with how its agent ended (inside the transaction of the task's final step). */
+/**
+ * End a run row with how its agent ended and what it used (inside the transaction of the task's final step), and
+ * make the task's cost, turns and tokens the sums over its runs, so a task that was interrupted and ran again
+ * counts both runs. A run that reported no model takes the one its task asked for.
+ */
 export async function recordRunEnd(tx: SqlExecutor, taskId: string, attempt: number, end: RunEnd, now: number): Promise<void> {
+  const tokens = end.tokens ?? null;
   await tx.run(
-    `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id)
+    `UPDATE task_runs SET ended_at = ?, outcome = ?, exit_code = ?, output_bytes = ?, cost_usd = ?, session_id = COALESCE(?, session_id),
+           num_turns = ?, input_tokens = ?, output_tokens = ?, cache_creation_tokens = ?, cache_read_tokens = ?,
+           model = COALESCE(?, (SELECT model FROM tasks WHERE id = ?))
            WHERE task_id = ? AND attempt = ?`,
-    [now, end.outcome, end.exitCode, end.outputBytes, end.costUsd, end.sessionId, taskId, attempt],
+    [
+      now,
+      end.outcome,
+      end.exitCode,
+      end.outputBytes,
+      end.costUsd,
+      end.sessionId,
+      end.numTurns ?? null,
+      tokens?.input ?? null,
+      tokens?.output ?? null,
+      tokens?.cacheCreation ?? null,
+      tokens?.cacheRead ?? null,
+      end.model ?? null,
+      taskId,
+      taskId,
+      attempt,
+    ],
+  );
+  await tx.run(
+    `UPDATE tasks SET (cost_usd, num_turns, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens) = (
+       SELECT SUM(cost_usd), SUM(num_turns), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
+       FROM task_runs WHERE task_id = ?), model_used = COALESCE(?, model_used)
+     WHERE id = ?`,
+    [taskId, end.model ?? null, taskId],
   );
 }
 

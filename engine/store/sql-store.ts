@@ -27,6 +27,8 @@ import type {
   OpenRun,
   OwnedRun,
   RunProcess,
+  RunUsageQuery,
+  RunUsageSum,
   RunTakeover,
   SubmitDecider,
   TaskClaim,
@@ -41,6 +43,7 @@ import type {
 import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
 import * as tasks from './tasks.js';
+import * as usage from './usage.js';
 
 /** The Store of the engine: a thin class over the per-concern SQL functions. */
 export class SqlStore implements Store {
@@ -87,6 +90,10 @@ export class SqlStore implements Store {
 
   taskRuns(id: string): Promise<TaskRun[]> {
     return runs.taskRuns(this.db, id);
+  }
+
+  sumRunUsage(query: RunUsageQuery): Promise<RunUsageSum[]> {
+    return usage.sumRunUsage(this.db, query);
   }
 
   countUnfinished(): Promise<number> {

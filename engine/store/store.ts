@@ -24,6 +24,8 @@ import type {
   OpenRun,
   OwnedRun,
   RunProcess,
+  RunUsageQuery,
+  RunUsageSum,
   RunTakeover,
   SubmitDecider,
   TaskClaim,
@@ -37,6 +39,7 @@ import type {
 } from './records.js';
 
 export * from './records.js';
+export { usageBucketMs } from './usage.js';
 import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
 
 /** The store's verbs. */
@@ -58,6 +61,8 @@ export interface Store {
   dependantsOf(id: string): Promise<string[]>;
   taskEvents(id: string): Promise<TaskEvent[]>;
   taskRuns(id: string): Promise<TaskRun[]>;
+  /** Cost, turns and tokens of ended runs, summed per group (a read on the runs' end-time index). */
+  sumRunUsage(query: RunUsageQuery): Promise<RunUsageSum[]>;
   /** Count tasks that are not finished (anywhere, any owner). */
   countUnfinished(): Promise<number>;
   /**

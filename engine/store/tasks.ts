@@ -50,7 +50,7 @@ export async function applyStep(
   const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
   for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
     sets.push(`${columnNames[key]} = ?`);
-    args.push(encodeColumn(key, step.set[key]));
+    args.push(encodeColumn(step.set[key]));
   }
   let where = 'id = ? AND state = ?';
   args.push(id, fence.state);

@@ -3,19 +3,9 @@ import { systemClock } from '../../../engine/clock.js';
 import { UsageError } from '../../../engine/errors.js';
 import { EventFollower, type EngineEvent, type EventFilter } from '../../../engine/events.js';
 import { valueOption } from '../options.js';
+import { parseSince } from '../../../engine/task-input.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatJson, printable } from '../format.js';
-
-/** `--since` as docker takes it: an ISO 8601 time, or a duration back from now (`90s`, `10m`, `2h`, `1d`). */
-export function parseSince(value: string, now: number): number | null {
-  const relative = /^(\d+)(ms|s|m|h|d)$/.exec(value);
-  if (relative) {
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-    return now - Number(relative[1]) * unit;
-  }
-  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
-  return Number.isNaN(at) ? null : at;
-}
 
 /** One event as a line: time, type, actor, then what changed and why. */
 export function formatEvent(event: EngineEvent): string {

@@ -6,6 +6,16 @@ import { finishedStates, priorities, unfinishedStates } from '../../../engine/st
 /** Every task state, unfinished first. */
 export const taskStates = [...unfinishedStates, ...finishedStates] as const;
 
+/** Token counts as the Anthropic API reports them. */
+export const tokenCountsSchema = z
+  .object({
+    input: z.number().describe('Input tokens not read from or written to the prompt cache.'),
+    output: z.number().describe('Output tokens.'),
+    cacheCreation: z.number().describe('Input tokens written to the prompt cache.'),
+    cacheRead: z.number().describe('Input tokens read from the prompt cache.'),
+  })
+  .describe('Tokens.');
+
 const time = (what: string) => z.string().nullable().describe(`${what} (ISO 8601 UTC), null until then`);
 
 /** One task (SPEC §4 TaskStatus result). */
@@ -30,9 +40,11 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     completedAt: time('When it finished'),
     durationMs: z.number().nullable().describe('Run time in milliseconds.'),
     resumeAt: z.string().nullable().describe('For a task paused by a usage limit: when it goes back to the queue (ISO 8601 UTC).'),
-    costUsd: z.number().nullable().describe('What the agent reported it spent, in US dollars.'),
+    costUsd: z.number().nullable().describe('What the agent reported it spent over all its runs, in US dollars.'),
     sessionId: z.string().nullable().describe('The Claude Code session id (for claude --resume).'),
-    numTurns: z.number().nullable().describe('Agent turns.'),
+    numTurns: z.number().nullable().describe('Agent turns, summed over its runs.'),
+    tokens: tokenCountsSchema.nullable().describe('Tokens summed over its runs; null until a run reported them.'),
+    model: z.string().nullable().describe('The model the agent reported running, else the one the task asked for.'),
     result: z.string().nullable().describe("The agent's final answer."),
     dependsOn: z.array(z.string()).describe('Tasks it waits for.'),
     dependants: z.array(z.string()).describe('Tasks that wait for it.'),

@@ -18,6 +18,7 @@ import type { Logger } from '../../../engine/logger.js';
 import type { RunnerState } from '../../../engine/runner-control.js';
 import type { ScheduleService } from '../../../engine/schedule-service.js';
 import type { TaskService } from '../../../engine/task-service.js';
+import type { UsageService } from '../../../engine/usage-service.js';
 import { intInRange, parseInput, shown } from '../../../engine/task-input.js';
 
 /** What happened when a tool made sure a runner serves the data dir (SPEC §2). */
@@ -32,6 +33,7 @@ export interface RunnerReport {
 export interface ToolDeps {
   tasks: TaskService;
   schedules: ScheduleService;
+  usage: UsageService;
   /** Make sure a runner serves this data dir; never throws (a failure is reported, the task stays queued). */
   ensureRunner(): Promise<RunnerReport>;
   logger: Logger;
