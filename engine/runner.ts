@@ -301,7 +301,7 @@ export class Runner {
     });
     this.stops.push(async () => void unsubscribe());
     supervisor.start();
-    this.journal.node('node:started', `pid ${process.pid}, ${this.maxWorkers} slots`);
+    this.journal.node('node:started', `pid ${process.pid}, up to ${this.maxWorkers} slots`);
     this.log.info('runner started', { node: nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: redactDatabaseUrl(this.options.config.databaseUrl) });
     this.lease.start();
     this.timers.start();
