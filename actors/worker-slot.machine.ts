@@ -89,6 +89,16 @@ export interface SlotFreedEvent {
   slotId: string;
 }
 
+/**
+ * Event a slot sends its parent (the supervisor) once its agent process exists: the supervisor starts measuring
+ * a new slot's agent from here, since readings before it exists would measure nothing.
+ */
+export interface SlotStartedEvent {
+  type: 'SLOT_STARTED';
+  slotId: string;
+  pid: number;
+}
+
 /** Event a slot sends its parent (the supervisor) when it has stopped for good. */
 export interface SlotStoppedEvent {
   type: 'SLOT_STOPPED';
@@ -124,6 +134,9 @@ export const workerSlotMachine = setup({
     // Tell the supervisor when there is one; a slot run on its own (tests, tools) has no parent to tell.
     slotFreed: enqueueActions(({ enqueue, self }, params: SlotNotice) => {
       if (self._parent) enqueue.sendParent({ type: 'SLOT_FREED', slotId: params.slotId } satisfies SlotFreedEvent);
+    }),
+    slotStarted: enqueueActions(({ enqueue, self }, params: SlotNotice & { pid: number }) => {
+      if (self._parent) enqueue.sendParent({ type: 'SLOT_STARTED', slotId: params.slotId, pid: params.pid } satisfies SlotStartedEvent);
     }),
     slotStopped: enqueueActions(({ enqueue, self }, params: SlotNotice) => {
       if (self._parent) enqueue.sendParent({ type: 'SLOT_STOPPED', slotId: params.slotId } satisfies SlotStoppedEvent);
@@ -180,7 +193,13 @@ export const workerSlotMachine = setup({
       states: {
         starting: {
           on: {
-            AGENT_STARTED: { target: 'busy', actions: assign({ pid: ({ event }) => event.pid }) },
+            AGENT_STARTED: {
+              target: 'busy',
+              actions: [
+                assign({ pid: ({ event }) => event.pid }),
+                { type: 'slotStarted', params: ({ context, event }) => ({ slotId: context.slotId, pid: event.pid }) },
+              ],
+            },
           },
         },
         busy: {},

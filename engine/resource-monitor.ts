@@ -1,30 +1,65 @@
 /**
- * Admission control: may this node start another agent now? Available memory comes from systeminformation
- * (`mem().available`, from /proc/meminfo: what the kernel could hand out, unlike free memory). CPU load is the
- * busy share of the cores' tick counters between two samples, from `os.cpus()`: systeminformation's
- * `currentLoad()` reads the same counters by starting `sh -c "cat /proc/stat | grep cpu"`, three processes
- * a call, which was most of an idle runner's CPU on 2 cores.
+ * What the machine can hold: the default number of worker slots, and readings of CPU and memory that the
+ * supervisor's admission rules (actors/supervisor.machine.ts) turn into "may another agent start now".
+ *
+ * Readings never start a process: CPU is the busy share of the cores' tick counters between two readings, from
+ * `os.cpus()`, and available memory is `MemAvailable` from /proc/meminfo (what the kernel could hand out without
+ * swapping, unlike free memory), or `os.freemem()` where there is no /proc. systeminformation is not used here:
+ * its `currentLoad()` starts `sh -c "cat /proc/stat | grep cpu"` (three processes a call, most of an idle
+ * runner's CPU on 2 cores), and its `mem()` runs `vm_stat` and `sysctl` on macOS.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import si from 'systeminformation';
+import { fromCallback, type AnyEventObject } from 'xstate';
+import type { ResourceReading, SampleResourcesInput } from '../actors/supervisor.machine.js';
+import { every, type Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 
-/** One reading of the machine. */
-export interface ResourceSample {
-  cpuPercent: number;
-  availableBytes: number;
-  /** Below the CPU threshold and above the memory reserve. */
-  admissible: boolean;
+export type { ResourceReading };
+
+/** Reads the machine. Each probe keeps its own previous CPU counters, so two probes do not disturb each other. */
+export interface ResourceProbe {
+  read(): ResourceReading;
 }
 
-/** Memory a Claude Code process and its tools typically need; bounds the derived worker count. */
-const perAgentBytes = 512 * 1024 * 1024;
+/** Makes a fresh probe; its first reading covers the time since it was made. Injected so tests can use a fake. */
+export type ResourceProbeFactory = () => ResourceProbe;
 
-/** DELEGATE_MAX_WORKERS, or as many agents as memory above the reserve holds, at most two per core. */
-export function deriveMaxWorkers(config: Pick<DelegateConfig, 'maxWorkers' | 'memoryReserve'>): number {
+/**
+ * Memory budgeted per agent when deriving the default worker count: 1 GiB, Anthropic's recommendation per Agent
+ * SDK instance (which runs this same claude CLI): "1GiB RAM, 5GiB of disk, and 1 CPU"
+ * (https://docs.claude.com/en/api/agent-sdk/hosting). The claude process alone was reported at 363–487 MiB RSS
+ * for fresh sessions on Linux (anthropics/claude-code#61425, v2.1.148, `ps` output) and ~500 MiB at start
+ * (#46931, #25855); the rest is headroom for the tools an agent runs (shells, git, test runners, builds).
+ */
+export const perAgentBytes = 1024 * 1024 * 1024;
+
+/**
+ * Agents per core. A claude agent mostly waits on the API, so two per core keep the cores busy; tools that do
+ * burn CPU are held back at run time by CPU_THRESHOLD (the supervisor does not grow while the machine is busy).
+ */
+export const agentsPerCore = 2;
+
+/** What the default worker count is derived from; the machine's by default, a test's otherwise. */
+export interface MachineSize {
+  cores: number;
+  totalBytes: number;
+}
+
+/** This machine's size. */
+export function machineSize(): MachineSize {
+  return { cores: os.availableParallelism(), totalBytes: os.totalmem() };
+}
+
+/**
+ * DELEGATE_MAX_WORKERS when set; otherwise as many agents as memory above MEMORY_RESERVE holds at
+ * `perAgentBytes` each, at most `agentsPerCore` per core, and never fewer than one, so a small machine still
+ * runs work (on 2 cores and ≥ 5 GiB: 4 slots).
+ */
+export function deriveMaxWorkers(config: Pick<DelegateConfig, 'maxWorkers' | 'memoryReserve'>, machine: MachineSize = machineSize()): number {
   if (config.maxWorkers !== undefined) return config.maxWorkers;
-  const byMemory = Math.floor((os.totalmem() - config.memoryReserve) / perAgentBytes);
-  const byCpu = os.availableParallelism() * 2;
+  const byMemory = Math.floor((machine.totalBytes - config.memoryReserve) / perAgentBytes);
+  const byCpu = machine.cores * agentsPerCore;
   return Math.max(1, Math.min(byMemory, byCpu));
 }
 
@@ -40,24 +75,41 @@ function cpuTicks(): { busy: number; total: number } {
   return { busy, total };
 }
 
-/** Samples CPU and memory against the configured thresholds. */
-export class ResourceMonitor {
-  private last = cpuTicks();
-
-  constructor(private readonly config: Pick<DelegateConfig, 'cpuThreshold' | 'memoryReserve'>) {}
-
-  async sample(): Promise<ResourceSample> {
-    const now = cpuTicks();
-    const total = now.total - this.last.total;
-    const cpuPercent = total > 0 ? (100 * (now.busy - this.last.busy)) / total : 0;
-    this.last = now;
-    const mem = await si.mem();
-    const availableBytes = mem.available || os.freemem();
-    return {
-      cpuPercent,
-      availableBytes,
-      // At most the threshold: CPU_THRESHOLD=100 means never hold back for CPU.
-      admissible: cpuPercent <= this.config.cpuThreshold && availableBytes > this.config.memoryReserve,
-    };
+/** `MemAvailable` of /proc/meminfo in bytes, or null where it cannot be read (not Linux, or a kernel before 3.14). */
+function memAvailable(): number | null {
+  try {
+    const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'latin1'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
   }
+}
+
+/** A probe of this machine: one small file read and one `os.cpus()` per reading (tens of µs, no process). */
+export function machineProbe(): ResourceProbe {
+  let last = cpuTicks();
+  return {
+    read() {
+      const now = cpuTicks();
+      const total = now.total - last.total;
+      const cpuPercent = total > 0 ? Math.min(100, Math.max(0, (100 * (now.busy - last.busy)) / total)) : 0;
+      last = now;
+      return { cpuPercent, availableBytes: memAvailable() ?? os.freemem() };
+    },
+  };
+}
+
+/**
+ * The supervisor's `sampleResources` actor: a fresh probe read every `intervalMs` on `clock`, each reading sent
+ * to the supervisor as `report` (RESOURCES for the standing watch, SETTLE_SAMPLE while a new agent settles).
+ * Readings are taken on a timer of their own, never on the claim path; stopping the actor stops the timer.
+ */
+export function resourceSampler(makeProbe: ResourceProbeFactory, clock: Clock) {
+  return fromCallback<AnyEventObject, SampleResourcesInput>(({ input, sendBack }) => {
+    const probe = makeProbe();
+    const stop = every(clock, input.intervalMs, async () => {
+      sendBack({ type: input.report, reading: probe.read() });
+    });
+    return () => void stop();
+  });
 }

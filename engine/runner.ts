@@ -12,7 +12,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
-import { supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
+import { defaultScalingPolicy, supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
 import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
 import { AgentRuns } from './agent-runs.js';
 import { every, systemClock, type Clock } from './clock.js';
@@ -27,7 +27,7 @@ import { AgentPool } from './pool/agent-pool.js';
 import { taskLogPaths } from './pool/protocol.js';
 import { localHostIdentity, processStartTime } from './process-info.js';
 import { recoverLapsedLeases } from './recovery.js';
-import { deriveMaxWorkers, ResourceMonitor } from './resource-monitor.js';
+import { deriveMaxWorkers, machineProbe, resourceSampler, type ResourceProbeFactory } from './resource-monitor.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
 import type { ScheduleEvent } from '../actors/schedule.machine.js';
 import type { TaskEvent } from '../actors/task.machine.js';
@@ -45,8 +45,14 @@ export interface RunnerTiming {
   leaseMs: number;
   /** How often the database is checked for other processes' commits. */
   pollMs: number;
-  /** How often CPU and memory are sampled and idleness is checked. */
+  /** How often CPU and memory are read for admission (the standing watch) and idleness is checked. */
   sampleMs: number;
+  /** How often CPU and memory are read while a new slot's agent settles. */
+  settleSampleMs: number;
+  /** The longest a new slot's settling window holds back the next slot. */
+  settleMaxMs: number;
+  /** Idle slots are drained once no claim has found work for this long. */
+  drainIdleMs: number;
   /** Grace between SIGTERM and SIGKILL of an agent's process group. */
   killGraceMs: number;
   /** How long a shutdown waits for slots to hand their tasks back. */
@@ -59,6 +65,9 @@ export const defaultRunnerTiming: RunnerTiming = {
   leaseMs: defaultLeaseMs,
   pollMs: 50,
   sampleMs: 1000,
+  settleSampleMs: defaultScalingPolicy.settleSampleMs,
+  settleMaxMs: defaultScalingPolicy.settleMaxMs,
+  drainIdleMs: defaultScalingPolicy.drainIdleMs,
   killGraceMs: 5000,
   shutdownMs: 15_000,
   sweepMs: 2000,
@@ -81,6 +90,8 @@ export interface RunnerOptions {
   agentModules: readonly string[];
   /** In-process subscribers of this runner's events (a front door in the same process shares it). */
   bus?: EventBus;
+  /** Reads CPU and memory for the supervisor's admission and settling (default: this machine). */
+  resourceProbe?: ResourceProbeFactory;
 }
 
 function newNodeId(): string {
@@ -237,7 +248,7 @@ export class Runner {
       fallbackMs: Math.max(timing.sweepMs, 1000),
     });
     const runs = this.runs;
-    const liveEffects = liveActorEffects(this.log);
+    const liveEffects = liveActorEffects(this.log, clock);
     const slot = workerSlotMachine.provide({
       actors: {
         runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack, receive }) => runs.runAgent(input, sendBack, receive)),
@@ -251,10 +262,28 @@ export class Runner {
         actors: {
           workerSlot: slot,
           claimNext: fromPromise<ClaimedTask | null, { nodeId: string }>(() => this.claimNext()),
+          sampleResources: resourceSampler(this.options.resourceProbe ?? machineProbe, clock),
         },
         actions: liveEffects.supervisor,
       }),
-      { id: 'supervisor', input: { nodeId, maxWorkers: this.maxWorkers, tickMs: timing.leaseMs / 3 }, clock, inspect: this.journal.inspect },
+      {
+        id: 'supervisor',
+        input: {
+          nodeId,
+          maxWorkers: this.maxWorkers,
+          tickMs: timing.leaseMs / 3,
+          scaling: {
+            cpuThreshold: this.options.config.cpuThreshold,
+            memoryReserve: this.options.config.memoryReserve,
+            watchMs: timing.sampleMs,
+            settleSampleMs: timing.settleSampleMs,
+            settleMaxMs: timing.settleMaxMs,
+            drainIdleMs: timing.drainIdleMs,
+          },
+        },
+        clock,
+        inspect: this.journal.inspect,
+      },
     );
     this.supervisor = supervisor;
     supervisor.subscribe({
@@ -272,7 +301,7 @@ export class Runner {
     });
     this.stops.push(async () => void unsubscribe());
     supervisor.start();
-    this.journal.node('node:started', `pid ${process.pid}, ${this.maxWorkers} slots`);
+    this.journal.node('node:started', `pid ${process.pid}, up to ${this.maxWorkers} slots`);
     this.log.info('runner started', { node: nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: redactDatabaseUrl(this.options.config.databaseUrl) });
     this.lease.start();
     this.timers.start();
@@ -289,19 +318,8 @@ export class Runner {
     const startupSweep = logged('recovery sweep', () => this.sweep())();
     this.inFlight.add(startupSweep);
     void startupSweep.finally(() => this.inFlight.delete(startupSweep));
-    const monitor = new ResourceMonitor(this.options.config);
-    this.stops.push(
-      every(
-        clock,
-        timing.sampleMs,
-        logged('resource sample', async () => {
-          const sample = await monitor.sample();
-          // Never starve: with nothing running here, one agent may always start.
-          this.tell({ type: 'RESOURCES', admissible: sample.admissible || this.runs.size === 0 });
-          await this.checkIdle();
-        }),
-      ),
-    );
+    // CPU and memory are read by the supervisor's own `sampleResources` actor; this loop only checks idleness.
+    this.stops.push(every(clock, timing.sampleMs, logged('idle check', () => this.checkIdle())));
   }
 
   private async sweep(): Promise<void> {

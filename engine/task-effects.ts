@@ -3,7 +3,9 @@
  * step is committed (DESIGN §1, act) or what it writes with the step (a checkpoint). A runner and a front door
  * differ in what they can reach: a runner owns agents and a supervisor; a front door owns neither.
  */
+import type { GrowthSettledNotice, SlotAddedNotice } from '../actors/supervisor.machine.js';
 import { captureGitState, checkpointLines, readLastLines } from './checkpoint.js';
+import { systemClock, type Clock } from './clock.js';
 import type { LaunchPlan } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import type { LocalOrphans } from './orphans.js';
@@ -89,12 +91,34 @@ export function frontDoorEffects(logDir: string, orphans: Pick<LocalOrphans, 'st
 }
 
 /**
- * The effects of a runner's live actors: the supervisor and its slots only report errors; everything else they
- * do is their own statechart's (spawning, raising) or their invoked actors'.
+ * The effects of a runner's live actors: the supervisor and its slots report errors, and the supervisor reports
+ * how its pool grows and shrinks — one log line per added slot, so a ramp shows as timestamped steps; everything
+ * else they do is their own statechart's (spawning, raising) or their invoked actors'.
  */
-export function liveActorEffects(log: Logger) {
+export function liveActorEffects(log: Logger, clock: Clock = systemClock) {
+  // When each slot was added, for how long its settling window held growth back.
+  const addedAt = new Map<string, number>();
+  const mib = (bytes: number) => Math.round(bytes / (1024 * 1024));
   return {
-    supervisor: { reportError: (_: unknown, params: { error: unknown }) => log.error('claim failed', { error: String(params.error) }) },
+    supervisor: {
+      reportError: (_: unknown, params: { error: unknown }) => log.error('claim failed', { error: String(params.error) }),
+      slotAdded: (_: unknown, params: SlotAddedNotice) => {
+        addedAt.set(params.slotId, clock.now());
+        log.info('slot added', { slot: params.slotId, slots: params.slots, busy: params.busy });
+      },
+      growthSettled: (_: unknown, params: GrowthSettledNotice) => {
+        const since = addedAt.get(params.slotId);
+        addedAt.delete(params.slotId);
+        log.info('slot settled; the pool may grow again', {
+          slot: params.slotId,
+          end: params.end,
+          afterMs: since === undefined ? undefined : clock.now() - since,
+          cpuPercent: params.reading ? Math.round(params.reading.cpuPercent) : undefined,
+          availableMiB: params.reading ? mib(params.reading.availableBytes) : undefined,
+        });
+      },
+      slotsDrained: (_: unknown, params: { slotIds: string[] }) => log.info('queue idle; idle slots drained', { slots: params.slotIds.join(',') }),
+    },
     slot: {
       reportError: (_: unknown, params: { error: unknown }) =>
         log.error('slot step failed; the lease lapses and recovery takes the task back', { error: String(params.error) }),

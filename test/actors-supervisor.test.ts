@@ -6,6 +6,9 @@ import {
   supervisorSummary,
   type ClaimedTask,
   type ClaimNextInput,
+  type ResourceReading,
+  type SampleResourcesInput,
+  type SupervisorInput,
   type SupervisorSnapshot,
 } from '../actors/supervisor.machine.js';
 import {
@@ -21,11 +24,40 @@ interface FakeRun {
   cleanedUp: boolean;
 }
 
+/** A `sampleResources` actor the test steers: it records each invocation and lets the test send readings. */
+interface FakeSampler {
+  input: SampleResourcesInput;
+  send: (event: AnyEventObject) => void;
+  stopped: boolean;
+}
+
+const calm: ResourceReading = { cpuPercent: 10, availableBytes: 8 * 2 ** 30 };
+
+/**
+ * Fake readers of the machine. With `instant`, a settle sampler reports two equal readings as soon as it is
+ * invoked, so a new slot settles at once (tests that are not about settling); otherwise the test sends them.
+ */
+function fakeSamplers(instant: boolean) {
+  const samplers: FakeSampler[] = [];
+  const actor = fromCallback<AnyEventObject, SampleResourcesInput>(({ input, sendBack }) => {
+    const sampler: FakeSampler = { input, send: sendBack, stopped: false };
+    samplers.push(sampler);
+    if (instant && input.report === 'SETTLE_SAMPLE') {
+      sendBack({ type: 'SETTLE_SAMPLE', reading: calm });
+      sendBack({ type: 'SETTLE_SAMPLE', reading: calm });
+    }
+    return () => {
+      sampler.stopped = true;
+    };
+  });
+  return { samplers, actor, live: (report: SampleResourcesInput['report']) => samplers.filter((s) => !s.stopped && s.input.report === report) };
+}
+
 
 const task = (n: number): ClaimedTask => ({ taskId: `task-${n}`, attempt: 1, launch: { n } });
 
 /** A supervisor over fake agents and an in-test queue of ready tasks, on a simulated clock. */
-function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean } = {}) {
+function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean; instantSettle?: boolean; scaling?: SupervisorInput['scaling'] } = {}) {
   const tickMs = opts.tickMs ?? 1_000;
   const queue: ClaimedTask[] = [];
   const runs: FakeRun[] = [];
@@ -35,12 +67,15 @@ function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean 
   const errors: unknown[] = [];
   // Replaced by a test that needs to hold a claim in flight.
   let claim: () => Promise<ClaimedTask | null> = async () => queue.shift() ?? null;
+  const instant = opts.instantSettle !== false;
+  const samplers = fakeSamplers(instant);
 
   const slot = workerSlotMachine.provide({
     actors: {
       runAgent: fromCallback<AnyEventObject, RunAgentInput>(({ input, sendBack, receive }) => {
         const run: FakeRun = { input, send: sendBack, cleanedUp: false };
         runs.push(run);
+        if (instant) sendBack({ type: 'AGENT_STARTED', pid: 1000 + runs.length });
         // A cancelled agent's process group dies and the launcher reports its end.
         receive((event) => {
           if (event.type === 'CANCEL') queueMicrotask(() => sendBack({ type: 'AGENT_EXITED', outcome: { end: 'cancelled' } }));
@@ -64,6 +99,7 @@ function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean 
         claims.push(input);
         return claim();
       }),
+      sampleResources: samplers.actor,
     },
     actions: {
       reportError: (_, params) => errors.push(params.error),
@@ -71,12 +107,12 @@ function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean 
   });
   const clock = new SimulatedClock();
   const actor = createActor(machine, {
-    input: { nodeId: 'node-a', maxWorkers: opts.maxWorkers ?? 2, tickMs },
+    input: { nodeId: 'node-a', maxWorkers: opts.maxWorkers ?? 2, tickMs, ...(opts.scaling ? { scaling: opts.scaling } : {}) },
     clock,
   });
   if (opts.start !== false) actor.start();
 
-  const settledIdle = (s: SupervisorSnapshot) => s.matches({ running: 'idle' });
+  const settledIdle = (s: SupervisorSnapshot) => s.matches({ running: { claims: 'idle' } });
   return {
     actor,
     clock,
@@ -86,11 +122,12 @@ function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean 
     handedBack,
     claims,
     errors,
+    samplers,
     setClaim: (fn: () => Promise<ClaimedTask | null>) => {
       claim = fn;
     },
     running: () => runs.filter((r) => !r.cleanedUp).map((r) => r.input.taskId),
-    /** Wait until the supervisor rests in `running.idle` and `pred` holds. */
+    /** Wait until the supervisor rests in `running.claims.idle` and `pred` holds. */
     until: (pred: (s: SupervisorSnapshot) => boolean = () => true) =>
       waitFor(actor, (s) => settledIdle(s) && pred(s), { timeout: 2_000 }),
     /** Finish the agent run of `taskId` successfully. */
@@ -103,12 +140,18 @@ function makeNode(opts: { maxWorkers?: number; tickMs?: number; start?: boolean 
 }
 
 describe('supervisor machine', () => {
-  test('spawns maxWorkers idle slots', async () => {
+  test('spawns no slot until there is work, then one per task up to maxWorkers', async () => {
     const node = makeNode({ maxWorkers: 3 });
-    const snapshot = await node.until();
-    expect(Object.keys(snapshot.children).sort()).toEqual(['slot-0', 'slot-1', 'slot-2']);
-    expect(snapshot.context.idleSlots).toEqual(['slot-0', 'slot-1', 'slot-2']);
-    expect(supervisorSummary(snapshot)).toEqual({ state: 'idle', idle: 3, busy: 0, stopped: 0 });
+    let snapshot = await node.until();
+    expect(snapshot.context.slotIds).toEqual([]);
+    expect(supervisorSummary(snapshot)).toEqual({ state: 'idle', slots: 0, idle: 0, busy: 0, settling: null });
+
+    node.queue.push(task(1), task(2), task(3), task(4));
+    node.actor.send({ type: 'WAKE' });
+    snapshot = await node.until((s) => s.context.slotIds.length === 3 && s.context.settlingSlot === null);
+    expect(Object.keys(snapshot.children).filter((id) => id.startsWith('slot-')).sort()).toEqual(['slot-0', 'slot-1', 'slot-2']);
+    expect(node.running()).toEqual(['task-1', 'task-2', 'task-3']);
+    expect(supervisorSummary(snapshot)).toEqual({ state: 'idle', slots: 3, idle: 0, busy: 3, settling: null });
   });
 
   test('a burst of 5 ready tasks fills exactly 2 slots; the rest are claimed in order as slots free up', async () => {
@@ -116,7 +159,7 @@ describe('supervisor machine', () => {
     node.queue.push(task(1), task(2), task(3), task(4), task(5));
     node.actor.start();
 
-    let snapshot = await node.until((s) => s.context.idleSlots.length === 0);
+    let snapshot = await node.until((s) => Object.keys(s.context.slotRuns).length === 2 && s.context.settlingSlot === null);
     expect(node.running()).toEqual(['task-1', 'task-2']);
     expect(node.claims).toEqual([{ nodeId: 'node-a' }, { nodeId: 'node-a' }]);
     expect(snapshot.context.slotRuns).toEqual({
@@ -128,7 +171,7 @@ describe('supervisor machine', () => {
 
     // WAKE with no idle slot does not claim.
     node.actor.send({ type: 'WAKE' });
-    expect(node.actor.getSnapshot().matches({ running: 'idle' })).toBe(true);
+    expect(node.actor.getSnapshot().matches({ running: { claims: 'idle' } })).toBe(true);
 
     node.finish('task-1');
     await node.until((s) => s.context.slotRuns['slot-0']?.taskId === 'task-3');
@@ -173,7 +216,7 @@ describe('supervisor machine', () => {
     const node = makeNode({ start: false });
     node.queue.push(task(1), task(2), task(3));
     node.actor.start();
-    await node.until((s) => s.context.idleSlots.length === 0);
+    await node.until((s) => Object.keys(s.context.slotRuns).length === 2);
 
     // A revocation for another attempt of the task is stale and ignored.
     node.actor.send({ type: 'TASK_REVOKED', taskId: 'task-2', attempt: 7 });
@@ -200,24 +243,142 @@ describe('supervisor machine', () => {
     expect(node.running()).toEqual(['task-1']);
   });
 
-  test('RESOURCES gates claiming; becoming admissible wakes the supervisor', async () => {
-    const node = makeNode();
+  test('RESOURCES holds growth, never reuse; with nothing running one agent starts anyway; admissible again wakes', async () => {
+    const node = makeNode({ scaling: { cpuThreshold: 80, memoryReserve: 2 ** 30 } });
     await node.until();
-    node.actor.send({ type: 'RESOURCES', admissible: false });
+    node.actor.send({ type: 'RESOURCES', reading: { ...calm, cpuPercent: 95 } });
+    expect(node.actor.getSnapshot().context.admissible).toBe(false);
+
+    // Nothing runs here: the first agent starts although the machine is busy.
     node.queue.push(task(1));
+    node.actor.send({ type: 'WAKE' });
+    await node.until((s) => node.running().length === 1 && s.context.settlingSlot === null);
+
+    // A second one would be growth: held while the verdict stands (here: memory at the reserve).
+    node.actor.send({ type: 'RESOURCES', reading: { ...calm, availableBytes: 2 ** 30 } });
+    node.queue.push(task(2));
     node.actor.send({ type: 'WAKE' });
     node.clock.increment(1_000);
     await node.until();
-    expect(node.running()).toEqual([]);
-
-    node.actor.send({ type: 'RESOURCES', admissible: true });
-    await node.until(() => node.running().length === 1);
     expect(node.running()).toEqual(['task-1']);
+
+    // A freed slot takes the next task whatever the verdict: it keeps the number of agents the same.
+    node.finish('task-1');
+    await node.until(() => node.running().includes('task-2'));
+    expect(node.actor.getSnapshot().context.slotIds).toEqual(['slot-0']);
+
+    node.queue.push(task(3));
+    node.actor.send({ type: 'RESOURCES', reading: calm });
+    await node.until(() => node.running().length === 2);
+    expect(node.running()).toEqual(['task-2', 'task-3']);
 
     // Repeating the same verdict is not a wake-up.
     const claims = node.claims.length;
-    node.actor.send({ type: 'RESOURCES', admissible: true });
+    node.actor.send({ type: 'RESOURCES', reading: calm });
     expect(node.claims.length).toBe(claims);
+  });
+
+  test('a new slot settles before the next is added: its agent starts, then two readings agree', async () => {
+    const node = makeNode({ maxWorkers: 3, instantSettle: false, start: false, scaling: { settleBytes: 16 * 2 ** 20, settleCpuPercent: 15 } });
+    node.queue.push(task(1), task(2), task(3));
+    node.actor.start();
+    let snapshot = await node.until((s) => s.context.slotIds.length === 1);
+    expect(snapshot.matches({ running: { growth: { settling: 'launching' } } })).toBe(true);
+    expect(snapshot.context.settlingSlot).toBe('slot-0');
+    expect(node.claims).toHaveLength(1);
+    // Readings start only once the agent exists.
+    expect(node.samplers.live('SETTLE_SAMPLE')).toHaveLength(0);
+
+    node.runs[0]?.send({ type: 'AGENT_STARTED', pid: 11 });
+    snapshot = await node.until((s) => s.matches({ running: { growth: { settling: 'measuring' } } }));
+    const [sampler] = node.samplers.live('SETTLE_SAMPLE');
+    expect(sampler?.input.intervalMs).toBe(50);
+    sampler?.send({ type: 'SETTLE_SAMPLE', reading: { cpuPercent: 60, availableBytes: 8 * 2 ** 30 } });
+    // Memory still moving: 100 MiB between readings.
+    sampler?.send({ type: 'SETTLE_SAMPLE', reading: { cpuPercent: 55, availableBytes: 8 * 2 ** 30 - 100 * 2 ** 20 } });
+    // CPU still moving: 40 points.
+    sampler?.send({ type: 'SETTLE_SAMPLE', reading: { cpuPercent: 15, availableBytes: 8 * 2 ** 30 - 100 * 2 ** 20 } });
+    snapshot = await node.until();
+    expect(snapshot.context.settlingSlot).toBe('slot-0');
+    expect(node.claims).toHaveLength(1);
+
+    sampler?.send({ type: 'SETTLE_SAMPLE', reading: { cpuPercent: 10, availableBytes: 8 * 2 ** 30 - 104 * 2 ** 20 } });
+    snapshot = await node.until((s) => s.context.slotIds.length === 2);
+    expect(sampler?.stopped).toBe(true);
+    expect(snapshot.context.settlingSlot).toBe('slot-1');
+    expect(node.running()).toEqual(['task-1', 'task-2']);
+  });
+
+  test('a settling window ends early when the new run ends, and at settleMaxMs at the latest', async () => {
+    const node = makeNode({ maxWorkers: 3, instantSettle: false, start: false, scaling: { settleMaxMs: 2_000 } });
+    node.queue.push(task(1), task(2), task(3));
+    node.actor.start();
+    await node.until((s) => s.context.settlingSlot === 'slot-0');
+
+    // A tiny agent: it is gone before any reading, so there is nothing to wait for.
+    node.finish('task-1');
+    let snapshot = await node.until((s) => s.context.slotIds.length === 2);
+    expect(snapshot.context.settlingSlot).toBe('slot-1');
+    // slot-0 was free again and took task-2 at once; the growth went to task-3.
+    expect(node.running()).toEqual(['task-2', 'task-3']);
+
+    // An agent that never reports start: the cap ends its window.
+    node.queue.push(task(4));
+    node.clock.increment(1_999);
+    snapshot = await node.until();
+    expect(snapshot.context.settlingSlot).toBe('slot-1');
+    node.clock.increment(1);
+    snapshot = await node.until((s) => s.context.slotIds.length === 3);
+    expect(node.running()).toEqual(['task-2', 'task-3', 'task-4']);
+  });
+
+  test('idle slots drain once no claim has found work for drainIdleMs, and grow again on new work', async () => {
+    const node = makeNode({ maxWorkers: 2, scaling: { drainIdleMs: 5_000 } });
+    node.queue.push(task(1), task(2));
+    node.actor.send({ type: 'WAKE' });
+    await node.until(() => node.running().length === 2);
+    node.finish('task-1');
+    node.finish('task-2');
+    let snapshot = await node.until((s) => s.context.idleSlots.length === 2);
+    expect(snapshot.context.drainArmed).toBe(true);
+
+    // Empty ticks on the way do not push the drain back.
+    node.clock.increment(4_999);
+    snapshot = await node.until();
+    expect(snapshot.context.slotIds).toEqual(['slot-0', 'slot-1']);
+    node.clock.increment(1);
+    snapshot = await node.until((s) => s.context.slotIds.length === 0);
+    expect(snapshot.context.drainArmed).toBe(false);
+
+    node.queue.push(task(3));
+    node.actor.send({ type: 'WAKE' });
+    snapshot = await node.until(() => node.running().includes('task-3'));
+    expect(snapshot.context.slotIds).toEqual(['slot-0']);
+  });
+
+  test('a claim that finds work disarms the drain; a drain due during a claim is dropped', async () => {
+    const node = makeNode({ maxWorkers: 1, scaling: { drainIdleMs: 5_000 } });
+    node.queue.push(task(1));
+    node.actor.send({ type: 'WAKE' });
+    await node.until(() => node.running().length === 1);
+    node.finish('task-1');
+    await node.until((s) => s.context.drainArmed);
+
+    // The drain falls due while a claim is in flight: the slot may be needed, so it stays.
+    const gate = deferred<ClaimedTask | null>();
+    node.setClaim(() => gate.promise);
+    node.actor.send({ type: 'WAKE' });
+    node.clock.increment(5_000);
+    expect(node.actor.getSnapshot().context.slotIds).toEqual(['slot-0']);
+    gate.resolve(task(2));
+    let snapshot = await node.until(() => node.running().includes('task-2'));
+    expect(snapshot.context.drainArmed).toBe(false);
+    expect(snapshot.context.slotIds).toEqual(['slot-0']);
+
+    node.setClaim(async () => node.queue.shift() ?? null);
+    node.clock.increment(10_000);
+    snapshot = await node.until();
+    expect(snapshot.context.slotIds).toEqual(['slot-0']);
   });
 
   test('a WAKE during an empty claim claims once more', async () => {
@@ -226,7 +387,7 @@ describe('supervisor machine', () => {
     const gate = deferred<ClaimedTask | null>();
     node.setClaim(() => gate.promise);
     node.actor.send({ type: 'WAKE' });
-    expect(node.actor.getSnapshot().matches({ running: 'claiming' })).toBe(true);
+    expect(node.actor.getSnapshot().matches({ running: { claims: 'claiming' } })).toBe(true);
 
     node.actor.send({ type: 'WAKE' });
     expect(node.actor.getSnapshot().context.wakePending).toBe(true);
@@ -265,19 +426,19 @@ describe('supervisor machine', () => {
     const node = makeNode({ maxWorkers: 3, start: false });
     node.queue.push(task(1), task(2));
     node.actor.start();
-    await node.until((s) => s.context.idleSlots.length === 1 && Object.keys(s.context.slotRuns).length === 2);
+    await node.until((s) => Object.keys(s.context.slotRuns).length === 2 && s.context.settlingSlot === null);
     node.runs[0]?.send({ type: 'AGENT_STARTED', pid: 100 });
 
     node.actor.send({ type: 'SHUTDOWN' });
     const snapshot = await waitFor(node.actor, (s) => s.status === 'done', { timeout: 2_000 });
     expect(snapshot.value).toBe('stopped');
-    expect(snapshot.context.stoppedSlots.sort()).toEqual(['slot-0', 'slot-1', 'slot-2']);
+    expect(snapshot.context.slotIds).toEqual([]);
     expect(node.handedBack).toEqual([
       { taskId: 'task-1', attempt: 1 },
       { taskId: 'task-2', attempt: 1 },
     ]);
     expect(node.runs.every((r) => r.cleanedUp)).toBe(true);
-    expect(supervisorSummary(snapshot)).toEqual({ state: 'stopped', idle: 0, busy: 0, stopped: 3 });
+    expect(supervisorSummary(snapshot)).toEqual({ state: 'stopped', slots: 0, idle: 0, busy: 0, settling: null });
 
     // No more ticks once stopped.
     const claims = node.claims.length;
@@ -292,7 +453,7 @@ describe('supervisor machine', () => {
     node.setClaim(() => gate.promise);
     node.actor.send({ type: 'WAKE' });
     node.actor.send({ type: 'SHUTDOWN' });
-    expect(node.actor.getSnapshot().matches({ running: 'claiming' })).toBe(true);
+    expect(node.actor.getSnapshot().matches({ running: { claims: 'claiming' } })).toBe(true);
 
     gate.resolve(task(9));
     const snapshot = await waitFor(node.actor, (s) => s.status === 'done', { timeout: 2_000 });
@@ -321,25 +482,26 @@ describe('supervisor machine', () => {
         actors: {
           workerSlot: slowSettle,
           claimNext: fromPromise<ClaimedTask | null, ClaimNextInput>(async () => node.queue.shift() ?? null),
+          sampleResources: fakeSamplers(true).actor,
         },
       }),
       { input: { nodeId: 'n', maxWorkers: 1, tickMs: 1_000 }, clock: new SimulatedClock() },
     ).start();
-    await waitFor(actor, (s) => s.context.idleSlots.length === 0 && s.matches({ running: 'idle' }));
+    await waitFor(actor, (s) => s.context.slotIds.length === 1 && s.matches({ running: { claims: 'idle' } }));
     actor.send({ type: 'SHUTDOWN' });
     expect(actor.getSnapshot().value).toBe('stopping');
     commit.resolve();
     const snapshot = await waitFor(actor, (s) => s.status === 'done', { timeout: 2_000 });
-    expect(snapshot.context.stoppedSlots).toEqual(['slot-0']);
+    expect(snapshot.context.slotIds).toEqual([]);
   });
 
   test('the default claimNext fails loudly and is reported', async () => {
     const errors: unknown[] = [];
     const actor = createActor(
-      supervisorMachine.provide({ actions: { reportError: (_, params) => errors.push(params.error) } }),
+      supervisorMachine.provide({ actors: { sampleResources: fakeSamplers(true).actor }, actions: { reportError: (_, params) => errors.push(params.error) } }),
       { input: { nodeId: 'n', maxWorkers: 1, tickMs: 1_000 }, clock: new SimulatedClock() },
     ).start();
-    await waitFor(actor, (s) => s.matches({ running: 'idle' }) && errors.length > 0);
+    await waitFor(actor, (s) => s.matches({ running: { claims: 'idle' } }) && errors.length > 0);
     expect(String((errors[0] as Error).message)).toContain('claimNext not provided');
   });
 });

@@ -30,6 +30,7 @@ function makeSlot() {
   const settled: SettleInput[] = [];
   const handedBack: HandBackInput[] = [];
   const freed: string[] = [];
+  const started: Array<{ slotId: string; pid: number }> = [];
   const stopped: string[] = [];
   let settleGate = deferred();
   const machine = workerSlotMachine.provide({
@@ -45,6 +46,7 @@ function makeSlot() {
     },
     actions: {
       slotFreed: (_, params) => freed.push(params.slotId),
+      slotStarted: (_, params) => started.push(params),
       slotStopped: (_, params) => stopped.push(params.slotId),
     },
   });
@@ -56,6 +58,7 @@ function makeSlot() {
     settled,
     handedBack,
     freed,
+    started,
     stopped,
     releaseSettle: () => settleGate.resolve(),
     failSettle: (error: unknown) => settleGate.reject(error),
@@ -80,6 +83,8 @@ describe('worker slot machine', () => {
     slot.agents.runs[0]?.send({ type: 'AGENT_STARTED', pid: 4242 });
     expect(slot.actor.getSnapshot().value).toEqual({ active: 'busy' });
     expect(slot.actor.getSnapshot().context.pid).toBe(4242);
+    // The supervisor measures a new slot's agent from here.
+    expect(slot.started).toEqual([{ slotId: 'slot-7', pid: 4242 }]);
     expect(slot.agents.runs).toHaveLength(1);
     expect(slot.agents.runs[0]?.cleanedUp).toBe(false);
 

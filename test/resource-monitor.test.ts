@@ -1,24 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import os from 'node:os';
-import { deriveMaxWorkers, ResourceMonitor } from '../engine/resource-monitor.js';
+import { agentsPerCore, deriveMaxWorkers, machineProbe, perAgentBytes } from '../engine/resource-monitor.js';
+
+const GiB = 2 ** 30;
+const defaults = { maxWorkers: undefined, memoryReserve: GiB };
 
 describe('resource monitor', () => {
-  it('reads CPU between samples and applies the thresholds', async () => {
-    const lenient = new ResourceMonitor({ cpuThreshold: 100, memoryReserve: 0 });
+  it('reads CPU between readings and available memory, synchronously (no process per reading)', () => {
+    const probe = machineProbe();
     const busyUntil = Date.now() + 200;
     while (Date.now() < busyUntil) Math.sqrt(Math.random());
-    const sample = await lenient.sample();
-    expect(sample.cpuPercent).toBeGreaterThan(0);
-    expect(sample.cpuPercent).toBeLessThanOrEqual(100);
-    expect(sample.availableBytes).toBeGreaterThan(0);
-    expect(sample.admissible).toBe(true);
-    // A reserve above the machine's memory is never met.
-    expect((await new ResourceMonitor({ cpuThreshold: 100, memoryReserve: os.totalmem() * 2 }).sample()).admissible).toBe(false);
+    const reading = probe.read();
+    expect(reading.cpuPercent).toBeGreaterThan(0);
+    expect(reading.cpuPercent).toBeLessThanOrEqual(100);
+    expect(reading.availableBytes).toBeGreaterThan(0);
+    expect(reading.availableBytes).toBeLessThanOrEqual(os.totalmem());
   });
 
-  it('derives the worker count from memory and cores unless configured', () => {
-    expect(deriveMaxWorkers({ maxWorkers: 7, memoryReserve: 0 })).toBe(7);
-    expect(deriveMaxWorkers({ maxWorkers: undefined, memoryReserve: 0 })).toBe(Math.min(Math.floor(os.totalmem() / 2 ** 29), os.availableParallelism() * 2));
+  it('derives the worker count from memory and cores unless DELEGATE_MAX_WORKERS is set', () => {
+    expect(perAgentBytes).toBe(GiB);
+    expect(agentsPerCore).toBe(2);
+    expect(deriveMaxWorkers({ maxWorkers: 7, memoryReserve: 0 }, { cores: 2, totalBytes: 4 * GiB })).toBe(7);
+    // 2 cores with room: the cores bound it.
+    expect(deriveMaxWorkers(defaults, { cores: 2, totalBytes: 24 * GiB })).toBe(4);
+    // 2 cores, 4 GiB: 3 GiB above the default 1 GiB reserve holds 3 agents.
+    expect(deriveMaxWorkers(defaults, { cores: 2, totalBytes: 4 * GiB })).toBe(3);
+    expect(deriveMaxWorkers(defaults, { cores: 64, totalBytes: 8 * GiB })).toBe(7);
+    // Never fewer than one, however small the machine: work must start.
+    expect(deriveMaxWorkers(defaults, { cores: 1, totalBytes: GiB })).toBe(1);
     expect(deriveMaxWorkers({ maxWorkers: undefined, memoryReserve: os.totalmem() * 2 })).toBe(1);
+    // This machine, by default.
+    expect(deriveMaxWorkers(defaults)).toBe(Math.max(1, Math.min(Math.floor((os.totalmem() - GiB) / GiB), os.availableParallelism() * 2)));
   });
 });
