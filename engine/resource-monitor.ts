@@ -2,14 +2,15 @@
  * What the machine can hold: the default number of worker slots, and readings of CPU and memory that the
  * supervisor's admission rules (actors/supervisor.machine.ts) turn into "may another agent start now".
  *
- * Readings never start a process: CPU is the busy share of the cores' tick counters between two readings, from
- * `os.cpus()`, and available memory is `MemAvailable` from /proc/meminfo (what the kernel could hand out without
- * swapping, unlike free memory), or `os.freemem()` where there is no /proc. systeminformation is not used here:
- * its `currentLoad()` starts `sh -c "cat /proc/stat | grep cpu"` (three processes a call, most of an idle
- * runner's CPU on 2 cores), and its `mem()` runs `vm_stat` and `sysctl` on macOS.
+ * Readings never start a process. CPU is the busy share of the cores' tick counters between two readings, from
+ * `os.cpus()`: systeminformation's `currentLoad()` reads the same counters by starting
+ * `sh -c "cat /proc/stat | grep cpu"`, three processes a call, most of an idle runner's CPU on 2 cores. Available
+ * memory is systeminformation's `mem().available` on Linux, which reads /proc/meminfo (`MemAvailable`: what the
+ * kernel could hand out without swapping, unlike free memory) without a process; elsewhere its `mem()` runs
+ * `vm_stat` and `sysctl`, so there it is `os.freemem()`.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import si from 'systeminformation';
 import { fromCallback, type AnyEventObject } from 'xstate';
 import type { ResourceReading, SampleResourcesInput } from '../actors/supervisor.machine.js';
 import { every, type Clock } from './clock.js';
@@ -19,7 +20,7 @@ export type { ResourceReading };
 
 /** Reads the machine. Each probe keeps its own previous CPU counters, so two probes do not disturb each other. */
 export interface ResourceProbe {
-  read(): ResourceReading;
+  read(): ResourceReading | Promise<ResourceReading>;
 }
 
 /** Makes a fresh probe; its first reading covers the time since it was made. Injected so tests can use a fake. */
@@ -75,26 +76,26 @@ function cpuTicks(): { busy: number; total: number } {
   return { busy, total };
 }
 
-/** `MemAvailable` of /proc/meminfo in bytes, or null where it cannot be read (not Linux, or a kernel before 3.14). */
-function memAvailable(): number | null {
+/** Available memory in bytes, without starting a process (see the header). */
+async function availableMemory(): Promise<number> {
+  if (process.platform !== 'linux') return os.freemem();
   try {
-    const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'latin1'));
-    return match ? Number(match[1]) * 1024 : null;
+    return (await si.mem()).available || os.freemem();
   } catch {
-    return null;
+    return os.freemem();
   }
 }
 
-/** A probe of this machine: one small file read and one `os.cpus()` per reading (tens of µs, no process). */
+/** A probe of this machine: one /proc/meminfo read and one `os.cpus()` per reading (tens of µs, no process). */
 export function machineProbe(): ResourceProbe {
   let last = cpuTicks();
   return {
-    read() {
+    async read() {
       const now = cpuTicks();
       const total = now.total - last.total;
       const cpuPercent = total > 0 ? Math.min(100, Math.max(0, (100 * (now.busy - last.busy)) / total)) : 0;
       last = now;
-      return { cpuPercent, availableBytes: memAvailable() ?? os.freemem() };
+      return { cpuPercent, availableBytes: await availableMemory() };
     },
   };
 }
@@ -108,7 +109,9 @@ export function resourceSampler(makeProbe: ResourceProbeFactory, clock: Clock) {
   return fromCallback<AnyEventObject, SampleResourcesInput>(({ input, sendBack }) => {
     const probe = makeProbe();
     const stop = every(clock, input.intervalMs, async () => {
-      sendBack({ type: input.report, reading: probe.read() });
+      const reading = probe.read();
+      // A synchronous probe (a test's) reports within the tick, so a simulated clock sees it at once.
+      sendBack({ type: input.report, reading: reading instanceof Promise ? await reading : reading });
     });
     return () => void stop();
   });
