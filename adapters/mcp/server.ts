@@ -42,6 +42,7 @@ import { getSchedule } from './tools/get-schedule.js';
 import { listSchedules } from './tools/list-schedules.js';
 import { pauseSchedule, resumeSchedule } from './tools/pause-schedule.js';
 import { scheduleTask } from './tools/schedule-task.js';
+import { waitForTask } from './tools/wait-for-task.js';
 
 /** The tools this server offers, in the order tools/list shows them. */
 export const mcpTools: readonly McpTool[] = [
@@ -52,6 +53,7 @@ export const mcpTools: readonly McpTool[] = [
   retryTask,
   resumeTask,
   createPipeline,
+  waitForTask,
   scheduleTask,
   listSchedules,
   getSchedule,
@@ -63,7 +65,7 @@ export const mcpTools: readonly McpTool[] = [
 const instructions =
   'delegate runs Claude Code tasks in the background on this machine. DelegateTask queues a task and returns its ' +
   'taskId at once; the task keeps running after this session ends. Follow tasks with TaskStatus, read their output ' +
-  'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
+  'with TaskLogs, wait for them with WaitForTask (progress while it waits), chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
   'ScheduleTask queues a task on a cron schedule (in a time zone) or once at a time; GetSchedule shows its history.';
 
 /** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
@@ -176,6 +178,8 @@ export async function startStdioServer(
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   const ensureRunner = runnerStarter(store, config, env, logger);
+  // Ends waits (WaitForTask) when the server closes, so closing does not sit out their timeouts.
+  const serverClosing = new AbortController();
   // A task whose runner died here while its agent runs on needs a runner to adopt it.
   const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() });
   const server = createMcpServer({
@@ -183,6 +187,7 @@ export async function startStdioServer(
     schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
     ensureRunner,
     logger,
+    closing: serverClosing.signal,
   });
   const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);
@@ -194,6 +199,7 @@ export async function startStdioServer(
     if (closing) return closed;
     closing = true;
     logger.info('closing', { why, unanswered: transport.unanswered.size });
+    serverClosing.abort(new Error(`the server is closing (${why})`));
     await transport.drained(drainMs);
     await server.close().catch((error: unknown) => logger.warn('closing the transport failed', { error: String(error) }));
     await store.close();
