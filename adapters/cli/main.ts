@@ -23,6 +23,7 @@ import { ServiceInstallCommand } from './commands/service/install.js';
 import { ServiceUninstallCommand } from './commands/service/uninstall.js';
 import { StatusCommand } from './commands/status.js';
 import { StopCommand } from './commands/stop.js';
+import { WaitCommand } from './commands/wait.js';
 import { ScheduleCancelCommand } from './commands/schedule/cancel.js';
 import { SchedulePauseCommand } from './commands/schedule/pause.js';
 import { ScheduleResumeCommand } from './commands/schedule/resume.js';
@@ -60,6 +61,7 @@ const commands = [
   DelegateTaskCommand,
   StatusCommand,
   LogsCommand,
+  WaitCommand,
   CancelCommand,
   RetryCommand,
   ResumeCommand,
