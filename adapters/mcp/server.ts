@@ -19,7 +19,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { systemClock } from '../../engine/clock.js';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
+import { EventBus } from '../../engine/events.js';
 import { createLogger, type Logger } from '../../engine/logger.js';
+import { createNotifier, frontDoorNotifyGraceMs } from '../../engine/notifier.js';
 import { ensureRunner, noRunnerHint, type RunnerState } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { ScheduleService } from '../../engine/schedule-service.js';
@@ -180,8 +182,12 @@ export async function startStdioServer(
   const ensureRunner = runnerStarter(store, config, env, logger);
   // Ends waits (WaitForTask) when the server closes, so closing does not sit out their timeouts.
   const serverClosing = new AbortController();
+  // Task ends this server commits (a cancel, what a dead runner's agent left) are announced by it (engine/notifier.ts).
+  const bus = new EventBus();
+  const notifier = createNotifier(config.notify, (id) => store.getTask(id), logger.child('notify'), { env });
+  if (notifier) bus.subscribe((event) => notifier.onEvent(event));
   // A task whose runner died here while its agent runs on needs a runner to adopt it.
-  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() });
+  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner(), bus });
   const server = createMcpServer({
     tasks,
     schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
@@ -202,6 +208,7 @@ export async function startStdioServer(
     serverClosing.abort(new Error(`the server is closing (${why})`));
     await transport.drained(drainMs);
     await server.close().catch((error: unknown) => logger.warn('closing the transport failed', { error: String(error) }));
+    await notifier?.close(frontDoorNotifyGraceMs);
     await store.close();
     markClosed();
     return closed;
