@@ -28,6 +28,7 @@ const toolNames = [
   'RetryTask',
   'ResumeTask',
   'CreatePipeline',
+  'WaitForTask',
   'ScheduleTask',
   'ListSchedules',
   'GetSchedule',
