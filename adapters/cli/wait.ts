@@ -39,15 +39,17 @@ export function liveTaskLines(stream: NodeJS.WriteStream, startedAt = Date.now()
   const draw = (): void => {
     if (!latest) return;
     const now = Date.now();
-    const columns = Math.max(40, stream.columns ?? 100);
-    const rows = stream.rows ?? 24;
+    // A pseudo-terminal may report 0 columns and rows: then assume a common size.
+    const columns = Math.max(40, stream.columns || 100);
+    const rows = stream.rows || 24;
     const spin = spinner[frame++ % spinner.length]!;
     const tasks = latest.tasks;
     let lines: string[];
     if (tasks.length < rows - 1) {
       const idWidth = Math.max(...tasks.map((task) => task.taskId.length));
+      const statusWidth = Math.max(...tasks.map((task) => statusLabel(task).length));
       lines = tasks.map((task) => {
-        const head = `${marks[task.status] ?? spin} ${printable(task.taskId).padEnd(idWidth)}  ${statusLabel(task).padEnd(10)} ${elapsed(task, now).padStart(7)}${task.costUsd !== null ? `  ${formatCost(task.costUsd)}` : ''}`;
+        const head = `${marks[task.status] ?? spin} ${printable(task.taskId).padEnd(idWidth)}  ${statusLabel(task).padEnd(statusWidth)} ${elapsed(task, now).padStart(7)}${task.costUsd !== null ? `  ${formatCost(task.costUsd)}` : ''}`;
         const tail = lastLines.get(task.taskId);
         return fit(tail ? `${head}  ${tail}` : head, columns - 1);
       });
