@@ -111,15 +111,16 @@ export async function waitForTasks(source: TaskWaitSource, taskIds: readonly str
     const outputs = new Map<string, { follower: LogFollower; lastLine: string | null }>(ids.map((id) => [id, { follower: source.followOutput(id), lastLine: null }]));
     const current = (): TaskView[] => ids.map((id) => views.get(id)!);
     const finishedCount = (): number => current().filter((view) => isFinished(view.status)).length;
+    // Progress callbacks run one after another, in order, and the wait ends only after the last one: an MCP
+    // notification sent after the tool's result would reach a client that no longer listens for it.
+    let reported: Promise<void> = Promise.resolve();
     const report = (task: TaskView, change: WaitProgress['change']): void => {
-      if (!options.onProgress) return;
+      const onProgress = options.onProgress;
+      if (!onProgress) return;
       const tasks = current();
       const progress: WaitProgress = { task, change, lastLine: outputs.get(task.taskId)!.lastLine, tasks, finished: finishedCount(), total: tasks.length };
-      try {
-        void Promise.resolve(options.onProgress(progress)).catch(() => undefined);
-      } catch {
-        // A display's bug must not end the wait.
-      }
+      // A display's bug or a client that went away must not end the wait.
+      reported = reported.then(() => onProgress(progress)).catch(() => undefined);
     };
     /** Read the task's output since the last read; true when its last line changed. */
     const readOutput = async (id: string): Promise<boolean> => {
@@ -137,7 +138,10 @@ export async function waitForTasks(source: TaskWaitSource, taskIds: readonly str
       if (views.get(id)!.status !== 'queued') await readOutput(id);
       report(views.get(id)!, 'state');
     }
-    if (finishedCount() === ids.length) return { tasks: current(), timedOut: false };
+    if (finishedCount() === ids.length) {
+      await reported;
+      return { tasks: current(), timedOut: false };
+    }
     options.signal?.throwIfAborted();
 
     return await new Promise<WaitResult>((resolve, reject) => {
@@ -151,7 +155,7 @@ export async function waitForTasks(source: TaskWaitSource, taskIds: readonly str
         unsubscribe();
         for (const timer of timers.values()) source.clock.clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        void Promise.all([follower.stop(), running]).then(() => ('error' in result ? reject(result.error) : resolve(result)));
+        void Promise.all([follower.stop(), running]).then(() => reported).then(() => ('error' in result ? reject(result.error) : resolve(result)));
       };
       // One round at a time, so progress comes out in the order things were read.
       const serially = (work: () => Promise<void>): void => {
