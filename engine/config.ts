@@ -26,6 +26,18 @@ export interface DelegateConfig {
   logLevel: LogLevel;
   /** The largest JSON-RPC message the MCP server reads, in bytes; a longer line is refused and skipped. */
   mcpMaxMessageBytes: number;
+  /** Where task ends and usage-limit pauses are announced; nothing by default. */
+  notify: NotifyConfig;
+}
+
+/** Notification channels (SPEC §12): each is off when unset. */
+export interface NotifyConfig {
+  /** DELEGATE_NOTIFY_WEBHOOK: an http(s) URL that receives a POST of each notice as JSON. */
+  webhookUrl: string | undefined;
+  /** DELEGATE_NOTIFY_COMMAND: a program and its arguments, run with each notice as JSON on stdin. */
+  command: string[] | undefined;
+  /** DELEGATE_NOTIFY_DESKTOP=1: a desktop notification (notify-send on Linux, osascript on macOS). */
+  desktop: boolean;
 }
 
 /** Log levels, quietest last. */
@@ -77,6 +89,39 @@ function existsAsNonDirectory(file: string): boolean {
   }
 }
 
+/** DELEGATE_NOTIFY_WEBHOOK: an http(s) URL. The message never quotes it: its path or query may be the secret. */
+function readWebhookUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DELEGATE_NOTIFY_WEBHOOK?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError('invalid_config', 'DELEGATE_NOTIFY_WEBHOOK: expected an http:// or https:// URL (the value is not shown: it may hold a secret)');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError('invalid_config', `DELEGATE_NOTIFY_WEBHOOK: expected an http:// or https:// URL, not ${url.protocol}`);
+  }
+  return raw;
+}
+
+/** DELEGATE_NOTIFY_COMMAND: a JSON array of strings, program first. Never a shell string: nothing is interpreted. */
+function readCommand(env: NodeJS.ProcessEnv): string[] | undefined {
+  const raw = env.DELEGATE_NOTIFY_COMMAND;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const expected = `DELEGATE_NOTIFY_COMMAND=${JSON.stringify(raw)}: expected a JSON array of strings, the program first, e.g. ["/usr/local/bin/on-task-end", "--quiet"]`;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new UsageError('invalid_config', expected);
+  }
+  if (!Array.isArray(value) || value.length === 0 || !value.every((part) => typeof part === 'string') || (value[0] as string).trim() === '') {
+    throw new UsageError('invalid_config', expected);
+  }
+  return value as string[];
+}
+
 /** Read and validate the configuration; throws UsageError('invalid_config') naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig {
   const dataDir = path.resolve(env.DELEGATE_DATA_DIR?.trim() || path.join(os.homedir(), '.delegate'));
@@ -115,6 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     permissionMode: readChoice(env, 'DELEGATE_PERMISSION_MODE', 'bypassPermissions', permissionModes),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),
     mcpMaxMessageBytes: readInt(env, 'DELEGATE_MCP_MAX_MESSAGE_BYTES', mcpMessageLimits.fallback, mcpMessageLimits.min, mcpMessageLimits.max, 'bytes'),
+    notify: {
+      webhookUrl: readWebhookUrl(env),
+      command: readCommand(env),
+      desktop: readChoice(env, 'DELEGATE_NOTIFY_DESKTOP', '0', ['0', '1']) === '1',
+    },
   };
 }
 
@@ -138,4 +188,18 @@ export function redactDatabaseUrl(url: string): string {
   parsed.password = '';
   for (const name of secrets) parsed.searchParams.delete(name);
   return parsed.toString();
+}
+
+/**
+ * A webhook URL safe to write to a log: scheme, host and port only. Webhook services put the secret in the path
+ * (Slack's /services/T…/B…/<token>, Discord's /api/webhooks/<id>/<token>) as often as in the userinfo or query.
+ */
+export function redactWebhookUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const hidden = parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '';
+    return `${parsed.protocol}//${parsed.host}${hidden ? '/…' : '/'}`;
+  } catch {
+    return '<webhook URL>';
+  }
 }

@@ -93,6 +93,8 @@ export class EventFollower {
   #lastVersion: number | null = null;
   #stopped = false;
   #handle: unknown;
+  /** The round in flight (or the last one), which `stop` waits for. */
+  #round: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -112,27 +114,34 @@ export class EventFollower {
     return events;
   }
 
-  /** Call `onEvents` with new events until `stop()`. */
-  start(onEvents: (events: EngineEvent[]) => void | Promise<void>): void {
+  /**
+   * Call `onEvents` with new events until `stop()`. A failed read (or a throwing `onEvents`) goes to `onError`
+   * and the next round tries again: a follower outlives a database that was busy for a moment.
+   */
+  start(onEvents: (events: EngineEvent[]) => void | Promise<void>, onError: (error: unknown) => void = () => undefined): void {
     const remote = this.store.kind !== 'embedded';
     const round = async (): Promise<void> => {
       if (this.#stopped) return;
       try {
         const version = await this.store.dataVersion();
         if (version === null || version !== this.#lastVersion) {
+          for (let batch = await this.poll(); batch.length > 0 && !this.#stopped; batch = await this.poll()) await onEvents(batch);
+          // Only after a full read: a failed one is tried again next round even if nothing else commits.
           this.#lastVersion = version;
-          for (let batch = await this.poll(); batch.length > 0; batch = await this.poll()) await onEvents(batch);
         }
+      } catch (error) {
+        onError(error);
       } finally {
-        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => void round(), remote ? Math.max(this.pollMs, 1000) : this.pollMs);
+        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => (this.#round = round()), remote ? Math.max(this.pollMs, 1000) : this.pollMs);
       }
     };
-    void round();
+    this.#round = round();
   }
 
-  /** Stop following. */
-  stop(): void {
+  /** Stop following; resolves once a read in flight has finished, so the caller may close the store. */
+  stop(): Promise<void> {
     this.#stopped = true;
     this.clock.clearTimeout(this.#handle);
+    return this.#round;
   }
 }

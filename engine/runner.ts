@@ -22,6 +22,7 @@ import { planLaunch } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import { NodeJournal } from './node-journal.js';
 import { NodeLease } from './node-lease.js';
+import { createNotifier, type Notifier } from './notifier.js';
 import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { AgentPool } from './pool/agent-pool.js';
 import { taskLogPaths } from './pool/protocol.js';
@@ -94,6 +95,9 @@ export interface RunnerOptions {
   resourceProbe?: ResourceProbeFactory;
 }
 
+/** How long a stopping runner waits for notifications still being delivered. */
+const notifyGraceMs = 5000;
+
 function newNodeId(): string {
   return `node-${randomBytes(5).toString('hex')}`;
 }
@@ -126,6 +130,7 @@ export class Runner {
   private lease!: NodeLease;
   private timers!: TimerLoop;
   private journal!: NodeJournal;
+  private notifier: Notifier | null = null;
   private lastDataVersion: number | null = null;
   private idleSince: number | null = null;
   private stopping: Promise<void> | undefined;
@@ -300,6 +305,13 @@ export class Runner {
       if (event.type === 'task:ready') this.tell({ type: 'WAKE' });
     });
     this.stops.push(async () => void unsubscribe());
+    // Task ends and pauses this runner committed (its bus carries only its own steps, so no other runner sends them).
+    const notifier = createNotifier(this.options.config.notify, (id) => store.getTask(id), this.log.child('notify'), { env: this.options.env ?? process.env });
+    if (notifier) {
+      this.notifier = notifier;
+      // Subscribed until the end of shutdown (close() then ignores events): a run that ends while slots stop is announced too.
+      this.bus.subscribe((event) => notifier.onEvent(event));
+    }
     supervisor.start();
     this.journal.node('node:started', `pid ${process.pid}, up to ${this.maxWorkers} slots`);
     this.log.info('runner started', { node: nodeId, pid: process.pid, maxWorkers: this.maxWorkers, db: redactDatabaseUrl(this.options.config.databaseUrl) });
@@ -429,6 +441,8 @@ export class Runner {
       }
       await this.pool?.close().catch(() => undefined);
       await Promise.all([this.actors.idle(), this.schedules.idle(), this.runs.idle()]);
+      // Before the store closes (notices read their task); bounded, so a dead webhook cannot hold the shutdown.
+      await this.notifier?.close(notifyGraceMs);
       this.journal.node('node:stopped', reason);
       await this.journal.close();
       await this.store.removeNode(this.nodeId).catch(() => undefined);

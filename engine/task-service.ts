@@ -19,6 +19,7 @@ import { decideSubmit } from './task-steps.js';
 import { TaskActors } from './task-actors.js';
 import { frontDoorEffects } from './task-effects.js';
 import { EventBus } from './events.js';
+import { waitForTasks, type WaitOptions, type WaitResult } from './task-waiter.js';
 import { LocalOrphans, type AgentStop } from './orphans.js';
 import { createLogger } from './logger.js';
 import { taskLimits } from './config.js';
@@ -374,6 +375,22 @@ export class TaskService {
     if (result.reason === 'refused') throw new UsageError('conflict', `task ${taskId} is already ${result.task?.state}; only unfinished tasks can be cancelled`);
     // The task moved on between each read and write (claimed, finished) more often than the step retries.
     throw new UsageError('conflict', `task ${taskId} kept changing; try again`);
+  }
+
+  /**
+   * Wait until the tasks finish, the timeout passes or the signal aborts, driven by the event stream (see
+   * task-waiter.ts). An unknown id is a UsageError naming it (as `field[index]`) before anything is waited for.
+   */
+  async wait(taskIds: readonly string[], options: WaitOptions & { field?: string } = {}): Promise<WaitResult> {
+    const { field = 'taskIds', ...waitOptions } = options;
+    const found = await Promise.all(taskIds.map((id) => this.store.getTask(id)));
+    const unknown = found.findIndex((task) => task === null);
+    if (unknown >= 0) throw new UsageError('not_found', `${field}[${unknown}] ${printable(taskIds[unknown]!)}: no such task (see delegate status for the list)`);
+    return waitForTasks(
+      { store: this.store, bus: this.bus, clock: this.clock, view: (id) => this.get(id), followOutput: (id) => this.followLogs(id) },
+      taskIds,
+      waitOptions,
+    );
   }
 
   /** Output lines of a task: the agent's text (stdout), its stderr, or both. */

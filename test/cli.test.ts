@@ -425,7 +425,7 @@ describe('usage errors', () => {
     const [first, ...list] = unknown.stderr.trimEnd().split('\n');
     expect(first).toBe("delegate: unknown command 'frobnicate'");
     // Then the commands, one a line.
-    for (const command of ['delegate', 'status', 'logs', 'cancel', 'retry', 'resume', 'pipeline', 'events', 'serve', 'stop', 'demo', 'mcp start']) {
+    for (const command of ['delegate', 'status', 'logs', 'wait', 'cancel', 'retry', 'resume', 'pipeline', 'events', 'serve', 'stop', 'demo', 'mcp start']) {
       expect(list.some((line) => line.trimStart().startsWith(`${command} `)), command).toBe(true);
     }
     const fileDir = path.join(dataDir, 'not-a-dir');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, redactDatabaseUrl } from '../engine/config.js';
+import { loadConfig, redactDatabaseUrl, redactWebhookUrl } from '../engine/config.js';
 import { delegateVersion } from '../engine/version.js';
 import { repoRoot } from './helpers.js';
 
@@ -20,6 +20,7 @@ describe('configuration from the environment', () => {
       permissionMode: 'bypassPermissions',
       logLevel: 'info',
       mcpMaxMessageBytes: 16_777_216,
+      notify: { webhookUrl: undefined, command: undefined, desktop: false },
     });
     expect(config.databaseUrl).toBe(`file:${path.join(config.dataDir, 'delegate.db')}`);
   });
@@ -40,6 +41,9 @@ describe('configuration from the environment', () => {
       DELEGATE_PERMISSION_MODE: 'acceptEdits',
       LOG_LEVEL: 'debug',
       DELEGATE_MCP_MAX_MESSAGE_BYTES: '65536',
+      DELEGATE_NOTIFY_WEBHOOK: 'https://hooks.example.com/services/T0/B0/secret',
+      DELEGATE_NOTIFY_COMMAND: '["/usr/local/bin/on-task-end", "--quiet"]',
+      DELEGATE_NOTIFY_DESKTOP: '1',
     });
     expect(config).toEqual({
       dataDir: '/tmp/d',
@@ -56,6 +60,7 @@ describe('configuration from the environment', () => {
       permissionMode: 'acceptEdits',
       logLevel: 'debug',
       mcpMaxMessageBytes: 65_536,
+      notify: { webhookUrl: 'https://hooks.example.com/services/T0/B0/secret', command: ['/usr/local/bin/on-task-end', '--quiet'], desktop: true },
     });
   });
 
@@ -75,6 +80,12 @@ describe('configuration from the environment', () => {
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '65535', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="65535": expected an integer from 65536 to 268435456 (bytes)'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '16MiB', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="16MiB": expected an integer from 65536 to 268435456 (bytes)'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": expected one of debug, info, warn, error'],
+    ['DELEGATE_NOTIFY_DESKTOP', 'true', 'DELEGATE_NOTIFY_DESKTOP="true": expected one of 0, 1'],
+    ['DELEGATE_NOTIFY_COMMAND', 'notify-send done', 'DELEGATE_NOTIFY_COMMAND="notify-send done": expected a JSON array of strings, the program first, e.g. ["/usr/local/bin/on-task-end", "--quiet"]'],
+    ['DELEGATE_NOTIFY_COMMAND', '[]', 'DELEGATE_NOTIFY_COMMAND="[]": expected a JSON array of strings, the program first'],
+    ['DELEGATE_NOTIFY_COMMAND', '["notify", 3]', 'DELEGATE_NOTIFY_COMMAND="[\\"notify\\", 3]": expected a JSON array of strings'],
+    ['DELEGATE_NOTIFY_COMMAND', '[""]', 'expected a JSON array of strings, the program first'],
+    ['DELEGATE_NOTIFY_WEBHOOK', 'ftp://files.example.com/drop', 'DELEGATE_NOTIFY_WEBHOOK: expected an http:// or https:// URL, not ftp:'],
     ['DELEGATE_DATABASE_URL', 'postgres://x', 'DELEGATE_DATABASE_URL="postgres://x": expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)'],
   ])('rejects %s=%s with a message naming the variable and its range', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -88,6 +99,24 @@ describe('configuration from the environment', () => {
   it('knows its own version', () => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect(delegateVersion).toBe(pkg.version);
+  });
+});
+
+describe('DELEGATE_NOTIFY_WEBHOOK', () => {
+  it('never quotes a value it cannot parse: it may be a secret', () => {
+    expect(() => loadConfig({ DELEGATE_NOTIFY_WEBHOOK: 'hooks.example.com/s3cr3t' })).toThrow(
+      'DELEGATE_NOTIFY_WEBHOOK: expected an http:// or https:// URL (the value is not shown: it may hold a secret)',
+    );
+    expect(() => loadConfig({ DELEGATE_NOTIFY_WEBHOOK: 'hooks.example.com/s3cr3t' })).not.toThrow(/s3cr3t/);
+  });
+
+  it.each([
+    ['https://hooks.slack.com/services/T000/B000/XXXXSECRET', 'https://hooks.slack.com/…'],
+    ['http://user:pass@127.0.0.1:8080/hook?token=abc', 'http://127.0.0.1:8080/…'],
+    ['https://example.com', 'https://example.com/'],
+    ['not a url', '<webhook URL>'],
+  ])('is logged as %s → %s', (url, shown) => {
+    expect(redactWebhookUrl(url)).toBe(shown);
   });
 });
 

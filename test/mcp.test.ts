@@ -29,6 +29,7 @@ const toolNames = [
   'RetryTask',
   'ResumeTask',
   'CreatePipeline',
+  'WaitForTask',
   'ScheduleTask',
   'ListSchedules',
   'GetSchedule',

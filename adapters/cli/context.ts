@@ -8,6 +8,9 @@ import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
 import { isStoreError, isUsageError, type StoreErrorCode, type UsageErrorCode } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
+import { EventBus } from '../../engine/events.js';
+import { createLogger } from '../../engine/logger.js';
+import { createNotifier, frontDoorNotifyGraceMs, type Notifier } from '../../engine/notifier.js';
 import { ensureRunner, noRunnerHint } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { ScheduleService } from '../../engine/schedule-service.js';
@@ -61,6 +64,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
 
   override async execute(): Promise<number> {
     let store: Store | undefined;
+    let notifier: Notifier | null = null;
     try {
       const config = loadConfig(this.context.env);
       let toldWaiting = false;
@@ -78,8 +82,12 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         if (state === 'started') this.note(`started a runner for ${config.dataDir} (log: ${config.dataDir}/runner.log)`);
         if (state === 'disabled') this.note(noRunnerHint);
       };
+      // Task ends this command commits (a cancel, what a dead runner's agent left) are announced by it (engine/notifier.ts).
+      const bus = new EventBus();
+      notifier = createNotifier(config.notify, (id) => opened.getTask(id), createLogger('notify', config.logLevel), { env: this.context.env });
+      if (notifier) bus.subscribe((event) => notifier!.onEvent(event));
       // A task whose runner died here while its agent runs on needs a runner to adopt it.
-      const tasks = new TaskService(opened, config, systemClock, this.context.cwd, { onAdrift: startRunner });
+      const tasks = new TaskService(opened, config, systemClock, this.context.cwd, { onAdrift: startRunner, bus });
       const engine: Engine = {
         config,
         store: opened,
@@ -109,6 +117,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
       this.context.stderr.write(`delegate: internal error: ${printable(detail, { multiline: true })}\n  (LOG_LEVEL=debug shows the stack)\n`);
       return exitCode.failed;
     } finally {
+      await notifier?.close(frontDoorNotifyGraceMs);
       await store?.close();
     }
   }

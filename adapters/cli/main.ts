@@ -24,6 +24,7 @@ import { ServiceUninstallCommand } from './commands/service/uninstall.js';
 import { StatusCommand } from './commands/status.js';
 import { StopCommand } from './commands/stop.js';
 import { UsageCommand } from './commands/usage.js';
+import { WaitCommand } from './commands/wait.js';
 import { ScheduleCancelCommand } from './commands/schedule/cancel.js';
 import { SchedulePauseCommand } from './commands/schedule/pause.js';
 import { ScheduleResumeCommand } from './commands/schedule/resume.js';
@@ -63,6 +64,7 @@ const commands = [
   DelegateTaskCommand,
   StatusCommand,
   LogsCommand,
+  WaitCommand,
   CancelCommand,
   RetryCommand,
   ResumeCommand,

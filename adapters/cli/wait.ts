@@ -1,47 +1,82 @@
-/** Waiting for tasks to finish, with a one-line progress display on a terminal (quiet when piped). */
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { TaskService, TaskView } from '../../engine/task-service.js';
-import { formatCost, formatDuration, isFinished } from './format.js';
-
 /**
- * Poll until every task is finished; `draw` receives the latest views on each poll. When `signal` aborts, it
- * rejects with the signal's reason once no read is in flight, so the caller may close the store at once.
+ * How the CLI shows a wait (`delegate wait`, `delegate delegate --wait`, `delegate demo`): a live line per task
+ * on a terminal, redrawn in place. The waiting itself is the engine's (TaskService.wait, driven by events).
  */
-export async function waitForTasks(
-  tasks: TaskService,
-  ids: readonly string[],
-  options: { pollMs?: number; draw?: (views: TaskView[]) => void; signal?: AbortSignal } = {},
-): Promise<TaskView[]> {
-  const pollMs = options.pollMs ?? 200;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const views = await Promise.all(ids.map((id) => tasks.get(id)));
-    options.draw?.(views);
-    if (views.every((view) => isFinished(view.status))) return views;
-    await sleep(pollMs, undefined, options.signal ? { signal: options.signal } : {});
-  }
-}
+import type { WaitProgress } from '../../engine/task-waiter.js';
+import type { TaskView } from '../../engine/task-service.js';
+import { formatCost, formatDuration, printable, statusLabel } from './format.js';
 
 const spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
-/** A progress line drawer for a TTY stream: counts per state, elapsed time and cost so far. */
-export function progressLine(stream: NodeJS.WritableStream, startedAt = Date.now()): { draw: (views: TaskView[]) => void; done: () => void } {
+/** A drawer of wait progress: `update` on every change, `done` once the wait is over (clears the lines). */
+export interface WaitDisplay {
+  update(progress: WaitProgress): void;
+  done(): void;
+}
+
+const marks: Record<string, string> = { completed: '✔', failed: '✘', cancelled: '⊘', paused: '‖' };
+
+/** Text cut to `width` columns (one character, one column: ids, states and escaped text are narrow). */
+function fit(text: string, width: number): string {
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text;
+}
+
+/** How long a task has run (or ran), for the live line. */
+function elapsed(task: TaskView, now: number): string {
+  if (task.durationMs !== null) return formatDuration(task.durationMs);
+  return task.startedAt ? formatDuration(now - Date.parse(task.startedAt)) : '';
+}
+
+/**
+ * Live lines on a terminal: one per task (state, time, cost, last output line) while they fit the screen, one
+ * summary line (counts per state) when they do not. Redrawn on every change and every second (the clock moves).
+ */
+export function liveTaskLines(stream: NodeJS.WriteStream, startedAt = Date.now()): WaitDisplay {
   let frame = 0;
-  let drawn = false;
-  return {
-    draw: (views) => {
+  let drawnLines = 0;
+  let latest: WaitProgress | undefined;
+  const lastLines = new Map<string, string>();
+  const draw = (): void => {
+    if (!latest) return;
+    const now = Date.now();
+    // A pseudo-terminal may report 0 columns and rows: then assume a common size.
+    const columns = Math.max(40, stream.columns || 100);
+    const rows = stream.rows || 24;
+    const spin = spinner[frame++ % spinner.length]!;
+    const tasks = latest.tasks;
+    let lines: string[];
+    if (tasks.length < rows - 1) {
+      const idWidth = Math.max(...tasks.map((task) => task.taskId.length));
+      const statusWidth = Math.max(...tasks.map((task) => statusLabel(task).length));
+      lines = tasks.map((task) => {
+        const head = `${marks[task.status] ?? spin} ${printable(task.taskId).padEnd(idWidth)}  ${statusLabel(task).padEnd(statusWidth)} ${elapsed(task, now).padStart(7)}${task.costUsd !== null ? `  ${formatCost(task.costUsd)}` : ''}`;
+        const tail = lastLines.get(task.taskId);
+        return fit(tail ? `${head}  ${tail}` : head, columns - 1);
+      });
+    } else {
       const counts = new Map<string, number>();
-      for (const view of views) counts.set(view.status, (counts.get(view.status) ?? 0) + 1);
-      const cost = views.reduce((sum, view) => sum + (view.costUsd ?? 0), 0);
+      for (const task of tasks) counts.set(task.status, (counts.get(task.status) ?? 0) + 1);
+      const cost = tasks.reduce((sum, task) => sum + (task.costUsd ?? 0), 0);
       const parts = [...counts].map(([status, count]) => `${count} ${status}`).join(', ');
-      const finished = views.filter((view) => isFinished(view.status)).length;
-      stream.write(
-        `\r\x1b[2K${spinner[frame++ % spinner.length]} ${finished}/${views.length} done — ${parts} — ${formatDuration(Date.now() - startedAt)}${cost > 0 ? ` — ${formatCost(cost)}` : ''}`,
-      );
-      drawn = true;
+      lines = [fit(`${spin} ${latest.finished}/${latest.total} done — ${parts} — ${formatDuration(now - startedAt)}${cost > 0 ? ` — ${formatCost(cost)}` : ''}`, columns - 1)];
+    }
+    // Back to the first line drawn, then every line rewritten and cleared to its end.
+    const up = drawnLines > 0 ? `\x1b[${drawnLines}A` : '';
+    stream.write(`${up}${lines.map((line) => `\r\x1b[2K${line}\n`).join('')}`);
+    drawnLines = lines.length;
+  };
+  const ticker = setInterval(draw, 1000);
+  ticker.unref();
+  return {
+    update: (progress) => {
+      latest = progress;
+      if (progress.lastLine !== null) lastLines.set(progress.task.taskId, progress.lastLine);
+      draw();
     },
     done: () => {
-      if (drawn) stream.write('\r\x1b[2K');
+      clearInterval(ticker);
+      if (drawnLines > 0) stream.write(`\x1b[${drawnLines}A\r\x1b[J`);
+      drawnLines = 0;
     },
   };
 }

@@ -19,7 +19,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { systemClock } from '../../engine/clock.js';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
+import { EventBus } from '../../engine/events.js';
 import { createLogger, type Logger } from '../../engine/logger.js';
+import { createNotifier, frontDoorNotifyGraceMs } from '../../engine/notifier.js';
 import { ensureRunner, noRunnerHint, type RunnerState } from '../../engine/runner-control.js';
 import { openStore, type Store } from '../../engine/store/store.js';
 import { ScheduleService } from '../../engine/schedule-service.js';
@@ -44,6 +46,7 @@ import { pauseSchedule, resumeSchedule } from './tools/pause-schedule.js';
 import { scheduleTask } from './tools/schedule-task.js';
 import { usageSummary } from './tools/usage-summary.js';
 import { UsageService } from '../../engine/usage-service.js';
+import { waitForTask } from './tools/wait-for-task.js';
 
 /** The tools this server offers, in the order tools/list shows them. */
 export const mcpTools: readonly McpTool[] = [
@@ -54,6 +57,7 @@ export const mcpTools: readonly McpTool[] = [
   retryTask,
   resumeTask,
   createPipeline,
+  waitForTask,
   scheduleTask,
   listSchedules,
   getSchedule,
@@ -66,7 +70,7 @@ export const mcpTools: readonly McpTool[] = [
 const instructions =
   'delegate runs Claude Code tasks in the background on this machine. DelegateTask queues a task and returns its ' +
   'taskId at once; the task keeps running after this session ends. Follow tasks with TaskStatus, read their output ' +
-  'with TaskLogs, chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
+  'with TaskLogs, wait for them with WaitForTask (progress while it waits), chain them with dependsOn (or CreatePipeline), and continue a finished one with ResumeTask. ' +
   'ScheduleTask queues a task on a cron schedule (in a time zone) or once at a time; GetSchedule shows its history. ' +
   'UsageSummary sums what the runs cost (dollars, tokens, turns), per day, agent or schedule.';
 
@@ -180,14 +184,21 @@ export async function startStdioServer(
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   const ensureRunner = runnerStarter(store, config, env, logger);
+  // Ends waits (WaitForTask) when the server closes, so closing does not sit out their timeouts.
+  const serverClosing = new AbortController();
+  // Task ends this server commits (a cancel, what a dead runner's agent left) are announced by it (engine/notifier.ts).
+  const bus = new EventBus();
+  const notifier = createNotifier(config.notify, (id) => store.getTask(id), logger.child('notify'), { env });
+  if (notifier) bus.subscribe((event) => notifier.onEvent(event));
   // A task whose runner died here while its agent runs on needs a runner to adopt it.
-  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner() });
+  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner(), bus });
   const server = createMcpServer({
     tasks,
     schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
     usage: new UsageService(store, systemClock),
     ensureRunner,
     logger,
+    closing: serverClosing.signal,
   });
   const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);
@@ -199,8 +210,10 @@ export async function startStdioServer(
     if (closing) return closed;
     closing = true;
     logger.info('closing', { why, unanswered: transport.unanswered.size });
+    serverClosing.abort(new Error(`the server is closing (${why})`));
     await transport.drained(drainMs);
     await server.close().catch((error: unknown) => logger.warn('closing the transport failed', { error: String(error) }));
+    await notifier?.close(frontDoorNotifyGraceMs);
     await store.close();
     markClosed();
     return closed;

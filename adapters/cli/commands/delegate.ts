@@ -7,7 +7,7 @@ import { exitCode, type Engine } from '../context.js';
 import { formatTaskDetail } from '../format.js';
 import { list, TaskOptionsCommand } from '../task-options.js';
 import type { TaskView } from '../../../engine/task-service.js';
-import { progressLine, waitForTasks } from '../wait.js';
+import { liveTaskLines } from '../wait.js';
 
 /** Everything a stream gives until it ends. */
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -59,10 +59,10 @@ export class DelegateTaskCommand extends TaskOptionsCommand {
     const onSigint = (): void => interrupt.abort();
     process.once('SIGINT', onSigint);
     if (!this.json) this.note(`${task.taskId} queued`);
-    const progress = this.interactive ? progressLine(this.context.stderr) : undefined;
+    const progress = this.interactive ? liveTaskLines(this.context.stderr as NodeJS.WriteStream) : undefined;
     let done: TaskView;
     try {
-      [done] = (await waitForTasks(engine.tasks, [task.taskId], { signal: interrupt.signal, ...(progress ? { draw: progress.draw } : {}) })) as [TaskView];
+      [done] = (await engine.tasks.wait([task.taskId], { signal: interrupt.signal, onProgress: progress?.update })).tasks as [TaskView];
     } catch (error) {
       if (!interrupt.signal.aborted) throw error;
       progress?.done();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'clipanion';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
 import { formatCost, formatTaskTable } from '../format.js';
-import { progressLine, waitForTasks } from '../wait.js';
+import { liveTaskLines } from '../wait.js';
 import { resolveClaudeBin, findOnPath } from '../../agents/claude.js';
 
 /** Small, read-only prompts: the demo must be cheap and harmless with a real claude. */
@@ -40,17 +40,12 @@ export class DemoCommand extends EngineCommand {
       this.note(`queued ${view.taskId} ${task.priority} ${task.prompt}`);
     }
     await engine.ensureRunner();
-    const progress = this.interactive ? progressLine(this.context.stderr) : undefined;
-    const seen = new Map<string, string>();
-    const done = await waitForTasks(engine.tasks, ids, {
-      draw: (views) => {
-        if (progress) return progress.draw(views);
-        // Piped: one line per state change instead of a redrawn line.
-        for (const view of views) {
-          if (seen.get(view.taskId) === view.status) continue;
-          seen.set(view.taskId, view.status);
-          this.note(`${view.taskId} ${view.status}`);
-        }
+    const progress = this.interactive ? liveTaskLines(this.context.stderr as NodeJS.WriteStream) : undefined;
+    const { tasks: done } = await engine.tasks.wait(ids, {
+      onProgress: (update) => {
+        if (progress) return progress.update(update);
+        // Piped: one line per state change instead of redrawn lines.
+        if (update.change === 'state') this.note(`${update.task.taskId} ${update.task.status}`);
       },
     });
     progress?.done();

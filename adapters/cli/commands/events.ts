@@ -57,10 +57,8 @@ export class EventsCommand extends EngineCommand {
     if (!this.follow) return exitCode.ok;
     await new Promise<void>((resolve) => {
       follower.start(print);
-      const stop = (): void => {
-        follower.stop();
-        resolve();
-      };
+      // The store closes after this: let a read in flight finish first.
+      const stop = (): void => void follower.stop().then(resolve);
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -11,7 +11,8 @@
  * handler parses with the real schema: bad input becomes `isError: true` with the engine's one-line message.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CallToolResult, ServerNotification, ServerRequest, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { isStoreError, isUsageError } from '../../../engine/errors.js';
 import type { Logger } from '../../../engine/logger.js';
@@ -37,6 +38,19 @@ export interface ToolDeps {
   /** Make sure a runner serves this data dir; never throws (a failure is reported, the task stays queued). */
   ensureRunner(): Promise<RunnerReport>;
   logger: Logger;
+  /** Aborts when the server is closing, so a long call (WaitForTask) ends and the server can exit. */
+  closing?: AbortSignal;
+}
+
+/** What one call of a tool has besides its input: its cancellation and, when the client asked, a progress channel. */
+export interface ToolCall {
+  /** Aborts when the client cancels the request (`notifications/cancelled`) or the connection closes. */
+  signal: AbortSignal;
+  /**
+   * Send `notifications/progress` for this request; undefined when the client sent no progressToken. Never
+   * throws: a client that went away just misses the notification.
+   */
+  progress: ((update: { progress: number; total?: number; message?: string }) => Promise<void>) | undefined;
 }
 
 /** A tool's answer: the structured result and a short human text. */
@@ -53,7 +67,7 @@ export interface ToolSpec<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
   input: In;
   output: Out;
   annotations: Omit<ToolAnnotations, 'title'>;
-  run(input: z.output<z.ZodObject<In>>, deps: ToolDeps): Promise<ToolReply<z.output<z.ZodObject<Out>>>>;
+  run(input: z.output<z.ZodObject<In>>, deps: ToolDeps, call: ToolCall): Promise<ToolReply<z.output<z.ZodObject<Out>>>>;
 }
 
 /** A declared tool, ready to be registered on a server. */
@@ -77,7 +91,7 @@ export function defineTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
           outputSchema: z.object(spec.output),
           annotations: { title: spec.title, ...spec.annotations },
         },
-        (args) => answer(spec, schema, args, deps),
+        (args, extra) => answer(spec, schema, args, deps, callOf(extra, deps)),
       );
     },
   };
@@ -88,15 +102,21 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   schema: z.ZodObject<In>,
   args: Record<string, unknown>,
   deps: ToolDeps,
+  call: ToolCall,
 ): Promise<CallToolResult> {
   try {
-    const reply = await spec.run(parseInput(schema, args), deps);
+    const reply = await spec.run(parseInput(schema, args), deps, call);
     deps.logger.debug('tool call', { tool: spec.name });
     return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.data as Record<string, unknown> };
   } catch (error) {
     if (isUsageError(error)) {
       deps.logger.debug('tool call refused', { tool: spec.name, error: error.message });
       return toolError(error.message);
+    }
+    if (call.signal.aborted) {
+      // The SDK sends nothing for a cancelled request; this result only ends the handler.
+      deps.logger.debug('tool call cancelled', { tool: spec.name });
+      return toolError(`${spec.name} was cancelled`);
     }
     if (isStoreError(error)) {
       // The database's fault, not ours: its message already says what to do.
@@ -107,6 +127,24 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
     deps.logger.error('tool call failed', { tool: spec.name, error: message });
     return toolError(`${spec.name} failed: ${message.split('\n')[0]}`);
   }
+}
+
+/** The call context of one request, from what the SDK hands a tool handler. */
+function callOf(extra: RequestHandlerExtra<ServerRequest, ServerNotification>, deps: ToolDeps): ToolCall {
+  const token = extra._meta?.progressToken;
+  return {
+    signal: extra.signal,
+    progress:
+      token === undefined
+        ? undefined
+        : async (update) => {
+            try {
+              await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...update } });
+            } catch (error) {
+              deps.logger.debug('progress notification not sent', { error: String(error) });
+            }
+          },
+  };
 }
 
 /** A tool result that reports a mistake or failure in one line. */
