@@ -203,6 +203,23 @@ export const migrations: readonly string[][] = [
     `ALTER TABLE tasks ADD COLUMN schedule_id TEXT`,
     `CREATE INDEX tasks_schedule ON tasks (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
   ],
+  // 4: reserved for the token columns of task runs (another branch); replaced by that migration on merge.
+  [],
+  // Usage limits and budgets (SPEC §7, §12): holds on an agent and account while its limit is in force, a
+  // schedule's daily budget, and the index a day's spend is summed on.
+  [
+    `CREATE TABLE usage_holds (
+      agent TEXT NOT NULL,
+      account TEXT NOT NULL,
+      until INTEGER NOT NULL,
+      limit_type TEXT,
+      task_id TEXT,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (agent, account)
+    ) WITHOUT ROWID`,
+    `ALTER TABLE schedules ADD COLUMN daily_budget_usd REAL`,
+    `CREATE INDEX task_runs_ended ON task_runs (ended_at) WHERE ended_at IS NOT NULL`,
+  ],
 ];
 
 /**

@@ -12,6 +12,7 @@ import type {
   ActorSnapshotRow,
   Checkpoint,
   CommitOptions,
+  DaySpend,
   DueTimer,
   EngineEvent,
   EventFilter,
@@ -33,6 +34,7 @@ import type {
   TaskRecord,
   TaskRun,
   TaskStep,
+  UsageHold,
 } from './records.js';
 
 export * from './records.js';
@@ -133,6 +135,12 @@ export interface Store {
   unfinishedScheduleTasks(id: string): Promise<string[]>;
   /** How many schedules are active (a runner with any must not idle out). */
   countActiveSchedules(): Promise<number>;
+  /** Usage-limit holds in force at `now` (injected clock), every account's, soonest to end first. */
+  usageHolds(now: number): Promise<UsageHold[]>;
+  /** What the runs that ended at or after `since` cost, in all and per schedule (a day's spend for budgets). */
+  spendSince(since: number): Promise<DaySpend>;
+  /** Daily budgets (US dollars) of the schedules that have one, by schedule id. */
+  scheduleBudgets(): Promise<Record<string, number>>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;
