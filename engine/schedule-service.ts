@@ -37,6 +37,8 @@ export interface ScheduleView {
   /** Tasks started so far. */
   runCount: number;
   expiresAt: string | null;
+  /** US dollars its tasks may spend per day, if limited. */
+  dailyBudgetUsd: number | null;
   nextRunAt: string | null;
   cancelReason: string | null;
   createdAt: string;
@@ -178,6 +180,7 @@ export class ScheduleService {
       maxRuns: schedule.maxRuns,
       runCount: schedule.runs,
       expiresAt: iso(schedule.expiresAt),
+      dailyBudgetUsd: schedule.dailyBudgetUsd,
       nextRunAt: iso(schedule.nextRunAt),
       cancelReason: schedule.cancelReason,
       createdAt: iso(schedule.createdAt)!,

@@ -18,6 +18,7 @@ const viewShape = {
   maxRuns: z.number().nullable().describe('Completes after this many runs.'),
   runCount: z.number().describe('Tasks started so far.'),
   expiresAt: z.string().nullable().describe('When it expires (ISO 8601 UTC).'),
+  dailyBudgetUsd: z.number().nullable().describe("US dollars its tasks may spend per day (the runner's local day), if limited."),
   nextRunAt: z.string().nullable().describe('Its next slot (ISO 8601 UTC), null when none.'),
   cancelReason: z.string().nullable().describe('Why it was cancelled.'),
   createdAt: z.string().describe('When it was created (ISO 8601 UTC).'),
