@@ -138,7 +138,9 @@ function usd(value: number): string {
  */
 export class ClaimGate {
   #limits: ClaimLimits | null = null;
-  #reading: Promise<ClaimLimits> | null = null;
+  #reading: { generation: number; promise: Promise<ClaimLimits> } | null = null;
+  /** Bumped by every invalidation, so a read begun before it is not cached. */
+  #generation = 0;
   #timer: unknown = null;
   #timerAt: number | null = null;
   /** Budget levels already logged, per day and budget, so each crossing is logged once. */
@@ -167,23 +169,31 @@ export class ClaimGate {
   /** The limits, read again when older than the TTL or invalidated. */
   async limits(): Promise<ClaimLimits> {
     const now = this.clock.now();
-    if (this.#limits && now - this.#limits.at < claimGateTtlMs && now >= this.#limits.at) return this.#limits;
-    this.#reading ??= readLimits(this.store, now, this.options)
-      .then((limits) => {
-        this.#limits = limits;
+    const cached = this.#limits;
+    if (cached && now >= cached.at && now - cached.at < claimGateTtlMs) return cached;
+    // A read that began before an invalidation may miss the change (a hold just committed): read again.
+    if (!this.#reading || this.#reading.generation !== this.#generation) {
+      const generation = this.#generation;
+      const promise = readLimits(this.store, now, this.options).then((limits) => {
+        if (generation === this.#generation) this.#limits = limits;
         this.#report(limits);
         this.#armWake(limits);
         return limits;
-      })
-      .finally(() => {
-        this.#reading = null;
       });
-    return this.#reading;
+      this.#reading = { generation, promise };
+      const forget = () => {
+        if (this.#reading?.promise === promise) this.#reading = null;
+      };
+      // The caller sees a failed read; this chain only tidies up.
+      promise.then(forget, forget);
+    }
+    return this.#reading.promise;
   }
 
   /** Something that changes the limits happened (a run ended, a task paused, another process committed). */
   invalidate(): void {
     this.#limits = null;
+    this.#generation++;
   }
 
   stop(): void {
