@@ -328,6 +328,13 @@ describe('budgets', () => {
         );
       }
       expect(await engine.schedules.list()).toEqual([]);
+      const env = { ...engine.env, DELEGATE_AUTOSTART: '0' };
+      const bad = await cli(['schedule', 'create', 'p', '--cron', '0 2 * * *', '--daily-budget-usd', 'ten'], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.trim()).toBe("delegate: dailyBudgetUsd 'ten': expected a positive number of US dollars, up to 1000000");
+      const good = await cli(['schedule', 'create', 'p', '--cron', '0 2 * * *', '--daily-budget-usd', '2.5', '--json'], env);
+      expect(good.code, good.stderr).toBe(0);
+      expect(JSON.parse(good.stdout)).toMatchObject({ dailyBudgetUsd: 2.5 });
     } finally {
       await engine.close();
     }
