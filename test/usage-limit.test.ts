@@ -131,6 +131,9 @@ describe('the structured signal', () => {
     const said = { type: 'assistant', message: { content: [{ type: 'text', text: '5-hour limit reached ∙ resets 9pm' }] } };
     expect(feed([said, result({ result: undefined })]).usageLimit).toMatchObject({ resetWallClock: { hour: 21 } });
     expect(feed([said, result({ is_error: false, result: 'I explained the message "5-hour limit reached ∙ resets 9pm" in the docs, as asked.' })]).usageLimit).toBeUndefined();
+    // Text that only quotes a limit message (an agent working on such code) is no limit, even if the run fails.
+    const quoting = { type: 'assistant', message: { content: [{ type: 'text', text: 'The banner reads "5-hour limit reached ∙ resets 9pm" in src/banner.ts; fixing the test now.' }] } };
+    expect(feed([quoting, result({ result: undefined })]).usageLimit).toBeUndefined();
   });
 
   it('marks a run stopped by --max-budget-usd', () => {

@@ -103,8 +103,15 @@ export function createStreamJsonParser(): AgentOutputParser {
   const result: AgentResult = { sawResult: false, isError: false };
   /** The last rejected `rate_limit_event`: the structured word on a limit, preferred over any text. */
   let rejected: UsageLimitNotice | undefined;
-  /** A limit message in assistant text or a non-JSON line: believed only if the run then fails. */
+  /**
+   * A limit message that was a whole assistant text or non-JSON line (not a text quoting one, which the agent
+   * may well print while working on such code): believed only if the run then fails.
+   */
   let limitSeenInText: UsageLimitNotice | undefined;
+
+  function noteLimitMessage(text: string): void {
+    if (limitSeenInText === undefined && isUsageLimitMessage(text)) limitSeenInText = parseUsageLimitText(text);
+  }
   /** What the final result said about a limit. */
   let limitInResult: UsageLimitNotice | undefined;
 
@@ -116,7 +123,7 @@ export function createStreamJsonParser(): AgentOutputParser {
       if (!isObject(block)) continue;
       if (block.type === 'text') {
         const text = str(block.text) ?? '';
-        limitSeenInText ??= parseUsageLimitText(text);
+        noteLimitMessage(text);
         out.push(...textLines(text));
       } else if (block.type === 'tool_use') {
         const summary = summarizeToolInput(block.input);
@@ -171,7 +178,7 @@ export function createStreamJsonParser(): AgentOutputParser {
       try {
         event = JSON.parse(trimmed);
       } catch {
-        limitSeenInText ??= parseUsageLimitText(line);
+        noteLimitMessage(line);
         return [line];
       }
       if (!isObject(event)) return [line];
