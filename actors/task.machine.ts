@@ -77,6 +77,11 @@ export interface TaskContext {
   cancelReason: string | null;
   /** True once a run was cut short (shutdown hand-back or lost lease): later runs resume the agent session. */
   interrupted: boolean;
+  /**
+   * Runs that stopped at a usage limit: neither failures nor retries, and the next run resumes the agent session.
+   * Absent in snapshots written before it existed (read as 0).
+   */
+  limitPauses?: number;
   failedDependency: string | null;
 }
 
@@ -94,8 +99,11 @@ export type TaskEvent =
   | { type: 'AGENT_EXITED'; exitCode: number | null; sawResult: boolean; isError: boolean; error?: string }
   /** The run was ended by a limit or could not start. */
   | { type: 'AGENT_FAILED'; reason: AgentFailureReason; error: string; exitCode?: number | null }
-  /** The agent hit a usage limit, seen at `at`, that resets at `resetAt` (both epoch ms). */
-  | { type: 'USAGE_LIMIT'; resetAt: number; at: number }
+  /**
+   * The agent hit its account's usage limit, seen at `at`; the task resumes at `resetAt` (both epoch ms), and
+   * until then no other task of the agent and account starts. `limitType` is the agent's name for the limit.
+   */
+  | { type: 'USAGE_LIMIT'; resetAt: number; at: number; limitType?: string | null }
   /** Timer: the usage limit has reset. */
   | { type: 'RESUME_DUE' }
   /** Timer: a pipeline step's start delay after its dependencies is over. */
@@ -122,6 +130,11 @@ export interface TaskActionParams {
   notifyDependants: { outcome: 'completed' | 'failed' };
   /** Store what attempt `attempt` left behind (git state, last lines, error, session id), with the step. */
   recordCheckpoint: { attempt: number };
+  /**
+   * Hold back the task's agent on this account until `until` (epoch ms), with the step: the limit is the
+   * account's, so its other tasks would only hit it too.
+   */
+  holdAgent: { until: number; limitType: string | null };
 }
 
 /** Ids of the task's delayed events; each is one durable timer row while it is armed. */
@@ -160,6 +173,7 @@ export const taskMachine = setup({
     killAgent: (_, _params: TaskActionParams['killAgent']) => noEffect(),
     notifyDependants: (_, _params: TaskActionParams['notifyDependants']) => noEffect(),
     recordCheckpoint: (_, _params: TaskActionParams['recordCheckpoint']) => noEffect(),
+    holdAgent: (_, _params: TaskActionParams['holdAgent']) => noEffect(),
     armStartDelay: raise({ type: 'START_DUE' }, { id: taskTimerIds.start, delay: ({ context }) => context.startDelayMs }),
     // Shared by every state a dependency failure or a cancel can reach.
     failOnDependency: assign({
@@ -194,6 +208,7 @@ export const taskMachine = setup({
     resumeAt: null,
     cancelReason: null,
     interrupted: false,
+    limitPauses: 0,
     failedDependency: null,
   }),
   states: {
@@ -286,11 +301,13 @@ export const taskMachine = setup({
             checkpointAttempt,
           ],
         },
+        // Not a failure and not a retry: the same run resumes its session once the limit has reset.
         USAGE_LIMIT: {
           target: 'paused',
           actions: [
-            assign({ owner: null, resumeAt: ({ event }) => event.resetAt }),
+            assign({ owner: null, resumeAt: ({ event }) => event.resetAt, limitPauses: ({ context }) => (context.limitPauses ?? 0) + 1 }),
             raise({ type: 'RESUME_DUE' }, { id: taskTimerIds.resume, delay: ({ event }) => Math.max(0, event.resetAt - event.at) }),
+            { type: 'holdAgent', params: ({ event }) => ({ until: event.resetAt, limitType: event.limitType ?? null }) },
           ],
         },
         // Ordered before the state change so the kill names the run that was live when the cancel arrived.

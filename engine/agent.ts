@@ -5,6 +5,7 @@
  * processes themselves. The engine names no agent: whoever starts it registers them (its composition root).
  */
 import { UsageError } from './errors.js';
+import type { WallClockTime } from './wall-clock.js';
 
 
 /** What the engine asks an agent to run. */
@@ -57,8 +58,24 @@ export interface AgentResult {
   /** The model the agent says it ran (not necessarily the alias it was asked for). */
   model?: string | undefined;
   resultText?: string | undefined;
-  /** Epoch ms at which a usage limit resets, when the agent reported one. */
-  usageLimitResetAt?: number | undefined;
+  /** The agent stopped at its account's usage limit: the task pauses until the reset, it does not fail. */
+  usageLimit?: UsageLimitNotice | undefined;
+  /** The agent stopped because the run spent its `maxBudgetUsd` (the task fails with `budget_exceeded`). */
+  budgetExceeded?: boolean | undefined;
+}
+
+/**
+ * What an agent said about a usage limit it hit. The reset is an instant (`resetAt`), a wall-clock time for the
+ * engine to resolve against its clock and zone (`resetWallClock`), or unknown (neither: a short default pause).
+ */
+export interface UsageLimitNotice {
+  /** Which signal said so: a structured event, an API error status, or a text message (the fallback). */
+  source: 'rate_limit_event' | 'api_error' | 'text';
+  /** Epoch ms of the reset. */
+  resetAt?: number | undefined;
+  resetWallClock?: WallClockTime | undefined;
+  /** The kind of limit, e.g. `five_hour`, `seven_day`, `seven_day_opus`, `overage`. */
+  limitType?: string | undefined;
 }
 
 /** Incremental parser of one run's stdout, line by line. */

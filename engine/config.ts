@@ -2,6 +2,7 @@
  * Configuration from the environment (SPEC §6), validated once at start. Out-of-range values fail with a
  * message naming the variable, the value and the allowed range, so nothing starts half-configured.
  */
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,10 @@ export interface DelegateConfig {
   mcpMaxMessageBytes: number;
   /** Where task ends and usage-limit pauses are announced; nothing by default. */
   notify: NotifyConfig;
+  /** Whose usage limits this process's agents count against: DELEGATE_ACCOUNT, else derived (see accountIdentity). */
+  account: string;
+  /** US dollars all tasks of this data dir (database) may spend per local day; undefined: no daily budget. */
+  dailyBudgetUsd: number | undefined;
 }
 
 /** Notification channels (SPEC §12): each is off when unset. */
@@ -38,6 +43,45 @@ export interface NotifyConfig {
   command: string[] | undefined;
   /** DELEGATE_NOTIFY_DESKTOP=1: a desktop notification (notify-send on Linux, osascript on macOS). */
   desktop: boolean;
+}
+
+/** The largest DELEGATE_DAILY_BUDGET_USD, in US dollars (a typo guard, not a policy). */
+export const maxDailyBudgetUsd = 1_000_000;
+
+/**
+ * Whose usage limits the agents of this process count against, so a limit hit by one task holds back the other
+ * tasks of the same account and no others. `DELEGATE_ACCOUNT` names it; otherwise it is derived from the
+ * credentials the agent would use — a hash of ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (never the secret
+ * itself), else the local user and Claude config dir (the login `claude` keeps there).
+ */
+export function accountIdentity(env: NodeJS.ProcessEnv): string {
+  const named = env.DELEGATE_ACCOUNT?.trim();
+  if (named) return named;
+  const digest = (secret: string) => createHash('sha256').update(secret).digest('hex').slice(0, 12);
+  const apiKey = env.ANTHROPIC_API_KEY?.trim();
+  if (apiKey) return `api-key:${digest(apiKey)}`;
+  const oauth = env.CLAUDE_CODE_OAUTH_TOKEN?.trim();
+  if (oauth) return `oauth:${digest(oauth)}`;
+  let user = env.USER?.trim() || env.USERNAME?.trim() || '';
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  const configDir = env.CLAUDE_CONFIG_DIR?.trim();
+  return configDir ? `login:${user}:${configDir}` : `login:${user}`;
+}
+
+function readUsd(env: NodeJS.ProcessEnv, name: string, max: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || value <= 0 || value > max) {
+    throw new UsageError('invalid_config', `${name}=${JSON.stringify(raw)}: expected a positive number of US dollars, up to ${max}`);
+  }
+  return value;
 }
 
 /** Log levels, quietest last. */
@@ -165,6 +209,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
       command: readCommand(env),
       desktop: readChoice(env, 'DELEGATE_NOTIFY_DESKTOP', '0', ['0', '1']) === '1',
     },
+    account: accountIdentity(env),
+    dailyBudgetUsd: readUsd(env, 'DELEGATE_DAILY_BUDGET_USD', maxDailyBudgetUsd),
   };
 }
 

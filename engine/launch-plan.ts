@@ -53,13 +53,17 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
       if (task.additionalContext) blocks.push(`=== Additional instructions for this run ===\n${task.additionalContext}`);
     }
     const interrupted = task.snapshot.context.interrupted;
-    // An interrupted run continues its own agent session, if the agent got far enough to create one.
-    const runs = interrupted ? await context.store.taskRuns(task.id) : [];
+    const pausedAtLimit = (task.snapshot.context.limitPauses ?? 0) > 0;
+    // A run cut short or stopped at a usage limit continues its own agent session, if the agent got far enough
+    // to create one: its work so far is in that session.
+    const runs = interrupted || pausedAtLimit ? await context.store.taskRuns(task.id) : [];
     const startedSession = runs.some((run) => run.attempt < task.attempt && run.sessionId !== null);
     if (interrupted) {
       blocks.push(
         '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
       );
+    } else if (pausedAtLimit) {
+      blocks.push('=== Note ===\nAn earlier run of this task stopped at a usage limit, which has reset now. Continue from where it left off.');
     }
     const session =
       startedSession && task.sessionId

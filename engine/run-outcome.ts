@@ -4,10 +4,11 @@
  * runner died, or a front door that found it on the dead runner's host.
  */
 import type { TaskEvent } from '../actors/task.machine.js';
-import type { AgentResult } from './agent.js';
+import type { AgentResult, UsageLimitNotice } from './agent.js';
 import type { RunOutcome } from './pool/protocol.js';
 import type { RunEnd, TaskColumns, TaskRecord } from './store/store.js';
 import type { StepResult, TaskActors } from './task-actors.js';
+import { localTimeZone, resolveWallClock } from './wall-clock.js';
 
 /**
  * How long to pause when the reported reset time has already passed (clock skew, a stale message): resuming at
@@ -15,11 +16,33 @@ import type { StepResult, TaskActors } from './task-actors.js';
  */
 export const minUsageLimitPauseMs = 60_000;
 
+/** Added to a reported reset: the provider's clock and ours differ a little, and a run started early hits the limit again. */
+export const usageLimitMarginMs = 30_000;
+
+/** How long to pause when the agent hit a limit but said nothing of when it resets (a bare 429). */
+export const unknownResetPauseMs = 300_000;
+
+/** The longest pause a reported reset can cause: a weekly limit plus a day of slack. */
+export const maxUsageLimitPauseMs = 8 * 86_400_000;
+
+/**
+ * When a task paused by `notice`, seen at `now`, goes back to the queue: the reported reset plus a margin, read
+ * in `zone` when the message gave only a wall-clock time; a short pause when the reset is unknown; and never
+ * less than a minute, so a reset already past does not loop, nor more than a week and a margin beyond it.
+ */
+export function usageLimitResumeAt(notice: UsageLimitNotice, now: number, zone: string): number {
+  const reset = notice.resetAt ?? (notice.resetWallClock ? resolveWallClock(notice.resetWallClock, now, zone) : undefined);
+  if (reset === undefined) return now + unknownResetPauseMs;
+  if (reset <= now) return now + minUsageLimitPauseMs;
+  // A garbled reset far in the future must not park the task for good: weekly limits reset within a week.
+  return Math.min(reset + usageLimitMarginMs, now + maxUsageLimitPauseMs);
+}
+
 /**
  * The task event a run's outcome means; null when there is nothing to record (the run was stopped on purpose)
  * or the run is handed back instead (`lost`: the agent ended with no word of how).
  */
-export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null {
+export function outcomeEvent(outcome: RunOutcome, now: number, zone: string = localTimeZone()): TaskEvent | null {
   switch (outcome.end) {
     case 'cancelled':
     case 'lost':
@@ -29,9 +52,12 @@ export function outcomeEvent(outcome: RunOutcome, now: number): TaskEvent | null
       return { type: 'AGENT_FAILED', reason: outcome.end, error: outcome.error ?? outcome.end, exitCode: outcome.exitCode };
     case 'exited': {
       const result: AgentResult = outcome.result;
-      if (result.usageLimitResetAt !== undefined) {
-        const resetAt = result.usageLimitResetAt > now ? result.usageLimitResetAt : now + minUsageLimitPauseMs;
-        return { type: 'USAGE_LIMIT', resetAt, at: now };
+      if (result.usageLimit) {
+        return { type: 'USAGE_LIMIT', resetAt: usageLimitResumeAt(result.usageLimit, now, zone), at: now, limitType: result.usageLimit.limitType ?? null };
+      }
+      if (result.budgetExceeded) {
+        const spent = result.costUsd !== undefined ? ` ($${result.costUsd.toFixed(4)} spent)` : '';
+        return { type: 'AGENT_FAILED', reason: 'budget_exceeded', error: `the run reached its maxBudgetUsd${spent}`, exitCode: outcome.exitCode };
       }
       const error = result.isError ? `agent reported an error: ${(result.resultText ?? '').split('\n')[0]?.slice(0, 300) ?? ''}` : outcome.error;
       return { type: 'AGENT_EXITED', exitCode: outcome.exitCode, sawResult: result.sawResult, isError: result.isError, ...(error ? { error } : {}) };

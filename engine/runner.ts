@@ -6,7 +6,8 @@
  * - `AgentRuns` runs agents on the pool for the slots and commits how they ended;
  * - `NodeLease` heartbeats, renews leases and fences the node when it cannot;
  * - `TimerLoop` delivers durable timers; `recoverLapsedLeases` takes over runs of dead nodes;
- * - `NodeJournal` writes the live actors' events and snapshots.
+ * - `NodeJournal` writes the live actors' events and snapshots;
+ * - `ClaimGate` says which ready tasks may not start now (usage limits, budgets).
  * Every periodic piece of work runs on the injected clock.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEv
 import { defaultScalingPolicy, supervisorMachine, type ClaimedTask } from '../actors/supervisor.machine.js';
 import { workerSlotMachine, type HandBackInput, type RunAgentInput, type SettleInput } from '../actors/worker-slot.machine.js';
 import { AgentRuns } from './agent-runs.js';
+import { ClaimGate } from './claim-holds.js';
 import { every, systemClock, type Clock } from './clock.js';
 import { redactDatabaseUrl, type DelegateConfig } from './config.js';
 import { EventBus } from './events.js';
@@ -131,6 +133,7 @@ export class Runner {
   private timers!: TimerLoop;
   private journal!: NodeJournal;
   private notifier: Notifier | null = null;
+  private gate!: ClaimGate;
   private lastDataVersion: number | null = null;
   private idleSince: number | null = null;
   private stopping: Promise<void> | undefined;
@@ -200,6 +203,8 @@ export class Runner {
   private run(): void {
     const { store, clock, timing, nodeId } = this;
     this.journal = new NodeJournal(store, clock, this.bus, nodeId, this.log);
+    this.gate = new ClaimGate(store, clock, ClaimGate.options(this.options.config), this.log, () => this.tell({ type: 'WAKE' }));
+    this.stops.push(async () => this.gate.stop());
     this.actors = new TaskActors(
       store,
       clock,
@@ -207,6 +212,7 @@ export class Runner {
       runnerEffects({
         nodeId,
         logDir: this.logDir,
+        account: this.options.config.account,
         startRun: (task, attempt) => {
           this.runs.register(task.id, attempt);
           this.log.info('claimed task', { task: task.id, attempt, priority: task.priority });
@@ -301,6 +307,8 @@ export class Runner {
     // A local commit may have armed a timer or readied a task (a timer's START_DUE or RESUME_DUE, a RELEASE).
     const unsubscribe = this.bus.subscribe((event) => {
       if (event.kind !== 'task' && event.kind !== 'schedule') return;
+      // A run that ended changed the day's spend, or put a usage-limit hold on its agent.
+      if (event.kind === 'task' && event.from === 'running') this.gate.invalidate();
       this.timers.poke();
       if (event.type === 'task:ready') this.tell({ type: 'WAKE' });
     });
@@ -396,6 +404,7 @@ export class Runner {
         host: this.host,
         leaseMs: this.timing.leaseMs,
         logPath: (id) => taskLogPaths(this.logDir, id).text,
+        hold: await this.gate.hold(),
         // Pre-assign the agent session id, so even a run cut short by a crash can be resumed.
         extra: (candidate) => ({ sessionId: candidate.sessionId ?? randomUUID() }),
       },

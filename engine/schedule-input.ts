@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { agentNames } from './agent.js';
-import type { DelegateConfig } from './config.js';
+import { maxDailyBudgetUsd, type DelegateConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { cronProblem, nextSlot, timezoneKnown } from './schedule-slots.js';
 import type { MissedRunPolicy, NewSchedule, ScheduleRecord } from './store/schedule-records.js';
@@ -60,6 +60,12 @@ export const scheduleTaskShape = {
   agent: delegateTaskShape.agent,
   maxRuns: intInRange('maxRuns', 1, maxRunsLimit, 'runs').optional().describe('Complete the schedule after this many runs.'),
   expiresAt: isoTime('expiresAt').optional().describe('Expire the schedule at this time (ISO 8601 with a zone, in the future).'),
+  dailyBudgetUsd: z
+    .number({ error: (issue) => `dailyBudgetUsd ${shown(issue.input)}: expected a positive number of US dollars, up to ${maxDailyBudgetUsd}` })
+    .positive({ error: (issue) => `dailyBudgetUsd ${shown(issue.input)}: expected a positive number of US dollars, up to ${maxDailyBudgetUsd}` })
+    .max(maxDailyBudgetUsd, { error: (issue) => `dailyBudgetUsd ${shown(issue.input)}: expected a positive number of US dollars, up to ${maxDailyBudgetUsd}` })
+    .optional()
+    .describe("US dollars this schedule's tasks may spend per day (the runner's local day). At 80 % a warning; at 100 % its queued tasks wait for the next day."),
   afterScheduleId: scheduleIdSchema('afterScheduleId')
     .optional()
     .describe(
@@ -153,6 +159,7 @@ export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: s
       maxRuns: input.maxRuns ?? null,
       expiresAt,
       afterScheduleId: input.afterScheduleId ?? null,
+      dailyBudgetUsd: input.dailyBudgetUsd ?? null,
     },
   };
 }

@@ -39,6 +39,8 @@ export interface ScheduleView {
   expiresAt: string | null;
   /** The schedule this one follows (it fires when that one next starts a task); null for a schedule of its own. */
   afterScheduleId: string | null;
+  /** US dollars its tasks may spend per day, if limited. */
+  dailyBudgetUsd: number | null;
   nextRunAt: string | null;
   cancelReason: string | null;
   createdAt: string;
@@ -187,6 +189,7 @@ export class ScheduleService {
       runCount: schedule.runs,
       expiresAt: iso(schedule.expiresAt),
       afterScheduleId: schedule.afterScheduleId,
+      dailyBudgetUsd: schedule.dailyBudgetUsd,
       nextRunAt: iso(schedule.nextRunAt),
       cancelReason: schedule.cancelReason,
       createdAt: iso(schedule.createdAt)!,

@@ -13,7 +13,7 @@ import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
-import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep } from './store/store.js';
+import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep, UsageHold } from './store/store.js';
 import { decideTaskEvent, dependantDecider, type DecidedStep, type TaskAction } from './task-steps.js';
 
 /** What an effect handler is told about the committed step that asked for it. */
@@ -28,6 +28,7 @@ export interface EffectContext {
 /** What commit-phase effects add to the step's own transaction. */
 export interface CommitAdditions {
   checkpoint?: Checkpoint;
+  usageHold?: UsageHold;
 }
 
 /**

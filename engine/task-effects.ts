@@ -43,10 +43,25 @@ export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoin
   };
 }
 
+/**
+ * holdAgent: the usage limit is the account's, so a hold on the task's agent and this process's account is
+ * written with the step that pauses the task — durable, and seen by every runner sharing the database.
+ */
+export function usageHoldEffect(account: string): EffectHandler<'holdAgent'> {
+  return {
+    phase: 'commit',
+    async prepare(params, { before }) {
+      return { usageHold: { agent: before.agent, account, until: params.until, limitType: params.limitType, taskId: before.id } };
+    },
+  };
+}
+
 /** What a runner node reaches: its own runs, its supervisor, and the launch of claimed tasks. */
 export interface RunnerEffectTargets {
   nodeId: string;
   logDir: string;
+  /** Whose usage limits this runner's agents count against. */
+  account: string;
   /** A claim committed: the run is this node's; build its launch for a slot. */
   startRun(task: TaskRecord, attempt: number): Promise<LaunchPlan>;
   /** Stop this node's agent of `attempt` (its slot aborts and waits for the process group to be gone). */
@@ -68,6 +83,7 @@ export function runnerEffects(targets: RunnerEffectTargets): TaskEffects {
     },
     notifyDependants: { phase: 'act', run: () => targets.wake() },
     recordCheckpoint: checkpointEffect(targets.logDir),
+    holdAgent: usageHoldEffect(targets.account),
   };
 }
 
@@ -76,7 +92,7 @@ export function runnerEffects(targets: RunnerEffectTargets): TaskEffects {
  * sees that its run is no longer its own — or by the front door itself when that runner died on this host;
  * runners see readied dependants through the database.
  */
-export function frontDoorEffects(logDir: string, orphans: Pick<LocalOrphans, 'stopAgent'>): TaskEffects {
+export function frontDoorEffects(logDir: string, orphans: Pick<LocalOrphans, 'stopAgent'>, account: string): TaskEffects {
   return {
     startAgent: {
       phase: 'act',
@@ -87,6 +103,8 @@ export function frontDoorEffects(logDir: string, orphans: Pick<LocalOrphans, 'st
     killAgent: { phase: 'act', run: (params, { taskId }) => orphans.stopAgent(taskId, params.attempt, params.owner) },
     notifyDependants: { phase: 'act', run: () => undefined },
     recordCheckpoint: checkpointEffect(logDir),
+    // A front door commits a usage limit when it collects the run of a runner that died on its host.
+    holdAgent: usageHoldEffect(account),
   };
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import { agentNames, type TokenCounts } from './agent.js';
+import { ClaimGate, holdOnTask, limitLines, readLimits, type BudgetStatus, type ClaimLimits } from './claim-holds.js';
 import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { LogFollower } from './log-follower.js';
@@ -51,6 +52,10 @@ export interface TaskView {
   durationMs: number | null;
   /** When a task paused by a usage limit goes back to the queue. */
   resumeAt: string | null;
+  /** For a ready task held back by a usage limit or a spent budget: when it may start (ISO 8601 UTC). */
+  heldUntil: string | null;
+  /** What a paused or held task waits for, in one line (a usage limit, a daily budget). */
+  waitingFor: string | null;
   /** Cost, turns and tokens summed over every run of the task (an interrupted run costs money too). */
   costUsd: number | null;
   sessionId: string | null;
@@ -66,6 +71,18 @@ export interface TaskView {
   continueFrom: string | null;
   parentTaskId: string | null;
   retryOf: string | null;
+}
+
+/** Usage limits and budgets in force, as `delegate status` and TaskStatus show them. */
+export interface LimitsView {
+  /** Usage-limit holds in force: no task of the agent on the account starts before `until`. */
+  holds: Array<{ agent: string; account: string; until: string; limitType: string | null; taskId: string | null }>;
+  /** Budgets that are set, with today's spend (the runner's local day). */
+  budgets: BudgetStatus[];
+  /** When the budgets' day ends (ISO 8601 UTC). */
+  dayEndsAt: string;
+  /** One line per hold and budget, warnings included. */
+  lines: string[];
 }
 
 /** Where a new task comes from: a retry, or a resume of a finished task. */
@@ -133,7 +150,7 @@ export class TaskService {
     const logDir = logDirOf(config.dataDir);
     this.bus = options.bus ?? new EventBus();
     this.orphans = new LocalOrphans(store, clock, logDir, killGraceMs, log);
-    this.actors = new TaskActors(store, clock, null, frontDoorEffects(logDir, this.orphans), this.bus, log);
+    this.actors = new TaskActors(store, clock, null, frontDoorEffects(logDir, this.orphans, config.account), this.bus, log);
     this.orphans.actors = this.actors;
   }
 
@@ -325,6 +342,15 @@ export class TaskService {
     return view!;
   }
 
+  /** Usage limits in force and budgets with today's spend. */
+  async limits(): Promise<LimitsView> {
+    return limitsView(await this.readLimits());
+  }
+
+  private readLimits(): Promise<ClaimLimits> {
+    return readLimits(this.store, this.clock.now(), ClaimGate.options(this.config));
+  }
+
   /** Newest first. */
   async list(filter: { status?: string | undefined; limit?: number | undefined } = {}): Promise<TaskView[]> {
     const allStates = [...unfinishedStates, ...finishedStates] as readonly string[];
@@ -343,9 +369,11 @@ export class TaskService {
     const { changed, adrift } = await this.orphans.reconcile(tasks);
     if (adrift.size > 0) await this.options.onAdrift?.();
     const current = await Promise.all(tasks.map(async (task) => (changed.has(task.id) ? ((await this.store.getTask(task.id)) ?? task) : task)));
+    // Read once for the whole list, and only when some task could be waiting on a limit.
+    const limits = current.some((task) => task.state === 'ready' || task.state === 'paused') ? await this.readLimits() : undefined;
     return Promise.all(
       current.map(async (task) => {
-        const view = await this.view(task);
+        const view = await this.view(task, limits);
         if (adrift.has(task.id)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
         return view;
       }),
@@ -418,8 +446,9 @@ export class TaskService {
     return task;
   }
 
-  private async view(task: TaskRecord): Promise<TaskView> {
+  private async view(task: TaskRecord, limits?: ClaimLimits): Promise<TaskView> {
     const [dependsOn, dependants] = await Promise.all([this.store.dependenciesOf(task.id), this.store.dependantsOf(task.id)]);
+    const waiting = limits ? this.waitingOf(task, limits) : null;
     return {
       taskId: task.id,
       status: task.state,
@@ -441,6 +470,8 @@ export class TaskService {
       completedAt: iso(task.endedAt),
       durationMs: task.startedAt !== null && task.endedAt !== null ? task.endedAt - task.startedAt : null,
       resumeAt: task.state === 'paused' ? iso(task.resumeAt) : null,
+      heldUntil: waiting?.heldUntil ?? null,
+      waitingFor: waiting?.waitingFor ?? null,
       costUsd: task.costUsd,
       sessionId: task.sessionId,
       numTurns: task.numTurns,
@@ -455,4 +486,26 @@ export class TaskService {
       note: null,
     };
   }
+
+  /** What a paused or held-back ready task waits for. */
+  private waitingOf(task: TaskRecord, limits: ClaimLimits): { heldUntil: string | null; waitingFor: string } | null {
+    if (task.state === 'paused') {
+      const hold = limits.holds.find((candidate) => candidate.taskId === task.id);
+      const kind = hold?.limitType ? ` (${hold.limitType})` : '';
+      return { heldUntil: null, waitingFor: `usage limit of ${task.agent}${kind}; resumes its session at ${iso(task.resumeAt) ?? 'the reset'}` };
+    }
+    if (task.state !== 'ready') return null;
+    const held = holdOnTask(limits, this.config.account, task);
+    return held ? { heldUntil: iso(held.until), waitingFor: held.reason } : null;
+  }
+}
+
+/** The limits as front doors show them. */
+function limitsView(limits: ClaimLimits): LimitsView {
+  return {
+    holds: limits.holds.map((hold) => ({ agent: hold.agent, account: hold.account, until: iso(hold.until)!, limitType: hold.limitType, taskId: hold.taskId })),
+    budgets: limits.budgets,
+    dayEndsAt: iso(limits.nextDayStart)!,
+    lines: limitLines(limits),
+  };
 }

@@ -99,6 +99,7 @@ describe('task machine', () => {
       resumeAt: null,
       cancelReason: null,
       interrupted: false,
+      limitPauses: 0,
       failedDependency: null,
     });
   });
@@ -211,11 +212,12 @@ describe('task machine', () => {
     expect(snapshot.context.exitCode).toBeNull();
   });
 
-  test('a usage limit pauses until the reset (a durable timer), across a restore', () => {
-    let [snapshot, effects, timers] = stepWithTimers(running(), { type: 'USAGE_LIMIT', resetAt: 1_700_000_000_000, at: 1_699_999_000_000 });
+  test('a usage limit pauses until the reset (a durable timer) and holds the agent, across a restore', () => {
+    let [snapshot, effects, timers] = stepWithTimers(running(), { type: 'USAGE_LIMIT', resetAt: 1_700_000_000_000, at: 1_699_999_000_000, limitType: 'five_hour' });
     expect(snapshot.value).toBe('paused');
-    expect(snapshot.context).toMatchObject({ resumeAt: 1_700_000_000_000, owner: null });
-    expect(effects).toEqual([]);
+    // Not a failure and not a recovery: only the count of limit pauses moves, and the next run resumes the session.
+    expect(snapshot.context).toMatchObject({ resumeAt: 1_700_000_000_000, owner: null, limitPauses: 1, recoveries: 0, failReason: null });
+    expect(effects).toEqual([{ type: 'holdAgent', params: { until: 1_700_000_000_000, limitType: 'five_hour' } }]);
     expect(timers).toEqual([{ disarm: 'timeout' }, { arm: 'resume', event: 'RESUME_DUE', delay: 1_000_000 }]);
     expect(taskStepAccepted(snapshot, { type: 'CLAIM', node: 'n' })).toBe(false);
 

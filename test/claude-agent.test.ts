@@ -173,7 +173,7 @@ describe('stream-json parser', () => {
   it('reads the usage-limit reset time (epoch seconds → ms)', () => {
     const out = feed([init, result({ is_error: true, result: 'Claude AI usage limit reached|1760000000' })]);
     expect(out.result.isError).toBe(true);
-    expect(out.result.usageLimitResetAt).toBe(1_760_000_000_000);
+    expect(out.result.usageLimit).toEqual({ source: 'text', resetAt: 1_760_000_000_000 });
   });
 
   it('passes non-JSON lines through and skips blank ones', () => {

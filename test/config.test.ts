@@ -44,6 +44,8 @@ describe('configuration from the environment', () => {
       DELEGATE_NOTIFY_WEBHOOK: 'https://hooks.example.com/services/T0/B0/secret',
       DELEGATE_NOTIFY_COMMAND: '["/usr/local/bin/on-task-end", "--quiet"]',
       DELEGATE_NOTIFY_DESKTOP: '1',
+      DELEGATE_ACCOUNT: 'team-a',
+      DELEGATE_DAILY_BUDGET_USD: '12.5',
     });
     expect(config).toEqual({
       dataDir: '/tmp/d',
@@ -61,7 +63,21 @@ describe('configuration from the environment', () => {
       logLevel: 'debug',
       mcpMaxMessageBytes: 65_536,
       notify: { webhookUrl: 'https://hooks.example.com/services/T0/B0/secret', command: ['/usr/local/bin/on-task-end', '--quiet'], desktop: true },
+      account: 'team-a',
+      dailyBudgetUsd: 12.5,
     });
+  });
+
+  it('derives the account from the credentials without showing them, else from the login', () => {
+    const key = loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-secret' }).account;
+    expect(key).toMatch(/^api-key:[0-9a-f]{12}$/);
+    expect(key).not.toContain('secret');
+    expect(loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-other' }).account).not.toBe(key);
+    expect(loadConfig({ CLAUDE_CODE_OAUTH_TOKEN: 'tok' }).account).toMatch(/^oauth:[0-9a-f]{12}$/);
+    expect(loadConfig({ USER: 'ada' }).account).toBe('login:ada');
+    expect(loadConfig({ USER: 'ada', CLAUDE_CONFIG_DIR: '/cfg' }).account).toBe('login:ada:/cfg');
+    expect(loadConfig({ USER: 'ada', DELEGATE_ACCOUNT: ' work ' }).account).toBe('work');
+    expect(loadConfig({}).dailyBudgetUsd).toBeUndefined();
   });
 
   it.each([
@@ -79,6 +95,9 @@ describe('configuration from the environment', () => {
     ['DELEGATE_PERMISSION_MODE', 'yolo', 'DELEGATE_PERMISSION_MODE="yolo": expected one of acceptEdits, bypassPermissions, default, plan, dontAsk'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '65535', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="65535": expected an integer from 65536 to 268435456 (bytes)'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '16MiB', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="16MiB": expected an integer from 65536 to 268435456 (bytes)'],
+    ['DELEGATE_DAILY_BUDGET_USD', '0', 'DELEGATE_DAILY_BUDGET_USD="0": expected a positive number of US dollars, up to 1000000'],
+    ['DELEGATE_DAILY_BUDGET_USD', 'ten', 'DELEGATE_DAILY_BUDGET_USD="ten": expected a positive number of US dollars, up to 1000000'],
+    ['DELEGATE_DAILY_BUDGET_USD', '2e6', 'DELEGATE_DAILY_BUDGET_USD="2e6": expected a positive number of US dollars, up to 1000000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": expected one of debug, info, warn, error'],
     ['DELEGATE_NOTIFY_DESKTOP', 'true', 'DELEGATE_NOTIFY_DESKTOP="true": expected one of 0, 1'],
     ['DELEGATE_NOTIFY_COMMAND', 'notify-send done', 'DELEGATE_NOTIFY_COMMAND="notify-send done": expected a JSON array of strings, the program first, e.g. ["/usr/local/bin/on-task-end", "--quiet"]'],

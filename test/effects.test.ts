@@ -28,10 +28,10 @@ const never = (): never => {
 describe('effect tables', () => {
   it('handle every effect action of the task machine, in runners and in front doors', () => {
     const actions = effectActions(taskMachine);
-    expect(actions).toEqual(['killAgent', 'notifyDependants', 'recordCheckpoint', 'startAgent']);
-    const runner = runnerEffects({ nodeId: 'n', logDir: '/tmp', startRun: never, revokeRun: never, wake: never });
+    expect(actions).toEqual(['holdAgent', 'killAgent', 'notifyDependants', 'recordCheckpoint', 'startAgent']);
+    const runner = runnerEffects({ nodeId: 'n', logDir: '/tmp', account: 'a', startRun: never, revokeRun: never, wake: never });
     expect(Object.keys(runner).sort()).toEqual(actions);
-    expect(Object.keys(frontDoorEffects('/tmp', { stopAgent: never })).sort()).toEqual(actions);
+    expect(Object.keys(frontDoorEffects('/tmp', { stopAgent: never }, 'a')).sort()).toEqual(actions);
   });
 
   it('handle every effect action of the supervisor and the worker slot', () => {

@@ -97,6 +97,7 @@ describe('a pool thread that dies under a run', () => {
         runnerEffects({
           nodeId: 'node-t',
           logDir: dataDir,
+          account: 'test',
           startRun: async (task, attempt) => {
             runs.register(task.id, attempt);
             return { error: 'not launched' };

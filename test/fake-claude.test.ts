@@ -121,6 +121,20 @@ describe('fake claude', () => {
     });
   });
 
+  it('speaks every usage-limit form and the budget stop, and gets past a limit once when resumed', () => {
+    const limited = events(run(STREAM, '[rate_limit 1767225600 seven_day] [api_429]').stdout);
+    expect(limited.find((e) => e.type === 'rate_limit_event')).toMatchObject({ rate_limit_info: { status: 'rejected', resetsAt: 1767225600, rateLimitType: 'seven_day' } });
+    expect(limited.at(-1)).toMatchObject({ type: 'result', is_error: true, api_error_status: 429 });
+    expect(events(run(STREAM, '[rate_limit 1767225600]').stdout).at(-1)).toMatchObject({ is_error: true, result: "You've hit your limit" });
+    const warned = events(run(STREAM, 'go [rate_limit_warning 1767225600]').stdout);
+    expect(warned.find((e) => e.type === 'rate_limit_event')).toMatchObject({ rate_limit_info: { status: 'allowed_warning' } });
+    expect(warned.at(-1)).toMatchObject({ is_error: false });
+    expect(events(run(STREAM, '[limit_text "5-hour limit reached ∙ resets 9pm"]').stdout).at(-1)).toMatchObject({ is_error: true, result: '5-hour limit reached ∙ resets 9pm' });
+    expect(events(run(STREAM, '[max_budget]').stdout).at(-1)).toMatchObject({ subtype: 'error_max_budget_usd', is_error: true });
+    expect(events(run([...STREAM, '--resume', SESSION], 'again [api_429] [limit_once]').stdout).at(-1)).toMatchObject({ is_error: false });
+    expect(events(run(STREAM, 'first [api_429] [limit_once]').stdout).at(-1)).toMatchObject({ is_error: true });
+  });
+
   it('prints a single JSON result with --output-format json', () => {
     const r = run(['-p', '--output-format', 'json'], 'hi [cost 0.1]');
     expect(JSON.parse(r.stdout)).toMatchObject({ type: 'result', result: 'done: hi', total_cost_usd: 0.1 });

@@ -707,3 +707,17 @@ describe('lifetime', () => {
     expect(listed.tasks).toHaveLength(prompts.length);
   });
 });
+
+describe('limits and budgets over MCP', () => {
+  it('TaskStatus shows the budgets, and ScheduleTask takes a daily budget and refuses a bad one in one line', async () => {
+    const { client } = await connect({ ...env, DELEGATE_AUTOSTART: '0', DELEGATE_DAILY_BUDGET_USD: '5' });
+    const listed = await ok<{ tasks: TaskView[]; limits: { budgets: unknown[]; holds: unknown[] } }>(client, 'TaskStatus', {});
+    expect(listed.limits).toMatchObject({ holds: [], budgets: [{ scope: 'daily', scheduleId: null, spentUsd: 0, budgetUsd: 5, level: 'ok' }] });
+    expect(textOf(await call(client, 'TaskStatus', {}))).toContain('daily budget: $0.00 of $5.00 (0 %) spent today');
+    const created = await ok<{ schedule: { dailyBudgetUsd: number } }>(client, 'ScheduleTask', { prompt: 'nightly', cronExpression: '0 2 * * *', dailyBudgetUsd: 1.5 });
+    expect(created.schedule.dailyBudgetUsd).toBe(1.5);
+    const refused = await call(client, 'ScheduleTask', { prompt: 'nightly', cronExpression: '0 2 * * *', dailyBudgetUsd: 0 });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toBe('dailyBudgetUsd 0: expected a positive number of US dollars, up to 1000000');
+  });
+});

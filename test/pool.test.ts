@@ -137,7 +137,7 @@ describe('AgentPool with the fake claude', () => {
 
   it('reports a usage limit and a non-zero exit', async () => {
     const limited = await launch(request('[usage_limit 1760000000]')).done;
-    expect(limited.result.usageLimitResetAt).toBe(1_760_000_000_000);
+    expect(limited.result.usageLimit).toEqual({ source: 'text', resetAt: 1_760_000_000_000 });
     expect(limited.error).toContain('usage limit');
 
     const failed = await launch(request('[no_result] [exit 2] [stderr bad things]')).done;

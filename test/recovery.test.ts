@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { usageLimitMarginMs } from '../engine/run-outcome.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv } from './helpers.js';
 import { decideTaskEvent } from '../engine/task-steps.js';
@@ -200,23 +202,29 @@ describe('recovery sweep', () => {
 
 describe('usage limits', () => {
   it('pauses a task until the limit resets, then runs it again; a reset in the past still pauses a minute', async () => {
-    const engine = await openEngine(dataDir);
+    // The reset (plus its margin) passes on a simulated clock, not in real seconds.
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const engine = await openEngine(dataDir, { clock, env: { DELEGATE_LEASE_MS: '600000' } });
     try {
-      const resetSeconds = Math.ceil(Date.now() / 1000) + 2;
+      const resetSeconds = Math.ceil(clock.now() / 1000) + 2;
       const { taskId } = await engine.tasks.delegate({ prompt: `limited [usage_limit ${resetSeconds}]` });
       const paused = await eventually(async () => {
         const view = await engine.tasks.get(taskId);
         return view.status === 'paused' ? view : null;
       });
-      expect(paused.resumeAt).toBe(new Date(resetSeconds * 1000).toISOString());
+      expect(paused.resumeAt).toBe(new Date(resetSeconds * 1000 + usageLimitMarginMs).toISOString());
       expect(paused.failReason).toBeNull();
       // At the reset the task goes back to the queue and runs again (here it hits the same, now past, limit).
-      await eventually(() => fakeClaudeEvents(dataDir).filter((event) => event.event === 'start').length === 2, 20_000);
+      await eventually(async () => {
+        clock.increment(1000);
+        return fakeClaudeEvents(dataDir).filter((event) => event.event === 'start').length === 2;
+      }, 20_000);
       const again = await eventually(async () => {
         const view = await engine.tasks.get(taskId);
         return view.status === 'paused' && view.attempt === 2 ? view : null;
       });
-      expect(Date.parse(again.resumeAt!)).toBeGreaterThan(Date.now() + 50_000);
+      expect(Date.parse(again.resumeAt!)).toBeGreaterThan(clock.now() + 50_000);
       const events = (await engine.store.taskEvents(taskId)).map((event) => event.event);
       expect(events).toEqual(['SUBMIT', 'CLAIM', 'USAGE_LIMIT', 'RESUME_DUE', 'CLAIM', 'USAGE_LIMIT']);
       await engine.tasks.cancel(taskId, 'done testing');

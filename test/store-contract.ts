@@ -274,6 +274,46 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(claimed?.events.map((event) => event.type)).toEqual(['task:running']);
     });
 
+    it('writes a usage-limit hold with its step; a claim skips the held agent and stopped schedules, never others', async () => {
+      await insert(store, 900);
+      const limited = (await claim(store, 'n', 1000))!;
+      const paused = decideTaskEvent(limited, { type: 'USAGE_LIMIT', resetAt: 50_000, at: 2000, limitType: 'five_hour' }, 2000)!;
+      const hold = { agent: 'claude', account: 'acct', until: 50_000, limitType: 'five_hour', taskId: limited.id };
+      expect(await store.commitTaskStep(limited.id, { state: 'running', owner: 'n', attempt: 1 }, paused.step, { now: 2000, nodeId: 'n', usageHold: hold })).not.toBeNull();
+      expect(await store.usageHolds(2000)).toEqual([hold]);
+      // An earlier reset never shortens a hold in force; a later one extends it.
+      expect(await store.commitTaskStep(limited.id, { state: 'paused' }, paused.step, { now: 2100, usageHold: { ...hold, until: 10_000 } })).not.toBeNull();
+      expect((await store.usageHolds(2100))[0]?.until).toBe(50_000);
+      expect(await store.usageHolds(50_000)).toEqual([]);
+
+      const claudeTask = await insert(store, 3000, { priority: 'P0' });
+      const demoTask = await insert(store, 3001, { agent: 'demo' });
+      const held = { all: false, agents: ['claude'], schedules: [] };
+      const claimHeld = () =>
+        store.claimNextTask({ nodeId: 'n', host: 'h', now: 4000, leaseMs: 30_000, logPath: () => '/dev/null', hold: held }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'n' }, 4000)!.step);
+      expect((await claimHeld())?.task.id).toBe(demoTask.id);
+      expect(await claimHeld()).toBeNull();
+      expect(
+        await store.claimNextTask({ nodeId: 'n', host: 'h', now: 4000, leaseMs: 30_000, logPath: () => '/dev/null', hold: { all: true, agents: [], schedules: [] } }, () => {
+          throw new Error('nothing may be decided while everything is held');
+        }),
+      ).toBeNull();
+      expect((await claim(store, 'n', 4000))?.id).toBe(claudeTask.id);
+    });
+
+    it("sums the cost of runs that ended since a time, in all and per schedule's tasks", async () => {
+      await insert(store, 900);
+      const a = (await claim(store, 'n', 1000))!;
+      expect(await finish(store, a, 'n', 5000, 0)).toBe(true);
+      await insert(store, 901);
+      const b = (await claim(store, 'n', 6000))!;
+      expect(await finish(store, b, 'n', 7000, 0)).toBe(true);
+      expect(await store.spendSince(0)).toEqual({ totalUsd: 1, bySchedule: {} });
+      expect(await store.spendSince(6000)).toEqual({ totalUsd: 0.5, bySchedule: {} });
+      expect(await store.spendSince(8000)).toEqual({ totalUsd: 0, bySchedule: {} });
+      expect(await store.scheduleBudgets()).toEqual({});
+    });
+
     it('writes every step as an event, readable after an id, by actor and time', async () => {
       const start = await store.lastEventId();
       const a = await insert(store, 1000);

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { loadConfig } from '../engine/config.js';
+import { usageLimitMarginMs } from '../engine/run-outcome.js';
 import { openStore } from '../engine/store/store.js';
 import { openEngine } from './engine-harness.js';
 import { cli, eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv } from './helpers.js';
@@ -94,8 +95,9 @@ describe('durable timers on a simulated clock', () => {
       const resetAt = Math.floor((clock.now() + 3_600_000) / 1000) * 1000;
       const { taskId } = await engine.tasks.delegate({ prompt: `limited [usage_limit ${resetAt / 1000}]` });
       await eventually(async () => (await engine.tasks.get(taskId)).status === 'paused');
-      expect((await engine.tasks.get(taskId)).resumeAt).toBe(new Date(resetAt).toISOString());
-      await advance(clock, resetAt - clock.now() - 10_000, 10_000);
+      // The reset plus a margin, so the run does not start a moment before the provider's reset.
+      expect((await engine.tasks.get(taskId)).resumeAt).toBe(new Date(resetAt + usageLimitMarginMs).toISOString());
+      await advance(clock, resetAt + usageLimitMarginMs - clock.now() - 10_000, 10_000);
       expect((await engine.tasks.get(taskId)).status).toBe('paused');
       await advance(clock, 20_000, 1000);
       // At the reset it runs again, hits the same (now past) limit, and pauses for a minute from now.

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { systemClock } from '../engine/clock.js';
 import { migrations } from '../engine/store/migrations.js';
 import { openStore } from '../engine/store/store.js';
@@ -34,15 +35,28 @@ async function runTasks(engine: EngineHarness, prompts: Array<{ prompt: string; 
 
 describe('recording', () => {
   it('records cost, tokens, turns and model per run and sums them on the task over both attempts', async () => {
-    const engine = await openEngine(dataDir);
+    // A simulated clock, so the pause (reset plus a margin) is over when the test says so.
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const engine = await openEngine(dataDir, { clock, env: { DELEGATE_LEASE_MS: '600000' } });
     try {
       // A usage limit ends each run with a result that cost money; the task pauses and runs again (attempt 2).
-      const resetSeconds = Math.ceil(Date.now() / 1000) + 1;
+      const resetSeconds = Math.ceil(clock.now() / 1000) + 1;
+      const pausedAt = (attempt: number) => engine.nextEvent((event) => event.type === 'task:paused' && event.attempt === attempt);
+      const firstPause = pausedAt(1);
       const { taskId } = await engine.tasks.delegate({
         prompt: `limited [usage_limit ${resetSeconds}] [cost 0.25] [tokens 100 20 300 4000] [model claude-opus-4-1-20250805]`,
         model: 'opus',
       });
-      await engine.nextEvent((event) => event.actorId === taskId && event.type === 'task:paused' && event.attempt === 2);
+      await firstPause;
+      let resumed = false;
+      const secondPause = pausedAt(2).finally(() => (resumed = true));
+      // Time moves on in steps, with real time between them for the runner's I/O, until the second run paused.
+      for (let step = 0; step < 60 && !resumed; step++) {
+        clock.increment(10_000);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await secondPause;
       const runs = await engine.store.taskRuns(taskId);
       expect(runs).toHaveLength(2);
       for (const run of runs) {

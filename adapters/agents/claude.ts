@@ -4,7 +4,8 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts } from '../../engine/agent.js';
+import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts, UsageLimitNotice } from '../../engine/agent.js';
+import { isUsageLimitMessage, parseRateLimitEvent, parseUsageLimitText } from './usage-limit.js';
 
 /** How to fix a missing `claude` binary; appended to this agent's spawn errors. */
 const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
@@ -12,8 +13,8 @@ const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-
 /** Longest tool input summary kept on a `[tool] …` line. */
 const TOOL_INPUT_MAX = 120;
 
-/** The result text the CLI prints when the account's usage limit is hit; the number is epoch seconds. */
-const USAGE_LIMIT_RE = /Claude AI usage limit reached\|(\d{9,})/;
+/** The result subtype of a run stopped by `--max-budget-usd`. */
+const BUDGET_SUBTYPE = 'error_max_budget_usd';
 
 /**
  * The absolute path of an executable `name` on `pathVar`, or undefined. Resolved here rather than left to spawn
@@ -57,12 +58,6 @@ export function buildClaudeArgs(spec: AgentRunSpec): string[] {
   if (spec.disallowedTools.length > 0) args.push('--disallowedTools', ...spec.disallowedTools);
   if (spec.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(spec.maxBudgetUsd));
   return args;
-}
-
-/** Epoch ms of a usage-limit reset announced in `text`, if any. */
-export function parseUsageLimitResetAt(text: string): number | undefined {
-  const m = USAGE_LIMIT_RE.exec(text);
-  return m?.[1] ? Number(m[1]) * 1000 : undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -137,7 +132,19 @@ function ofModelUsage(modelUsage: unknown): { tokens?: TokenCounts; model?: stri
  */
 export function createStreamJsonParser(): AgentOutputParser {
   const result: AgentResult = { sawResult: false, isError: false };
-  let limitSeenInText: number | undefined;
+  /** The last rejected `rate_limit_event`: the structured word on a limit, preferred over any text. */
+  let rejected: UsageLimitNotice | undefined;
+  /**
+   * A limit message that was a whole assistant text or non-JSON line (not a text quoting one, which the agent
+   * may well print while working on such code): believed only if the run then fails.
+   */
+  let limitSeenInText: UsageLimitNotice | undefined;
+
+  function noteLimitMessage(text: string): void {
+    if (limitSeenInText === undefined && isUsageLimitMessage(text)) limitSeenInText = parseUsageLimitText(text);
+  }
+  /** What the final result said about a limit. */
+  let limitInResult: UsageLimitNotice | undefined;
 
   function onAssistant(event: Json): string[] {
     const message = event.message;
@@ -147,7 +154,7 @@ export function createStreamJsonParser(): AgentOutputParser {
       if (!isObject(block)) continue;
       if (block.type === 'text') {
         const text = str(block.text) ?? '';
-        limitSeenInText ??= parseUsageLimitResetAt(text);
+        noteLimitMessage(text);
         out.push(...textLines(text));
       } else if (block.type === 'tool_use') {
         const summary = summarizeToolInput(block.input);
@@ -171,10 +178,31 @@ export function createStreamJsonParser(): AgentOutputParser {
     if (result.model === undefined && byModel.model) result.model = byModel.model;
     const text = str(event.result);
     if (text !== undefined) result.resultText = text;
-    const resetAt = parseUsageLimitResetAt(text ?? '') ?? (result.isError ? limitSeenInText : undefined);
-    if (resetAt !== undefined) result.usageLimitResetAt = resetAt;
+    const subtype = str(event.subtype);
+    if (subtype === BUDGET_SUBTYPE) result.budgetExceeded = true;
+    const inText = text === undefined ? undefined : parseUsageLimitText(text);
+    if (result.isError && event.api_error_status === 429) limitInResult = { source: 'api_error' };
+    // A successful result is a limit only when its text is the limit message, not a report quoting one.
+    else if (inText && (result.isError || isUsageLimitMessage(text!))) limitInResult = inText;
+    else limitInResult = undefined;
     if (text !== undefined && text.trim() !== '') return textLines(text);
-    return result.isError ? [`[error] ${str(event.subtype) ?? 'error'}`] : [];
+    return result.isError ? [`[error] ${subtype ?? 'error'}`] : [];
+  }
+
+  /**
+   * The limit the run stopped at, if it did: the structured signal first (a rejected rate_limit_event), then
+   * what the result said (a 429, a limit message), then a message seen on the way — the event and that message
+   * only when the run did not succeed. A signal without a reset takes it from a message that has one.
+   */
+  function usageLimit(): UsageLimitNotice | undefined {
+    const failed = !result.sawResult || result.isError;
+    const said = limitInResult ?? (failed ? limitSeenInText : undefined);
+    const notice = (failed ? rejected : undefined) ?? said;
+    if (!notice) return undefined;
+    if (notice.resetAt !== undefined || notice.resetWallClock) return notice;
+    const withReset = [said, limitSeenInText].find((other) => other && (other.resetAt !== undefined || other.resetWallClock));
+    if (!withReset) return notice;
+    return { ...notice, resetAt: withReset.resetAt, resetWallClock: withReset.resetWallClock, limitType: notice.limitType ?? withReset.limitType };
   }
 
   return {
@@ -185,6 +213,7 @@ export function createStreamJsonParser(): AgentOutputParser {
       try {
         event = JSON.parse(trimmed);
       } catch {
+        noteLimitMessage(line);
         return [line];
       }
       if (!isObject(event)) return [line];
@@ -198,10 +227,18 @@ export function createStreamJsonParser(): AgentOutputParser {
       }
       if (event.type === 'assistant') return onAssistant(event);
       if (event.type === 'result') return onResult(event);
+      if (event.type === 'rate_limit_event') {
+        const notice = parseRateLimitEvent(event);
+        if (notice) {
+          rejected = notice;
+          return [`[rate limit] ${notice.limitType ?? 'usage'} limit reached${notice.resetAt !== undefined ? `; resets ${new Date(notice.resetAt).toISOString()}` : ''}`];
+        }
+      }
       return [];
     },
     result(): AgentResult {
-      return { ...result, ...(result.tokens ? { tokens: { ...result.tokens } } : {}) };
+      const limit = usageLimit();
+      return { ...result, ...(result.tokens ? { tokens: { ...result.tokens } } : {}), ...(limit ? { usageLimit: limit } : {}) };
     },
   };
 }

@@ -5,7 +5,7 @@
 import { printable } from '../../engine/control-characters.js';
 import type { TokenCounts } from '../../engine/agent.js';
 import type { AgentStop } from '../../engine/orphans.js';
-import type { TaskView } from '../../engine/task-service.js';
+import type { LimitsView, TaskView } from '../../engine/task-service.js';
 import type { UsageSummary, UsageTotals } from '../../engine/usage-service.js';
 
 export { printable };
@@ -47,9 +47,15 @@ function oneLine(text: string, width: number): string {
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
-/** The status word with its fail reason, e.g. `failed (timeout)`. */
+/** The status word with its fail reason, e.g. `failed (timeout)`, or `ready (held)` for a task held back by a limit. */
 export function statusLabel(task: TaskView): string {
-  return task.failReason ? `${task.status} (${task.failReason})` : task.status;
+  if (task.failReason) return `${task.status} (${task.failReason})`;
+  return task.heldUntil ? `${task.status} (held)` : task.status;
+}
+
+/** Lines about usage limits and budgets to put above a task list; empty when none is set. */
+export function formatLimits(limits: LimitsView): string {
+  return limits.lines.map((line) => `${printable(line)}\n`).join('') + (limits.lines.length ? '\n' : '');
 }
 
 /** A table of tasks, newest first. */
@@ -85,6 +91,8 @@ export function formatTaskDetail(task: TaskView): string {
     ['finished', task.completedAt],
     ['duration', task.durationMs === null ? null : formatDuration(task.durationMs)],
     ['resumes at', task.resumeAt],
+    ['held until', task.heldUntil],
+    ['waits for', task.waitingFor],
     ['attempt', task.attempt > 0 ? String(task.attempt) : null],
     ['exit code', task.exitCode === null ? null : String(task.exitCode)],
     ['cost', task.costUsd === null ? null : formatCost(task.costUsd)],

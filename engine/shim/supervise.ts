@@ -122,9 +122,13 @@ function describeExit(
   lastStderr: string | undefined,
 ): string | undefined {
   const detail = lastStderr ? `: ${oneLine(lastStderr)}` : '';
-  if (result.usageLimitResetAt !== undefined) {
-    return `usage limit reached; resets at ${new Date(result.usageLimitResetAt).toISOString()}`;
+  const limit = result.usageLimit;
+  if (limit) {
+    const kind = limit.limitType ? `${limit.limitType} ` : '';
+    const reset = limit.resetAt !== undefined ? `; resets at ${new Date(limit.resetAt).toISOString()}` : limit.resetWallClock ? '; resets at a stated local time' : '; reset time unknown';
+    return `${kind}usage limit reached${reset}`;
   }
+  if (result.budgetExceeded) return 'stopped at its maxBudgetUsd';
   if (signal !== null) return `killed by ${signal}${detail}`;
   if (code !== 0) return `exited with code ${code}${detail}`;
   if (!result.sawResult) return `exited without a final result${detail}`;

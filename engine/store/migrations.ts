@@ -249,6 +249,20 @@ export const migrations: readonly string[][] = [
     `ALTER TABLE tasks ADD COLUMN worktree_path TEXT`,
     `CREATE INDEX tasks_worktree ON tasks (worktree_path) WHERE worktree_path IS NOT NULL`,
   ],
+  // Usage limits and budgets (SPEC §7, §12): holds on an agent and account while its limit is in force, a
+  // schedule's daily budget (a day's spend is summed on task_runs_ended, made with the token columns).
+  [
+    `CREATE TABLE usage_holds (
+      agent TEXT NOT NULL,
+      account TEXT NOT NULL,
+      until INTEGER NOT NULL,
+      limit_type TEXT,
+      task_id TEXT,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (agent, account)
+    ) WITHOUT ROWID`,
+    `ALTER TABLE schedules ADD COLUMN daily_budget_usd REAL`,
+  ],
 ];
 
 /**

@@ -49,6 +49,8 @@ export interface TaskRecord {
   additionalContext: string | null;
   /** A resumed task's agent session starts as a fork of this one. */
   forkSessionId: string | null;
+  /** The schedule that started it, if one did (its daily budget applies). */
+  scheduleId: string | null;
   owner: string | null;
   attempt: number;
   leaseUntil: number | null;
@@ -349,6 +351,36 @@ export interface TaskClaim {
   logPath: (taskId: string) => string;
   /** Ready tasks not to claim (their snapshot cannot be restored). */
   skip?: ReadonlySet<string>;
+  /** Ready tasks that may not start now (usage limits, budgets); none when absent. */
+  hold?: ClaimHold;
+}
+
+/** Which ready tasks may not be claimed now: those of held agents or stopped schedules, or all of them. */
+export interface ClaimHold {
+  /** No task starts (the daily budget is spent). */
+  all: boolean;
+  /** Agents at a usage limit on the claiming runner's account. */
+  agents: readonly string[];
+  /** Schedules whose daily budget is spent: their tasks wait. */
+  schedules: readonly string[];
+}
+
+/** An agent and account at a usage limit: none of its tasks start before `until` (epoch ms, injected clock). */
+export interface UsageHold {
+  agent: string;
+  /** Whose limit it is (DELEGATE_ACCOUNT, else derived from the environment). */
+  account: string;
+  until: number;
+  /** The agent's name for the limit (`five_hour`, `seven_day`, …), when it gave one. */
+  limitType: string | null;
+  /** The task whose run hit the limit. */
+  taskId: string | null;
+}
+
+/** What the runs that ended since a time cost (US dollars), in all and per schedule. */
+export interface DaySpend {
+  totalUsd: number;
+  bySchedule: Record<string, number>;
 }
 
 /** What a committed step carries besides itself: the run it ends, the checkpoint, how dependants are decided. */
@@ -361,6 +393,8 @@ export interface CommitOptions {
   decideDependant?: DependantDecider;
   /** The timer this step consumes: deleted in the same transaction, or nothing is written (it fired elsewhere). */
   timerId?: number;
+  /** A usage-limit hold the step puts on its agent and account. */
+  usageHold?: UsageHold;
 }
 
 /** A run's agent process (pid + start time, so a reused pid is never taken for it). */

@@ -83,6 +83,7 @@ export function toTask(row: SqlRow): TaskRecord {
     runAfter: num(row.run_after),
     additionalContext: str(row.additional_context),
     forkSessionId: str(row.fork_session_id),
+    scheduleId: str(row.schedule_id),
     owner: str(row.owner),
     attempt: Number(row.attempt),
     leaseUntil: num(row.lease_until),

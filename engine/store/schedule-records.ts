@@ -27,6 +27,8 @@ export interface ScheduleRecord {
   maxRuns: number | null;
   expiresAt: number | null;
   afterScheduleId: string | null;
+  /** US dollars its tasks may spend per day (the runner's local day); past it, its tasks wait for the next day. */
+  dailyBudgetUsd: number | null;
   state: ScheduleState;
   snapshot: PersistedSchedule;
   /** Tasks started so far. */
@@ -127,6 +129,7 @@ export function toSchedule(row: SqlRow): ScheduleRecord {
     maxRuns: num(row.max_runs),
     expiresAt: num(row.expires_at),
     afterScheduleId: str(row.after_schedule_id),
+    dailyBudgetUsd: num(row.daily_budget_usd),
     state: String(row.state) as ScheduleState,
     snapshot: JSON.parse(String(row.snapshot)) as PersistedSchedule,
     runs: Number(row.runs),

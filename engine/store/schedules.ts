@@ -36,8 +36,8 @@ export async function insertSchedule(tx: SqlExecutor, schedule: NewSchedule, ste
   }
   await tx.run(
     `INSERT INTO schedules (id, prompt, type, cron_expression, scheduled_at, timezone, missed_run_policy, priority, working_directory, agent,
-       max_runs, expires_at, after_schedule_id, state, snapshot, runs, next_run_at, created_at, updated_at)
-     VALUES (${placeholders(19)})`,
+       max_runs, expires_at, after_schedule_id, daily_budget_usd, state, snapshot, runs, next_run_at, created_at, updated_at)
+     VALUES (${placeholders(20)})`,
     [
       schedule.id,
       schedule.prompt,
@@ -52,6 +52,7 @@ export async function insertSchedule(tx: SqlExecutor, schedule: NewSchedule, ste
       schedule.maxRuns,
       schedule.expiresAt,
       schedule.afterScheduleId,
+      schedule.dailyBudgetUsd,
       step.snapshot.value,
       JSON.stringify(step.snapshot),
       step.set.runs,

@@ -4,6 +4,7 @@
  */
 import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
+import * as holds from './holds.js';
 import * as nodes from './nodes.js';
 import * as runs from './runs.js';
 import * as schedules from './schedules.js';
@@ -15,6 +16,7 @@ import type {
   ActorSnapshotRow,
   Checkpoint,
   CommitOptions,
+  DaySpend,
   DueTimer,
   EngineEvent,
   EventFilter,
@@ -39,6 +41,7 @@ import type {
   TaskRun,
   TaskStep,
   WorktreeRecord,
+  UsageHold,
 } from './records.js';
 import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
@@ -102,7 +105,7 @@ export class SqlStore implements Store {
 
   async claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep | null): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
     // Most polls find nothing: look first without taking the write lock that every other runner needs too.
-    if (!(await tasks.anyReadyTask(this.db, claim.now, claim.skip))) return null;
+    if (!(await tasks.anyReadyTask(this.db, claim.now, claim.skip, claim.hold))) return null;
     return this.db.write((tx) => tasks.claimNextTask(tx, claim, decide));
   }
 
@@ -257,6 +260,18 @@ export class SqlStore implements Store {
 
   countActiveSchedules(): Promise<number> {
     return schedules.countActiveSchedules(this.db);
+  }
+
+  usageHolds(now: number): Promise<UsageHold[]> {
+    return holds.usageHolds(this.db, now);
+  }
+
+  spendSince(since: number): Promise<DaySpend> {
+    return holds.spendSince(this.db, since);
+  }
+
+  scheduleBudgets(): Promise<Record<string, number>> {
+    return holds.scheduleBudgets(this.db);
   }
 
   dataVersion(): Promise<number | null> {

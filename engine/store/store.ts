@@ -12,6 +12,7 @@ import type {
   ActorSnapshotRow,
   Checkpoint,
   CommitOptions,
+  DaySpend,
   DueTimer,
   EngineEvent,
   EventFilter,
@@ -36,6 +37,7 @@ import type {
   TaskRun,
   TaskStep,
   WorktreeRecord,
+  UsageHold,
 } from './records.js';
 
 export * from './records.js';
@@ -147,6 +149,12 @@ export interface Store {
   worktreeTasks(path: string): Promise<Array<{ id: string; state: string }>>;
   /** Record that a worktree was merged or removed. */
   markWorktree(path: string, what: 'merged' | 'removed', at: number): Promise<void>;
+  /** Usage-limit holds in force at `now` (injected clock), every account's, soonest to end first. */
+  usageHolds(now: number): Promise<UsageHold[]>;
+  /** What the runs that ended at or after `since` cost, in all and per schedule (a day's spend for budgets). */
+  spendSince(since: number): Promise<DaySpend>;
+  /** Daily budgets (US dollars) of the schedules that have one, by schedule id. */
+  scheduleBudgets(): Promise<Record<string, number>>;
   /** Changes when another connection commits; null where unsupported (poll instead). */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;

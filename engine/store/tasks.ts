@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { insertCheckpoint } from './checkpoints.js';
+import { upsertUsageHold } from './holds.js';
 import { dbNowSql } from './db-clock.js';
 import { appendEvents } from './events.js';
 import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTaskEvent } from './rows.js';
@@ -21,6 +22,7 @@ import {
   type NewTask,
   type NewTaskNode,
   type SubmitDecider,
+  type ClaimHold,
   type TaskClaim,
   type TaskColumns,
   type TaskEvent,
@@ -229,17 +231,34 @@ export async function countUnfinished(db: SqlExecutor): Promise<number> {
 }
 
 /**
- * The ready tasks a claim considers, best first. `run_after` only holds back tasks delayed by versions before
+ * The ready tasks a claim considers, best first, leaving out those it must skip (a snapshot that cannot be
+ * restored) and those held back (an agent at its usage limit, a schedule over its daily budget) — held tasks
+ * stay queued without blocking anyone else's. `run_after` only holds back tasks delayed by versions before
  * durable timers (a pipeline step now waits in `waiting` on its START_DUE timer).
  */
-function readySql(skip: number): string {
-  const skipped = skip > 0 ? ` AND id NOT IN (${placeholders(skip)})` : '';
-  return `SELECT * FROM tasks WHERE state = 'ready' AND (run_after IS NULL OR run_after <= ?)${skipped} ORDER BY priority, created_at LIMIT 8`;
+function readyQuery(now: number, skip: ReadonlySet<string>, hold: ClaimHold | undefined): { sql: string; args: SqlValue[] } {
+  let where = `state = 'ready' AND (run_after IS NULL OR run_after <= ?)`;
+  const args: SqlValue[] = [now];
+  if (skip.size > 0) {
+    where += ` AND id NOT IN (${placeholders(skip.size)})`;
+    args.push(...skip);
+  }
+  if (hold && hold.agents.length > 0) {
+    where += ` AND agent NOT IN (${placeholders(hold.agents.length)})`;
+    args.push(...hold.agents);
+  }
+  if (hold && hold.schedules.length > 0) {
+    where += ` AND (schedule_id IS NULL OR schedule_id NOT IN (${placeholders(hold.schedules.length)}))`;
+    args.push(...hold.schedules);
+  }
+  return { sql: `SELECT * FROM tasks WHERE ${where} ORDER BY priority, created_at LIMIT 8`, args };
 }
 
 /** Whether any task may be claimed now (a read without the write lock). */
-export async function anyReadyTask(db: SqlExecutor, now: number, skip: ReadonlySet<string> = new Set()): Promise<boolean> {
-  return (await db.all(readySql(skip.size), [now, ...skip])).length > 0;
+export async function anyReadyTask(db: SqlExecutor, now: number, skip: ReadonlySet<string> = new Set(), hold?: ClaimHold): Promise<boolean> {
+  if (hold?.all) return false;
+  const { sql, args } = readyQuery(now, skip, hold);
+  return (await db.all(sql, args)).length > 0;
 }
 
 /**
@@ -252,8 +271,9 @@ export async function claimNextTask(
   claim: TaskClaim,
   decide: (task: TaskRecord) => TaskStep | null,
 ): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
-  const skip = claim.skip ?? new Set<string>();
-  for (const row of await tx.all(readySql(skip.size), [claim.now, ...skip])) {
+  if (claim.hold?.all) return null;
+  const { sql, args } = readyQuery(claim.now, claim.skip ?? new Set<string>(), claim.hold);
+  for (const row of await tx.all(sql, args)) {
     const task = toTask(row);
     const step = decide(task);
     if (!step) continue;
@@ -284,6 +304,7 @@ export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFen
     return null;
   }
   if (options.checkpoint) await insertCheckpoint(tx, options.checkpoint);
+  if (options.usageHold) await upsertUsageHold(tx, options.usageHold, options.now);
   const events = [applied];
   const next = step.snapshot.value;
   if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../engine/errors.js';
 import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
-import { formatJson, formatTaskDetail, formatTaskTable } from '../format.js';
+import { formatJson, formatLimits, formatTaskDetail, formatTaskTable } from '../format.js';
 
 /** `delegate status [id]`: one task in detail, or the newest tasks. */
 export class StatusCommand extends EngineCommand {
@@ -33,7 +33,8 @@ export class StatusCommand extends EngineCommand {
         return this.json ? formatJson(task, 2) : formatTaskDetail(task);
       }
       const tasks = await engine.tasks.list({ status: this.status, limit });
-      return this.json ? formatJson(tasks, 2) : formatTaskTable(tasks);
+      // --json keeps its shape (an array of tasks); the limits are in TaskStatus and in the text.
+      return this.json ? formatJson(tasks, 2) : formatLimits(await engine.tasks.limits()) + formatTaskTable(tasks);
     };
     if (!this.watch || this.json) {
       this.print(await render());

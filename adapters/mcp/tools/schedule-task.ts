@@ -12,7 +12,8 @@ export const scheduleTask = defineTool({
     'default UTC, DST followed) or one_time (scheduledAt, ISO 8601 with a zone; or afterScheduleId instead, to run once ' +
     'after the next run of another schedule). missedRunPolicy says what happens to ' +
     'slots missed while no runner was up or while paused: skip (default), catchup (one run for all of them) or fail ' +
-    '(recorded as failed runs). A new run never starts while the previous one is unfinished.',
+    '(recorded as failed runs). A new run never starts while the previous one is unfinished. dailyBudgetUsd caps what ' +
+    "its tasks spend per day (the runner's local day): past it they wait for the next day.",
   input: scheduleTaskShape,
   output: {
     scheduleId: z.string().describe('The new schedule id; pass it to GetSchedule, PauseSchedule, ResumeSchedule or CancelSchedule.'),

@@ -18,6 +18,7 @@ const viewShape = {
   maxRuns: z.number().nullable().describe('Completes after this many runs.'),
   runCount: z.number().describe('Tasks started so far.'),
   expiresAt: z.string().nullable().describe('When it expires (ISO 8601 UTC).'),
+  dailyBudgetUsd: z.number().nullable().describe("US dollars its tasks may spend per day (the runner's local day), if limited."),
   afterScheduleId: z.string().nullable().describe('The schedule it follows: it fires when that one next starts a task.'),
   nextRunAt: z.string().nullable().describe('Its next slot (ISO 8601 UTC), null when none (a chained schedule has none).'),
   cancelReason: z.string().nullable().describe('Why it was cancelled.'),

@@ -1,8 +1,8 @@
 /** TaskStatus: one task in detail, or the newest tasks. */
 import { z } from 'zod';
 import { taskIdSchema } from '../../../engine/task-input.js';
-import { formatTaskDetail, formatTaskTable } from '../../cli/format.js';
-import { taskStates, taskViewSchema } from './task-view.js';
+import { formatLimits, formatTaskDetail, formatTaskTable } from '../../cli/format.js';
+import { limitsViewSchema, taskStates, taskViewSchema } from './task-view.js';
 import { defineTool, oneOf, wholeNumber } from './tool.js';
 
 export const taskStatus = defineTool({
@@ -10,7 +10,8 @@ export const taskStatus = defineTool({
   title: 'Show a task, or list tasks',
   description:
     'With taskId: that task — status (and why it failed), priority, timestamps, exit code, duration, cost, session id, ' +
-    'dependencies and lineage (retryOf, parentTaskId). Without: tasks newest first, optionally only one status.',
+    'dependencies and lineage (retryOf, parentTaskId), and what a paused or held task waits for. Without: tasks newest first, ' +
+    'optionally only one status. Both with the usage limits in force and budgets (spent / budget today).',
   input: {
     taskId: taskIdSchema('taskId').optional().describe('The task to show. Leave out to list tasks.'),
     status: oneOf('status', taskStates).optional().describe('List only tasks in this state (ignored with taskId).'),
@@ -19,15 +20,16 @@ export const taskStatus = defineTool({
   output: {
     task: taskViewSchema.optional().describe('The task, when taskId was given.'),
     tasks: z.array(taskViewSchema).optional().describe('The tasks, newest first, when no taskId was given.'),
+    limits: limitsViewSchema.optional().describe('Usage limits in force and budgets (spent / budget today).'),
   },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async run(input, deps) {
     if (input.taskId !== undefined) {
-      const task = await deps.tasks.get(input.taskId);
-      return { text: formatTaskDetail(task), data: { task } };
+      const [task, limits] = await Promise.all([deps.tasks.get(input.taskId), deps.tasks.limits()]);
+      return { text: formatTaskDetail(task), data: { task, limits } };
     }
-    const tasks = await deps.tasks.list({ status: input.status, limit: input.limit });
+    const [tasks, limits] = await Promise.all([deps.tasks.list({ status: input.status, limit: input.limit }), deps.tasks.limits()]);
     const none = input.status ? `no ${input.status} tasks` : 'no tasks';
-    return { text: tasks.length ? formatTaskTable(tasks) : none, data: { tasks } };
+    return { text: formatLimits(limits) + (tasks.length ? formatTaskTable(tasks) : none), data: { tasks, limits } };
   },
 });

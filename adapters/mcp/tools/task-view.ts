@@ -1,6 +1,6 @@
 /** The task as the MCP tools return it: the engine's TaskView, declared as an output schema. */
 import { z } from 'zod';
-import type { TaskView } from '../../../engine/task-service.js';
+import type { LimitsView, TaskView } from '../../../engine/task-service.js';
 import { finishedStates, priorities, unfinishedStates } from '../../../engine/store/store.js';
 
 /** Every task state, unfinished first. */
@@ -40,6 +40,8 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     completedAt: time('When it finished'),
     durationMs: z.number().nullable().describe('Run time in milliseconds.'),
     resumeAt: z.string().nullable().describe('For a task paused by a usage limit: when it goes back to the queue (ISO 8601 UTC).'),
+    heldUntil: z.string().nullable().describe('For a ready task held back by a usage limit or a spent daily budget: when it may start (ISO 8601 UTC).'),
+    waitingFor: z.string().nullable().describe('What a paused or held task waits for (a usage limit, a daily budget), in one line.'),
     costUsd: z.number().nullable().describe('What the agent reported it spent over all its runs, in US dollars.'),
     sessionId: z.string().nullable().describe('The Claude Code session id (for claude --resume).'),
     numTurns: z.number().nullable().describe('Agent turns, summed over its runs.'),
@@ -54,3 +56,33 @@ export const taskViewSchema: z.ZodType<TaskView> = z
     note: z.string().nullable().describe('What the status alone does not tell, e.g. that its runner died while its agent runs on.'),
   })
   .describe('A task.');
+
+/** Usage limits in force and budgets with today's spend (TaskStatus `limits`). */
+export const limitsViewSchema: z.ZodType<LimitsView> = z
+  .object({
+    holds: z
+      .array(
+        z.object({
+          agent: z.string().describe('The agent held back.'),
+          account: z.string().describe('Whose limit (DELEGATE_ACCOUNT, or derived from the credentials).'),
+          until: z.string().describe('When its tasks may start again (ISO 8601 UTC).'),
+          limitType: z.string().nullable().describe('five_hour, seven_day, seven_day_opus, seven_day_sonnet, overage, when known.'),
+          taskId: z.string().nullable().describe('The task whose run hit the limit.'),
+        }),
+      )
+      .describe('Usage limits in force.'),
+    budgets: z
+      .array(
+        z.object({
+          scope: z.enum(['daily', 'schedule']).describe('The whole data dir (DELEGATE_DAILY_BUDGET_USD) or one schedule.'),
+          scheduleId: z.string().nullable().describe("The schedule, for a schedule's budget."),
+          spentUsd: z.number().describe('Spent today (US dollars), by runs that ended today.'),
+          budgetUsd: z.number().describe('The daily budget (US dollars).'),
+          level: z.enum(['ok', 'warning', 'exhausted']).describe('warning from 80 %; exhausted: no new task starts until the next day.'),
+        }),
+      )
+      .describe("Budgets that are set, with today's spend (the runner's local day)."),
+    dayEndsAt: z.string().describe("When the budgets' day ends (ISO 8601 UTC)."),
+    lines: z.array(z.string()).describe('One line per hold and budget.'),
+  })
+  .describe('Usage limits and budgets.');

@@ -29,6 +29,7 @@ export class ScheduleCreateCommand extends EngineCommand {
   agent = valueOption('--agent', 'NAME', 'Agent to run (default claude)');
   maxRuns = valueOption('--max-runs', 'N', 'Complete after this many runs');
   expiresAt = valueOption('--expires-at', 'TIME', 'Expire at this ISO 8601 time with a zone');
+  dailyBudgetUsd = valueOption('--daily-budget-usd', 'USD', "US dollars its tasks may spend per day; past it they wait for the next day");
   jsonOutput = Option.Boolean('--json', false, { description: 'Print the schedule as JSON' });
 
   async run(engine: Engine): Promise<number> {
@@ -44,6 +45,7 @@ export class ScheduleCreateCommand extends EngineCommand {
       maxRuns: numberish(this.maxRuns),
       expiresAt: this.expiresAt,
       afterScheduleId: this.after,
+      dailyBudgetUsd: numberish(this.dailyBudgetUsd),
     };
     const schedule = await engine.schedules.create(Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)));
     await engine.ensureRunner();

@@ -24,6 +24,7 @@ export function scheduleDetailText(detail: ScheduleDetail): string {
     `policy: ${detail.missedRunPolicy} · priority ${detail.priority} · agent ${detail.agent} · in ${detail.workingDirectory}`,
     ...(detail.maxRuns !== null ? [`max runs: ${detail.maxRuns}`] : []),
     ...(detail.expiresAt !== null ? [`expires: ${detail.expiresAt}`] : []),
+    ...(detail.dailyBudgetUsd !== null ? [`daily budget: $${detail.dailyBudgetUsd.toFixed(2)}`] : []),
     ...(detail.cancelReason !== null ? [`cancelled: ${detail.cancelReason}`] : []),
     `next runs: ${detail.nextRuns.length ? detail.nextRuns.join(', ') : '-'}`,
     'history:',
