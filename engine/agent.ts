@@ -11,7 +11,10 @@ import { UsageError } from './errors.js';
 export interface AgentRunSpec {
   taskId: string;
   attempt: number;
+  /** The prompt to give the agent: the task's own prompt with any context the engine prepends (a checkpoint, a note). */
   prompt: string;
+  /** The task's own prompt, without that context; for agents that run the prompt as a command (`shell`). */
+  taskPrompt?: string | undefined;
   workingDirectory: string;
   model?: string | undefined;
   /** A claude `--permission-mode` value; background runs cannot answer prompts. */

@@ -53,17 +53,18 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
       if (task.additionalContext) blocks.push(`=== Additional instructions for this run ===\n${task.additionalContext}`);
     }
     const interrupted = task.snapshot.context.interrupted;
-    // An interrupted run continues its own agent session, if the agent got far enough to create one.
+    // An interrupted run continues its own agent session, if the agent got far enough to create one. The id
+    // its run recorded, not the task's pre-assigned one: an agent that picks its own ids (codex) reports another.
     const runs = interrupted ? await context.store.taskRuns(task.id) : [];
-    const startedSession = runs.some((run) => run.attempt < task.attempt && run.sessionId !== null);
+    const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null).at(-1)?.sessionId ?? null;
     if (interrupted) {
       blocks.push(
         '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
       );
     }
     const session =
-      startedSession && task.sessionId
-        ? { resumeSessionId: task.sessionId }
+      startedSession
+        ? { resumeSessionId: startedSession }
         : task.forkSessionId
           ? { forkFromSessionId: task.forkSessionId, sessionId: task.sessionId ?? undefined }
           : { sessionId: task.sessionId ?? undefined };
@@ -72,6 +73,7 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
         taskId: task.id,
         attempt: task.attempt,
         prompt: composePrompt(task.prompt, blocks),
+        taskPrompt: task.prompt,
         workingDirectory: task.workingDirectory,
         model: task.model ?? undefined,
         permissionMode: task.permissionMode ?? context.config.permissionMode,
