@@ -26,6 +26,11 @@ export interface DelegateConfig {
   logLevel: LogLevel;
   /** The largest JSON-RPC message the MCP server reads, in bytes; a longer line is refused and skipped. */
   mcpMaxMessageBytes: number;
+  /**
+   * Whether MCP clients may queue `shell` tasks (the prompt run as a command). Off by default: an MCP client is a
+   * model, and letting it run arbitrary commands through delegate must be the user's explicit choice.
+   */
+  allowShellAgent: boolean;
 }
 
 /** Log levels, quietest last. */
@@ -115,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     permissionMode: readChoice(env, 'DELEGATE_PERMISSION_MODE', 'bypassPermissions', permissionModes),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', logLevels),
     mcpMaxMessageBytes: readInt(env, 'DELEGATE_MCP_MAX_MESSAGE_BYTES', mcpMessageLimits.fallback, mcpMessageLimits.min, mcpMessageLimits.max, 'bytes'),
+    allowShellAgent: readChoice(env, 'DELEGATE_ALLOW_SHELL_AGENT', '0', ['0', '1']) === '1',
   };
 }
 

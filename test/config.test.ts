@@ -20,6 +20,7 @@ describe('configuration from the environment', () => {
       permissionMode: 'bypassPermissions',
       logLevel: 'info',
       mcpMaxMessageBytes: 16_777_216,
+      allowShellAgent: false,
     });
     expect(config.databaseUrl).toBe(`file:${path.join(config.dataDir, 'delegate.db')}`);
   });
@@ -40,6 +41,7 @@ describe('configuration from the environment', () => {
       DELEGATE_PERMISSION_MODE: 'acceptEdits',
       LOG_LEVEL: 'debug',
       DELEGATE_MCP_MAX_MESSAGE_BYTES: '65536',
+      DELEGATE_ALLOW_SHELL_AGENT: '1',
     });
     expect(config).toEqual({
       dataDir: '/tmp/d',
@@ -56,6 +58,7 @@ describe('configuration from the environment', () => {
       permissionMode: 'acceptEdits',
       logLevel: 'debug',
       mcpMaxMessageBytes: 65_536,
+      allowShellAgent: true,
     });
   });
 
@@ -71,6 +74,7 @@ describe('configuration from the environment', () => {
     ['DELEGATE_IDLE_EXIT', '1.5', 'DELEGATE_IDLE_EXIT="1.5": expected an integer >= 0 (milliseconds; 0 = never exit)'],
     ['DELEGATE_LEASE_MS', '999', 'DELEGATE_LEASE_MS="999": expected an integer from 1000 to 600000 (milliseconds)'],
     ['DELEGATE_AUTOSTART', 'yes', 'DELEGATE_AUTOSTART="yes": expected one of 0, 1'],
+    ['DELEGATE_ALLOW_SHELL_AGENT', 'true', 'DELEGATE_ALLOW_SHELL_AGENT="true": expected one of 0, 1'],
     ['DELEGATE_PERMISSION_MODE', 'yolo', 'DELEGATE_PERMISSION_MODE="yolo": expected one of acceptEdits, bypassPermissions, default, plan, dontAsk'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '65535', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="65535": expected an integer from 65536 to 268435456 (bytes)'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '16MiB', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="16MiB": expected an integer from 65536 to 268435456 (bytes)'],

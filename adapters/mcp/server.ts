@@ -188,6 +188,7 @@ export async function startStdioServer(
     usage: new UsageService(store, systemClock),
     ensureRunner,
     logger,
+    allowShellAgent: config.allowShellAgent,
   });
   const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);

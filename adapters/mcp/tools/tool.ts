@@ -13,7 +13,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { isStoreError, isUsageError } from '../../../engine/errors.js';
+import { UsageError, isStoreError, isUsageError } from '../../../engine/errors.js';
 import type { Logger } from '../../../engine/logger.js';
 import type { RunnerState } from '../../../engine/runner-control.js';
 import type { ScheduleService } from '../../../engine/schedule-service.js';
@@ -37,6 +37,8 @@ export interface ToolDeps {
   /** Make sure a runner serves this data dir; never throws (a failure is reported, the task stays queued). */
   ensureRunner(): Promise<RunnerReport>;
   logger: Logger;
+  /** DELEGATE_ALLOW_SHELL_AGENT: whether this client may queue `shell` tasks; refused when not set. */
+  allowShellAgent?: boolean;
 }
 
 /** A tool's answer: the structured result and a short human text. */
@@ -90,7 +92,9 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   deps: ToolDeps,
 ): Promise<CallToolResult> {
   try {
-    const reply = await spec.run(parseInput(schema, args), deps);
+    const input = parseInput(schema, args);
+    refuseShellAgent(input, deps);
+    const reply = await spec.run(input, deps);
     deps.logger.debug('tool call', { tool: spec.name });
     return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.data as Record<string, unknown> };
   } catch (error) {
@@ -106,6 +110,18 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
     const message = error instanceof Error ? error.message : String(error);
     deps.logger.error('tool call failed', { tool: spec.name, error: message });
     return toolError(`${spec.name} failed: ${message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * An MCP client is a model: letting it run arbitrary commands through the `shell` agent must be the user's
+ * explicit choice. Checked here, for every tool with an `agent` field, so a new tool cannot forget it. Retrying
+ * or resuming a shell task a person queued stays allowed: it runs the command that person chose.
+ */
+function refuseShellAgent(input: unknown, deps: ToolDeps): void {
+  if (deps.allowShellAgent === true) return;
+  if (typeof input === 'object' && input !== null && (input as { agent?: unknown }).agent === 'shell') {
+    throw new UsageError('invalid_input', "agent 'shell': not allowed for MCP clients unless DELEGATE_ALLOW_SHELL_AGENT=1 is set in the server's environment");
   }
 }
 
