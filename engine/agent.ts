@@ -72,9 +72,17 @@ export interface AgentOutputParser {
   result(): AgentResult;
 }
 
+/** A new task's settings as an agent sees them before the task is written. */
+export type AgentTaskSettings = Pick<AgentRunSpec, 'prompt' | 'model' | 'permissionMode' | 'allowedTools' | 'disallowedTools' | 'maxBudgetUsd'>;
+
 /** An agent plug-in. */
 export interface Agent {
   readonly name: string;
+  /**
+   * Refuse settings this agent cannot honour, at submit time, with a UsageError naming the field (so nothing is
+   * written and the front door answers at once instead of the run failing later). No method: everything goes.
+   */
+  checkTask?(settings: AgentTaskSettings): void;
   /** Build the command; `env` is the engine's environment, used to resolve the binary. */
   buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand;
   createParser(): AgentOutputParser;

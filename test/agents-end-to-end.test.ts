@@ -100,12 +100,12 @@ describe('codex agent on a runner', () => {
     expect(view).toMatchObject({ status: 'completed', attempt: 2, sessionId: threadId });
   });
 
-  it('refuses claude-only options at launch with one line', async () => {
-    const { taskId } = await engine.tasks.delegate({ prompt: 'x', agent: 'codex', allowedTools: ['Read'] });
-    const [view] = await engine.settled([taskId]);
-    expect(view!.status).toBe('failed');
-    expect(view!.error).toMatch(/allowedTools\/disallowedTools: claude options that codex has no equivalent of/);
-    expect(codexStarts()).toEqual([]);
+  it('refuses claude-only options when the task is submitted, with one line, writing nothing', async () => {
+    await expect(engine.tasks.delegate({ prompt: 'x', agent: 'codex', allowedTools: ['Read'] })).rejects.toThrow(
+      /^allowedTools\/disallowedTools: claude options that codex has no equivalent of; use permissionMode/,
+    );
+    await expect(engine.tasks.delegate({ prompt: 'x', agent: 'codex', maxBudgetUsd: 2 })).rejects.toThrow(/^maxBudgetUsd: codex reports no cost/);
+    expect(await engine.store.listTasks({ limit: 10 })).toEqual([]);
   });
 });
 
@@ -133,11 +133,13 @@ describe('shell agent on a runner', () => {
     expect(view!.error).toMatch(/exited with code 3/);
   });
 
-  it('fails a prompt that needs a shell, and a command that does not exist, with one line each', async () => {
-    const piped = await engine.tasks.delegate({ prompt: 'echo hi | wc -l', agent: 'shell' });
+  it('refuses a prompt that needs a shell when it is submitted, and fails a command that does not exist', async () => {
+    await expect(engine.tasks.delegate({ prompt: 'echo hi | wc -l', agent: 'shell' })).rejects.toThrow("shell agent prompt: '|' is a shell operator");
+    await expect(engine.schedules.create({ prompt: 'date > now.txt', agent: 'shell', cronExpression: '0 9 * * *' })).rejects.toThrow(
+      "shell agent prompt: '>' is a shell operator",
+    );
     const missing = await engine.tasks.delegate({ prompt: 'no-such-command-xyz --flag', agent: 'shell' });
-    const [pipedView, missingView] = await engine.settled([piped.taskId, missing.taskId]);
-    expect(pipedView).toMatchObject({ status: 'failed', error: expect.stringContaining("shell agent prompt: '|' is a shell operator") });
+    const [missingView] = await engine.settled([missing.taskId]);
     expect(missingView).toMatchObject({ status: 'failed', error: expect.stringContaining("shell agent: command 'no-such-command-xyz' not found on PATH") });
   });
 });

@@ -12,13 +12,13 @@
  *   bypassPermissions asks nothing); acceptEdits → `--sandbox workspace-write` (edits in the working directory,
  *   commands sandboxed to it); default, dontAsk and plan → `--sandbox read-only` (claude in a background run
  *   makes no edit it was not allowed up front, so these change nothing). claude's per-tool lists
- *   (allowedTools, disallowedTools) and budget (maxBudgetUsd) have no codex equivalent: a task with them fails
- *   to start with a message saying so, rather than running with less restriction than it asked for.
+ *   (allowedTools, disallowedTools) and budget (maxBudgetUsd) have no codex equivalent: a task with them is
+ *   refused when it is submitted, rather than run with less restriction than it asked for.
  * - Usage. `turn.completed.usage` gives input, cached input and output tokens; codex counts cached tokens
  *   inside its input, the engine apart from it (as the Anthropic API does), so input is reported less cached.
  *   codex reports no cost, so costUsd stays undefined; nor does it name the model or count turns.
  */
-import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts } from '../../engine/agent.js';
+import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, AgentTaskSettings, TokenCounts } from '../../engine/agent.js';
 import { UsageError } from '../../engine/errors.js';
 import { findOnPath } from './claude.js';
 
@@ -60,17 +60,24 @@ export function codexPermissionArgs(permissionMode: string): string[] {
   }
 }
 
+/** Refuse claude-only settings codex cannot honour, rather than run less restricted than the task asked. */
+export function checkCodexTask(settings: AgentTaskSettings): void {
+  if (settings.allowedTools.length > 0 || settings.disallowedTools.length > 0) {
+    throw new UsageError('invalid_input', 'allowedTools/disallowedTools: claude options that codex has no equivalent of; use permissionMode (plan runs codex in a read-only sandbox)');
+  }
+  if (settings.maxBudgetUsd !== undefined) {
+    throw new UsageError('invalid_input', 'maxBudgetUsd: codex reports no cost, so a budget cannot be enforced; leave it out for codex tasks');
+  }
+  codexPermissionArgs(settings.permissionMode);
+}
+
 /**
  * The CLI arguments for one run (without the binary). Every option goes before `resume`: the exec-level options
  * apply to the resumed session too, and not every codex version accepts them after the subcommand.
  */
 export function buildCodexArgs(spec: AgentRunSpec): string[] {
-  if (spec.allowedTools.length > 0 || spec.disallowedTools.length > 0) {
-    throw new UsageError('invalid_input', 'allowedTools/disallowedTools: claude options that codex has no equivalent of; use permissionMode (plan runs codex in a read-only sandbox)');
-  }
-  if (spec.maxBudgetUsd !== undefined) {
-    throw new UsageError('invalid_input', 'maxBudgetUsd: codex reports no cost, so a budget cannot be enforced; leave it out for codex tasks');
-  }
+  // Checked again here for tasks written before (or around) the submit-time check.
+  checkCodexTask(spec);
   // --skip-git-repo-check: the task names its working directory on purpose; codex's check guards interactive use.
   const args = ['exec', '--json', ...codexPermissionArgs(spec.permissionMode), '--skip-git-repo-check'];
   if (spec.model) args.push('--model', spec.model);
@@ -249,6 +256,7 @@ export function createCodexJsonParser(): AgentOutputParser {
 /** The OpenAI Codex CLI agent (`agent: "codex"`). */
 export const codexAgent: Agent = {
   name: 'codex',
+  checkTask: checkCodexTask,
   buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand {
     return { file: resolveCodexBin(env), args: buildCodexArgs(spec), stdin: spec.prompt, env: codexEnv(env) };
   },

@@ -120,6 +120,8 @@ export function createPlainOutputParser(): AgentOutputParser {
 /** The `shell` agent (`agent: "shell"`). */
 export const shellAgent: Agent = {
   name: 'shell',
+  // A prompt that is no command is refused when it is submitted, not when it runs.
+  checkTask: (settings) => void splitCommandLine(settings.prompt),
   buildCommand: buildShellCommand,
   createParser: createPlainOutputParser,
   describeSpawnError(error: NodeJS.ErrnoException, file: string): string | undefined {
