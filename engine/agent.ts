@@ -12,7 +12,10 @@ import type { WallClockTime } from './wall-clock.js';
 export interface AgentRunSpec {
   taskId: string;
   attempt: number;
+  /** The prompt to give the agent: the task's own prompt with any context the engine prepends (a checkpoint, a note). */
   prompt: string;
+  /** The task's own prompt, without that context; for agents that run the prompt as a command (`shell`). */
+  taskPrompt?: string | undefined;
   workingDirectory: string;
   model?: string | undefined;
   /** A claude `--permission-mode` value; background runs cannot answer prompts. */
@@ -86,9 +89,17 @@ export interface AgentOutputParser {
   result(): AgentResult;
 }
 
+/** A new task's settings as an agent sees them before the task is written. */
+export type AgentTaskSettings = Pick<AgentRunSpec, 'prompt' | 'model' | 'permissionMode' | 'allowedTools' | 'disallowedTools' | 'maxBudgetUsd'>;
+
 /** An agent plug-in. */
 export interface Agent {
   readonly name: string;
+  /**
+   * Refuse settings this agent cannot honour, at submit time, with a UsageError naming the field (so nothing is
+   * written and the front door answers at once instead of the run failing later). No method: everything goes.
+   */
+  checkTask?(settings: AgentTaskSettings): void;
   /** Build the command; `env` is the engine's environment, used to resolve the binary. */
   buildCommand(spec: AgentRunSpec, env: NodeJS.ProcessEnv): AgentCommand;
   createParser(): AgentOutputParser;

@@ -33,6 +33,16 @@ export interface DelegateConfig {
   account: string;
   /** US dollars all tasks of this data dir (database) may spend per local day; undefined: no daily budget. */
   dailyBudgetUsd: number | undefined;
+  /**
+   * Whether MCP clients may queue `shell` tasks (the prompt run as a command). Off by default: an MCP client is a
+   * model, and letting it run arbitrary commands through delegate must be the user's explicit choice.
+   */
+  allowShellAgent: boolean;
+  /**
+   * DELEGATE_HOST_ID: this host's name among runners that cannot see each other's processes; unset, it is
+   * derived from the machine (hostname, boot, pid namespace). Runs of other hosts are taken over by lease only.
+   */
+  hostId: string | undefined;
 }
 
 /** Notification channels (SPEC §12): each is off when unset. */
@@ -124,6 +134,16 @@ function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, fall
   return value as T;
 }
 
+function readHostId(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DELEGATE_HOST_ID;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = raw.trim();
+  if (value.length > 200 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new UsageError('invalid_config', `DELEGATE_HOST_ID=${JSON.stringify(raw)}: expected a name of 1 to 200 printable characters without spaces`);
+  }
+  return value;
+}
+
 /** True when `file` exists and is not a directory. Other stat failures (a parent that is a file, no access) are left to the first use. */
 function existsAsNonDirectory(file: string): boolean {
   try {
@@ -211,6 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
     },
     account: accountIdentity(env),
     dailyBudgetUsd: readUsd(env, 'DELEGATE_DAILY_BUDGET_USD', maxDailyBudgetUsd),
+    allowShellAgent: readChoice(env, 'DELEGATE_ALLOW_SHELL_AGENT', '0', ['0', '1']) === '1',
+    hostId: readHostId(env),
   };
 }
 

@@ -55,9 +55,10 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
     const interrupted = task.snapshot.context.interrupted;
     const pausedAtLimit = (task.snapshot.context.limitPauses ?? 0) > 0;
     // A run cut short or stopped at a usage limit continues its own agent session, if the agent got far enough
-    // to create one: its work so far is in that session.
+    // to create one: its work so far is in that session. The id its run recorded, not the task's pre-assigned
+    // one: an agent that picks its own ids (codex) reports another.
     const runs = interrupted || pausedAtLimit ? await context.store.taskRuns(task.id) : [];
-    const startedSession = runs.some((run) => run.attempt < task.attempt && run.sessionId !== null);
+    const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null).at(-1)?.sessionId ?? null;
     if (interrupted) {
       blocks.push(
         '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
@@ -66,8 +67,8 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
       blocks.push('=== Note ===\nAn earlier run of this task stopped at a usage limit, which has reset now. Continue from where it left off.');
     }
     const session =
-      startedSession && task.sessionId
-        ? { resumeSessionId: task.sessionId }
+      startedSession
+        ? { resumeSessionId: startedSession }
         : task.forkSessionId
           ? { forkFromSessionId: task.forkSessionId, sessionId: task.sessionId ?? undefined }
           : { sessionId: task.sessionId ?? undefined };
@@ -76,6 +77,7 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
         taskId: task.id,
         attempt: task.attempt,
         prompt: composePrompt(task.prompt, blocks),
+        taskPrompt: task.prompt,
         workingDirectory: task.workingDirectory,
         model: task.model ?? undefined,
         permissionMode: task.permissionMode ?? context.config.permissionMode,

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { agentNames } from './agent.js';
+import { agentByName, agentNames } from './agent.js';
 import { maxDailyBudgetUsd, type DelegateConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { cronProblem, nextSlot, timezoneKnown } from './schedule-slots.js';
@@ -141,6 +141,8 @@ export function checkScheduleInput(input: ScheduleTaskInput, now: number, cwd: s
   const agent = input.agent ?? 'claude';
   const known = agentNames();
   if (!known.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${known.join(', ')}`);
+  // Its tasks carry no tool lists or budget; the permission mode is the firing node's, so only the prompt is checked here.
+  agentByName(agent).checkTask?.({ prompt: input.prompt, permissionMode: 'bypassPermissions', allowedTools: [], disallowedTools: [] });
   const firstRunAt = chained ? null : nextSlot({ cronExpression, scheduledAt, timezone }, now);
   if (firstRunAt === null && !chained) throw new UsageError('invalid_input', `cronExpression '${cronExpression}': it never fires (no date matches it)`);
   return {

@@ -73,7 +73,10 @@ export const delegateTaskShape = {
     .string({ error: (issue) => `agent ${shown(issue.input)}: expected an agent name such as claude` })
     .superRefine(storableText('agent', 'line'))
     .optional()
-    .describe('Which agent runs the task (default claude).'),
+    .describe(
+      'Which agent runs the task: claude (default), codex (OpenAI Codex CLI), or shell (the prompt run as one command, ' +
+        'no shell; refused over MCP unless DELEGATE_ALLOW_SHELL_AGENT=1).',
+    ),
   model: z
     .string({ error: (issue) => `model ${shown(issue.input)}: expected a model name` })
     .min(1, { error: 'model: expected a model name (got an empty one)' })

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
-import { agentNames, type TokenCounts } from './agent.js';
+import { agentByName, agentNames, type TokenCounts } from './agent.js';
 import { ClaimGate, holdOnTask, limitLines, readLimits, type BudgetStatus, type ClaimLimits } from './claim-holds.js';
 import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
@@ -271,6 +271,15 @@ export class TaskService {
     const agent = input.agent ?? 'claude';
     const known = agentNames();
     if (!known.includes(agent)) throw new UsageError('invalid_input', `agent '${agent}': expected one of ${known.join(', ')}`);
+    const permissionMode = input.permissionMode ?? this.config.permissionMode;
+    agentByName(agent).checkTask?.({
+      prompt: input.prompt,
+      model: input.model,
+      permissionMode,
+      allowedTools: input.allowedTools ?? [],
+      disallowedTools: input.disallowedTools ?? [],
+      maxBudgetUsd: input.maxBudgetUsd,
+    });
     const dependsOn = input.dependsOn ?? [];
     if (input.continueFrom && !dependsOn.includes(input.continueFrom)) {
       throw new UsageError('invalid_input', `continueFrom ${input.continueFrom}: expected one of the dependsOn ids (add it to dependsOn)`);
@@ -284,7 +293,7 @@ export class TaskService {
         agent,
         model: input.model ?? null,
         // The front door's DELEGATE_PERMISSION_MODE (e.g. from .mcp.json env) is what its user chose: keep it with the task.
-        permissionMode: input.permissionMode ?? this.config.permissionMode,
+        permissionMode,
         allowedTools: input.allowedTools ?? [],
         disallowedTools: input.disallowedTools ?? [],
         workingDirectory,

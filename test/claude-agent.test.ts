@@ -195,16 +195,16 @@ describe('stream-json parser', () => {
 });
 
 describe('agent registry and demo agent', () => {
-  it('knows claude and demo, and names them for unknown agents', () => {
-    expect(agentNames()).toEqual(['claude', 'demo']);
+  it('knows claude, demo, codex and shell, and names them for unknown agents', () => {
+    expect(agentNames()).toEqual(['claude', 'demo', 'codex', 'shell']);
     expect(agentByName('claude')).toBe(claudeAgent);
-    expect(() => agentByName('gpt')).toThrow(/unknown agent 'gpt': expected one of claude, demo/);
+    expect(() => agentByName('gpt')).toThrow(/unknown agent 'gpt': expected one of claude, demo, codex, shell/);
   });
 
   it('ignores a second registration of the same agent and refuses another agent under a taken name', () => {
     registerAgent(claudeAgent);
     expect(() => registerAgent({ ...demoAgent, name: 'claude' })).toThrow(/agent 'claude' is already registered/);
-    expect(agentNames()).toEqual(['claude', 'demo']);
+    expect(agentNames()).toEqual(['claude', 'demo', 'codex', 'shell']);
     expect(agentByName('claude')).toBe(claudeAgent);
   });
 

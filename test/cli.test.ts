@@ -363,7 +363,7 @@ describe('usage errors', () => {
     [['pipeline', 'a', 'b', '-w', 'rel/dir'], `delegate: --working-directory 'rel/dir' (${path.join(repoRoot, 'rel/dir')}): no such directory\n`],
     [['pipeline', 'a', 'b', '--timeout', 'soon'], "delegate: steps[0].timeout 'soon': expected a whole number of milliseconds from 1000 to 86400000\n"],
     [['delegate', 'x', '--depends-on', 'task-000000000000'], 'delegate: dependsOn: task task-000000000000 does not exist\n'],
-    [['delegate', 'x', '--agent', 'gpt'], "delegate: agent 'gpt': expected one of claude, demo\n"],
+    [['delegate', 'x', '--agent', 'gpt'], "delegate: agent 'gpt': expected one of claude, demo, codex, shell\n"],
     [['status', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
     [['logs', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],
     [['cancel', 'task-000000000000'], 'delegate: taskId task-000000000000: no such task (see delegate status for the list)\n'],

@@ -21,6 +21,8 @@ describe('configuration from the environment', () => {
       logLevel: 'info',
       mcpMaxMessageBytes: 16_777_216,
       notify: { webhookUrl: undefined, command: undefined, desktop: false },
+      allowShellAgent: false,
+      hostId: undefined,
     });
     expect(config.databaseUrl).toBe(`file:${path.join(config.dataDir, 'delegate.db')}`);
   });
@@ -46,6 +48,8 @@ describe('configuration from the environment', () => {
       DELEGATE_NOTIFY_DESKTOP: '1',
       DELEGATE_ACCOUNT: 'team-a',
       DELEGATE_DAILY_BUDGET_USD: '12.5',
+      DELEGATE_ALLOW_SHELL_AGENT: '1',
+      DELEGATE_HOST_ID: 'build-box-2',
     });
     expect(config).toEqual({
       dataDir: '/tmp/d',
@@ -65,6 +69,8 @@ describe('configuration from the environment', () => {
       notify: { webhookUrl: 'https://hooks.example.com/services/T0/B0/secret', command: ['/usr/local/bin/on-task-end', '--quiet'], desktop: true },
       account: 'team-a',
       dailyBudgetUsd: 12.5,
+      allowShellAgent: true,
+      hostId: 'build-box-2',
     });
   });
 
@@ -92,6 +98,8 @@ describe('configuration from the environment', () => {
     ['DELEGATE_IDLE_EXIT', '1.5', 'DELEGATE_IDLE_EXIT="1.5": expected an integer >= 0 (milliseconds; 0 = never exit)'],
     ['DELEGATE_LEASE_MS', '999', 'DELEGATE_LEASE_MS="999": expected an integer from 1000 to 600000 (milliseconds)'],
     ['DELEGATE_AUTOSTART', 'yes', 'DELEGATE_AUTOSTART="yes": expected one of 0, 1'],
+    ['DELEGATE_ALLOW_SHELL_AGENT', 'true', 'DELEGATE_ALLOW_SHELL_AGENT="true": expected one of 0, 1'],
+    ['DELEGATE_HOST_ID', 'two words', 'DELEGATE_HOST_ID="two words": expected a name of 1 to 200 printable characters without spaces'],
     ['DELEGATE_PERMISSION_MODE', 'yolo', 'DELEGATE_PERMISSION_MODE="yolo": expected one of acceptEdits, bypassPermissions, default, plan, dontAsk'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '65535', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="65535": expected an integer from 65536 to 268435456 (bytes)'],
     ['DELEGATE_MCP_MAX_MESSAGE_BYTES', '16MiB', 'DELEGATE_MCP_MAX_MESSAGE_BYTES="16MiB": expected an integer from 65536 to 268435456 (bytes)'],

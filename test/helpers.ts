@@ -22,6 +22,8 @@ export function testEnv(dataDir: string, extra: Record<string, string> = {}): No
     DELEGATE_DATA_DIR: dataDir,
     FAKE_CLAUDE_LOG: path.join(dataDir, 'fake-claude.jsonl'),
     FAKE_CLAUDE_SESSIONS: path.join(dataDir, 'fake-claude-sessions'),
+    FAKE_CODEX_LOG: path.join(dataDir, 'fake-codex.jsonl'),
+    FAKE_CODEX_SESSIONS: path.join(dataDir, 'fake-codex-sessions'),
     DELEGATE_IDLE_EXIT: '3000',
     CPU_THRESHOLD: '100',
     MEMORY_RESERVE: '0',

@@ -4,11 +4,15 @@
  */
 import { registerAgent } from '../../engine/agent.js';
 import { claudeAgent } from './claude.js';
+import { codexAgent } from './codex.js';
 import { demoAgent } from './demo.js';
+import { shellAgent } from './shell.js';
 
 // claude first: it is the default, and lists of agent names show it first.
 registerAgent(claudeAgent);
 registerAgent(demoAgent);
+registerAgent(codexAgent);
+registerAgent(shellAgent);
 
 /** This module's URL as a pool worker thread can import it (compiled JS, so under `<repo>/dist` when run from `.ts`). */
 export function agentsModuleUrl(moduleUrl: string = import.meta.url): string {

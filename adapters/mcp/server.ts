@@ -199,6 +199,7 @@ export async function startStdioServer(
     ensureRunner,
     logger,
     closing: serverClosing.signal,
+    allowShellAgent: config.allowShellAgent,
   });
   const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);

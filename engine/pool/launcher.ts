@@ -20,8 +20,9 @@ const SAFE_ENV_NAMES = new Set([
   // claude must reach its API from behind corporate proxies and TLS interception too.
   'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS',
 ]);
-// DELEGATE_ lets an agent delegate further into the same data dir; FAKE_CLAUDE_ configures the test fixture.
-const SAFE_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'XDG_', 'DELEGATE_', 'FAKE_CLAUDE_'];
+// DELEGATE_ lets an agent delegate further into the same data dir; FAKE_CLAUDE_ and FAKE_CODEX_ configure the
+// test fixtures. An agent's own credentials (codex's OPENAI_/CODEX_) come from the agent's command, not from here.
+const SAFE_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'XDG_', 'DELEGATE_', 'FAKE_CLAUDE_', 'FAKE_CODEX_'];
 /** Never passed on, whatever the prefix: credentials of the engine's own database. */
 const SECRET_ENV_NAMES = new Set(['DELEGATE_DATABASE_TOKEN', 'DELEGATE_DATABASE_URL']);
 

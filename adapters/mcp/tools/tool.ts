@@ -14,7 +14,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { isStoreError, isUsageError } from '../../../engine/errors.js';
+import { UsageError, isStoreError, isUsageError } from '../../../engine/errors.js';
 import type { Logger } from '../../../engine/logger.js';
 import type { RunnerState } from '../../../engine/runner-control.js';
 import type { ScheduleService } from '../../../engine/schedule-service.js';
@@ -40,6 +40,8 @@ export interface ToolDeps {
   logger: Logger;
   /** Aborts when the server is closing, so a long call (WaitForTask) ends and the server can exit. */
   closing?: AbortSignal;
+  /** DELEGATE_ALLOW_SHELL_AGENT: whether this client may queue `shell` tasks; refused when not set. */
+  allowShellAgent?: boolean;
 }
 
 /** What one call of a tool has besides its input: its cancellation and, when the client asked, a progress channel. */
@@ -105,7 +107,9 @@ async function answer<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   call: ToolCall,
 ): Promise<CallToolResult> {
   try {
-    const reply = await spec.run(parseInput(schema, args), deps, call);
+    const input = parseInput(schema, args);
+    refuseShellAgent(input, deps);
+    const reply = await spec.run(input, deps, call);
     deps.logger.debug('tool call', { tool: spec.name });
     return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.data as Record<string, unknown> };
   } catch (error) {
@@ -145,6 +149,18 @@ function callOf(extra: RequestHandlerExtra<ServerRequest, ServerNotification>, d
             }
           },
   };
+}
+
+/**
+ * An MCP client is a model: letting it run arbitrary commands through the `shell` agent must be the user's
+ * explicit choice. Checked here, for every tool with an `agent` field, so a new tool cannot forget it. Retrying
+ * or resuming a shell task a person queued stays allowed: it runs the command that person chose.
+ */
+function refuseShellAgent(input: unknown, deps: ToolDeps): void {
+  if (deps.allowShellAgent === true) return;
+  if (typeof input === 'object' && input !== null && (input as { agent?: unknown }).agent === 'shell') {
+    throw new UsageError('invalid_input', "agent 'shell': not allowed for MCP clients unless DELEGATE_ALLOW_SHELL_AGENT=1 is set in the server's environment");
+  }
 }
 
 /** A tool result that reports a mistake or failure in one line. */
