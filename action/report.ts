@@ -90,13 +90,20 @@ function statusText(view: TaskView): string {
 export interface RunTotals {
   conclusion: 'success' | 'failure';
   totalCostUsd: number;
+  /** Tasks that failed or were cancelled themselves. */
   failedCount: number;
+  /** Tasks that never ran because a dependency failed (as GitHub skips a job whose needs failed). */
+  notRunCount: number;
 }
 
+const neverRan = (task: FinishedTask): boolean => task.view.failReason === 'dependency_failed';
+
+/** Totals of a run; it succeeded when every task completed. */
 export function totalsOf(tasks: readonly FinishedTask[]): RunTotals {
-  const failedCount = tasks.filter((task) => task.view.status !== 'completed').length;
+  const incomplete = tasks.filter((task) => task.view.status !== 'completed');
+  const notRunCount = incomplete.filter(neverRan).length;
   const totalCostUsd = tasks.reduce((sum, task) => sum + (task.view.costUsd ?? 0), 0);
-  return { conclusion: failedCount === 0 ? 'success' : 'failure', totalCostUsd, failedCount };
+  return { conclusion: incomplete.length === 0 ? 'success' : 'failure', totalCostUsd, failedCount: incomplete.length - notRunCount, notRunCount };
 }
 
 /** Round a dollar sum for output: float sums print as 0.036899999999999995 otherwise. */
@@ -147,9 +154,10 @@ export async function publishReport(tasks: readonly FinishedTask[], options: { e
         task.lastLines.slice(-5).map(escapeHtml).join('<br>') || (task.view.error ? escapeHtml(options.redact(task.view.error)) : ''),
       ]),
     ]);
-    const failed = totals.failedCount;
+    const completed = tasks.length - totals.failedCount - totals.notRunCount;
+    const notRun = totals.notRunCount > 0 ? `, ${totals.notRunCount} not run (a dependency failed)` : '';
     summary.addRaw(
-      `<p>${tasks.length} task${tasks.length === 1 ? '' : 's'}: ${tasks.length - failed} completed, ${failed} not completed · total ${formatCost(dollars(totals.totalCostUsd))}</p>`,
+      `<p>${tasks.length} task${tasks.length === 1 ? '' : 's'}: ${completed} completed, ${totals.failedCount} failed${notRun} · total ${formatCost(dollars(totals.totalCostUsd))}</p>`,
       true,
     );
     for (const task of tasks) {

@@ -255,9 +255,9 @@ export async function run(): Promise<void> {
       redact,
       ...(tick ? { note: `Ran the due schedules of ${inputs.databaseUrl!.startsWith('file:') ? inputs.databaseUrl : 'the shared database'} as well.` } : {}),
     });
-    if (totals.failedCount > 0) {
-      const failed = results.filter((task) => task.view.status !== 'completed').map((task) => `${task.id} (${task.view.failReason ?? task.view.status})`);
-      core.setFailed(`${totals.failedCount} of ${results.length} task${results.length === 1 ? '' : 's'} did not complete: ${failed.join(', ')}`);
+    if (totals.conclusion === 'failure') {
+      const incomplete = results.filter((task) => task.view.status !== 'completed').map((task) => `${task.id} (${task.view.failReason ?? task.view.status})`);
+      core.setFailed(`${incomplete.length} of ${results.length} task${results.length === 1 ? '' : 's'} did not complete: ${incomplete.join(', ')}`);
     }
   } catch (error) {
     if (isUsageError(error) || isStoreError(error)) core.setFailed(redact(error.message));
