@@ -149,12 +149,15 @@ class Reader {
   }
 }
 
-/** Folded block lines: single newlines become spaces, blank lines stay newlines, more-indented lines stay as they are. */
+/** Folded block lines: a single line break becomes a space, each blank line one newline; more-indented lines keep their breaks. */
 function fold(lines: string[]): string {
   let out = '';
   lines.forEach((line, index) => {
+    const previous = lines[index - 1];
     if (index === 0) out = line;
-    else if (line === '' || lines[index - 1] === '' || line.startsWith(' ')) out += `\n${line}`;
+    else if (line === '') out += '\n';
+    else if (previous === '') out += line;
+    else if (line.startsWith(' ') || previous!.startsWith(' ')) out += `\n${line}`;
     else out += ` ${line}`;
   });
   return out;

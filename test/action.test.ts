@@ -275,3 +275,57 @@ process.stdin.on('end', () => {
     }
   }, 60_000);
 });
+
+describe('tasks input', () => {
+  it('reads the YAML a task list is written in, and JSON', async () => {
+    const { parseYamlSubset } = await import('../action/yaml-subset.js');
+    const yaml = [
+      '# comment',
+      '- id: a',
+      '  prompt: "Fix it # not a comment" # a comment',
+      '  needs:',
+      '    - b',
+      "    - 'c d'",
+      '- id: b',
+      '  prompt: >-',
+      '    folded',
+      '    text',
+      '',
+      '    next paragraph',
+      '  depends_on: [x, "y, z"]',
+      '- prompt: |',
+      '    line one',
+      '      indented',
+      '  priority: P0',
+    ].join('\n');
+    expect(parseYamlSubset(yaml)).toEqual([
+      { id: 'a', prompt: 'Fix it # not a comment', needs: ['b', 'c d'] },
+      { id: 'b', prompt: 'folded text\nnext paragraph', depends_on: ['x', 'y, z'] },
+      { prompt: 'line one\n  indented\n', priority: 'P0' },
+    ]);
+    expect(parseYamlSubset('[{"id":"a","prompt":"p"}]')).toEqual([{ id: 'a', prompt: 'p' }]);
+    for (const [text, problem] of [
+      ['- id: &anchor a', 'line 1: anchors, aliases and tags are not supported here'],
+      ['- id: a\n  prompt: Fix: it', "line 2: a value containing ': ' must be quoted"],
+      ['- id: a\n   prompt: x', 'line 2: unexpected indentation'],
+      ['id: a', "line 1: expected a list item starting with '- '"],
+      ['- id: a\n  needs: [b', "line 2: a list opened with '[' must close with ']' on the same line"],
+    ] as const) {
+      expect(() => parseYamlSubset(text), text).toThrow(problem);
+    }
+  });
+
+  it('maps claude_args onto task fields', async () => {
+    const { parseClaudeArgs } = await import('../action/claude-args.js');
+    expect(parseClaudeArgs(`# comment line\n--model=opus --allowed-tools 'Bash(git diff:*)' "Read,Write" --disallowedTools WebFetch\n--dangerously-skip-permissions`)).toEqual({
+      model: 'opus',
+      allowedTools: ['Bash(git diff:*)', 'Read', 'Write'],
+      disallowedTools: ['WebFetch'],
+      permissionMode: 'bypassPermissions',
+    });
+    expect(() => parseClaudeArgs('--output-format json')).toThrow('claude_args: --output-format is set by delegate itself on every run; remove it');
+    expect(() => parseClaudeArgs('fix the bug')).toThrow("claude_args: 'fix' is not a flag; put instructions in prompt or tasks");
+    expect(() => parseClaudeArgs('--permission-mode plan --dangerously-skip-permissions')).toThrow('contradicts --permission-mode plan');
+    expect(() => parseClaudeArgs('--max-budget-usd -1')).toThrow('claude_args: --max-budget-usd needs a value');
+  });
+});
