@@ -99,6 +99,20 @@ export interface CancelOutcome {
   failedDependants: string[];
 }
 
+/** One task of a graph queued by `delegateGraph`: DelegateTask input whose dependencies are named by entry keys. */
+export interface TaskGraphEntry {
+  /** The name the graph's other entries use for this one. */
+  key: string;
+  /** How errors name this entry in the caller's input, e.g. `tasks[2]`. */
+  label: string;
+  /** DelegateTask fields other than dependsOn and continueFrom. */
+  input: Record<string, unknown>;
+  /** Keys of earlier entries this one waits for. */
+  dependsOn: readonly string[];
+  /** The key of the entry (also in dependsOn) whose checkpoint this one continues from. */
+  continueFrom?: string | undefined;
+}
+
 /** Which output of a task to read. */
 export type LogStream = 'stdout' | 'stderr' | 'both';
 
@@ -234,6 +248,38 @@ export class TaskService {
       }
       nodes.push(this.prepare(input, {}, previous ? (step.delayMs ?? 0) : 0));
     });
+    const { tasks } = await this.insertGraph(nodes);
+    return Promise.all(tasks.map((task) => this.view(task)));
+  }
+
+  /**
+   * Queue a graph of tasks in one transaction, each naming its dependencies by the keys of entries before it
+   * (callers order the graph; the Action sorts its `tasks` input). Nothing is written when any entry is bad; an
+   * entry's error is prefixed with its `label`, so the caller's own input is named. Returns views in entry order.
+   */
+  async delegateGraph(entries: readonly TaskGraphEntry[]): Promise<TaskView[]> {
+    const idOfKey = new Map<string, string>();
+    const nodes: NewTaskNode[] = [];
+    for (const entry of entries) {
+      const idOf = (key: string): string => {
+        const id = idOfKey.get(key);
+        if (id === undefined) throw new UsageError('invalid_input', `${entry.label}: depends on '${printable(key)}', which is not an earlier entry`);
+        return id;
+      };
+      const dependsOn = entry.dependsOn.map(idOf);
+      const continueFrom = entry.continueFrom === undefined ? undefined : idOf(entry.continueFrom);
+      let node: NewTaskNode;
+      try {
+        const input = parseInput(delegateTaskSchema, { ...entry.input, ...(dependsOn.length ? { dependsOn } : {}), ...(continueFrom ? { continueFrom } : {}) });
+        node = this.prepare(input, {});
+      } catch (error) {
+        if (error instanceof UsageError) throw new UsageError(error.code, `${entry.label}.${error.message}`);
+        throw error;
+      }
+      if (idOfKey.has(entry.key)) throw new UsageError('invalid_input', `${entry.label}: the key '${printable(entry.key)}' is used twice`);
+      idOfKey.set(entry.key, node.task.id);
+      nodes.push(node);
+    }
     const { tasks } = await this.insertGraph(nodes);
     return Promise.all(tasks.map((task) => this.view(task)));
   }
