@@ -6,7 +6,7 @@
 import { agentNames } from '../engine/agent.js';
 import { priorities } from '../engine/store/store.js';
 import { ActionInputError } from './action-input-error.js';
-import { parseYamlSubset, YamlSubsetError } from './yaml-subset.js';
+import { parse as parseYaml, YAMLError } from 'yaml';
 
 /** One task of the input, as validated. */
 export interface TaskSpec {
@@ -35,13 +35,21 @@ function fail(problem: string): never {
 
 const shownValue = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value));
 
+/** One line of a YAML error: what is wrong, and where. */
+function yamlProblem(error: YAMLError): string {
+  const what = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const where = error.linePos?.[0];
+  return where ? `line ${where.line}, column ${where.col}: ${what}` : what;
+}
+
 /** Read, check and order the `tasks` input. */
 export function readTasks(text: string): TaskSpec[] {
   let document: unknown;
   try {
-    document = parseYamlSubset(text);
+    // YAML 1.2 (JSON is YAML too); a key written twice is an error rather than silently the last one.
+    document = parseYaml(text, { uniqueKeys: true });
   } catch (error) {
-    if (error instanceof YamlSubsetError) fail(`tasks: not a YAML list of tasks: ${error.message}`);
+    if (error instanceof YAMLError) fail(`tasks: not a YAML list of tasks: ${yamlProblem(error)}`);
     throw error;
   }
   if (!Array.isArray(document)) fail('tasks: expected a YAML list of tasks (- id: …  prompt: …)');

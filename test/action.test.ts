@@ -169,8 +169,10 @@ describe('GitHub Action', () => {
   it.each([
     ['unknown priority', { tasks: '- id: a\n  prompt: hi\n  priority: P9' }, "::error::tasks[0].priority 'P9': expected P0, P1 or P2"],
     ['a cycle', { tasks: '- id: a\n  prompt: one\n  needs: [c]\n- id: b\n  prompt: two\n  needs: a\n- id: c\n  prompt: three\n  depends_on: [b]' }, '::error::tasks: depends_on/needs form a cycle: a → c → b → a'],
-    ['malformed YAML', { tasks: '- id: a\n  prompt: "never closed' }, '::error::tasks: not a YAML list of tasks: line 2: a double-quoted value that does not close on its line'],
-    ['malformed JSON', { tasks: '[{"id": "a", "prompt": }]' }, /^::error::tasks: not a YAML list of tasks: line 1: not valid JSON/],
+    ['malformed YAML', { tasks: '- id: a\n  prompt: "never closed' }, /^::error::tasks: not a YAML list of tasks: line 2, column \d+: Missing closing "quote/],
+    // JSON is YAML: an empty value there is null, which the task check names.
+    ['malformed JSON', { tasks: '[{"id": "a", "prompt": }]' }, '::error::tasks[0].prompt null: expected a non-empty string'],
+    ['unclosed JSON', { tasks: '[{"id": "a", "prompt": "p"}' }, /^::error::tasks: not a YAML list of tasks: line 1, column \d+: /],
     ['an unknown need', { tasks: '- id: a\n  prompt: one\n  needs: [b]' }, "::error::tasks[0]: depends on 'b', which is not the id of a task in tasks (ids: a)"],
     ['an unknown field', { tasks: '- id: a\n  prompt: one\n  model: opus' }, "::error::tasks[0]: unknown field 'model'; allowed fields are id, prompt, depends_on, needs, continue_from, priority, agent"],
     ['neither prompt nor tasks', {}, '::error::prompt or tasks: one is required (or database_url alone, to run the due schedules stored there)'],
@@ -278,41 +280,33 @@ process.stdin.on('end', () => {
 
 describe('tasks input', () => {
   it('reads the YAML a task list is written in, and JSON', async () => {
-    const { parseYamlSubset } = await import('../action/yaml-subset.js');
+    const { readTasks } = await import('../action/tasks-input.js');
     const yaml = [
       '# comment',
       '- id: a',
       '  prompt: "Fix it # not a comment" # a comment',
       '  needs:',
       '    - b',
-      "    - 'c d'",
       '- id: b',
       '  prompt: >-',
       '    folded',
       '    text',
-      '',
-      '    next paragraph',
-      '  depends_on: [x, "y, z"]',
-      '- prompt: |',
+      '  priority: P0',
+      '- id: c',
+      '  prompt: |',
       '    line one',
       '      indented',
-      '  priority: P0',
+      '  depends_on: [a, b]',
     ].join('\n');
-    expect(parseYamlSubset(yaml)).toEqual([
-      { id: 'a', prompt: 'Fix it # not a comment', needs: ['b', 'c d'] },
-      { id: 'b', prompt: 'folded text\nnext paragraph', depends_on: ['x', 'y, z'] },
-      { prompt: 'line one\n  indented\n', priority: 'P0' },
+    const tasks = readTasks(yaml);
+    expect(tasks.map((task) => [task.id, task.prompt, task.dependsOn])).toEqual([
+      ['b', 'folded text', []],
+      ['a', 'Fix it # not a comment', ['b']],
+      ['c', 'line one\n  indented\n', ['a', 'b']],
     ]);
-    expect(parseYamlSubset('[{"id":"a","prompt":"p"}]')).toEqual([{ id: 'a', prompt: 'p' }]);
-    for (const [text, problem] of [
-      ['- id: &anchor a', 'line 1: anchors, aliases and tags are not supported here'],
-      ['- id: a\n  prompt: Fix: it', "line 2: a value containing ': ' must be quoted"],
-      ['- id: a\n   prompt: x', 'line 2: unexpected indentation'],
-      ['id: a', "line 1: expected a list item starting with '- '"],
-      ['- id: a\n  needs: [b', "line 2: a list opened with '[' must close with ']' on the same line"],
-    ] as const) {
-      expect(() => parseYamlSubset(text), text).toThrow(problem);
-    }
+    expect(readTasks('[{"id":"a","prompt":"p"}]').map((task) => task.id)).toEqual(['a']);
+    expect(() => readTasks('- id: a\n  prompt: x\n  prompt: y')).toThrow(/tasks: not a YAML list of tasks: line 3, column 3: Map keys must be unique/);
+    expect(() => readTasks('id: a')).toThrow('tasks: expected a YAML list of tasks');
   });
 
   it('maps claude_args onto task fields', async () => {
