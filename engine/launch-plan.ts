@@ -6,6 +6,7 @@
  */
 import { agentByName } from './agent.js';
 import { composePrompt, formatCheckpointContext } from './checkpoint.js';
+import { localHostIdentity } from './process-info.js';
 import type { DelegateConfig } from './config.js';
 import type { LaunchRequest, RunOutcome } from './pool/protocol.js';
 import type { Store, TaskRecord } from './store/store.js';
@@ -36,6 +37,8 @@ export interface LaunchContext {
   env: NodeJS.ProcessEnv;
   /** Modules that register agents, for the run's shim. */
   agentModules: readonly string[];
+  /** The shim ends its agent when no runner followed it this long (runs other hosts may take over); null: never. */
+  keepaliveMs?: number | null;
 }
 
 /** The launch of a claimed task's current attempt. */
@@ -57,8 +60,11 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
     // A run cut short or stopped at a usage limit continues its own agent session, if the agent got far enough
     // to create one: its work so far is in that session. The id its run recorded, not the task's pre-assigned
     // one: an agent that picks its own ids (codex) reports another.
+    // Only a session of this host: an agent keeps its sessions on the machine it ran on (claude in ~/.claude), so a
+    // run taken over from another host starts a new session, with the note below and its checkpoint context.
     const runs = interrupted || pausedAtLimit ? await context.store.taskRuns(task.id) : [];
-    const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null).at(-1)?.sessionId ?? null;
+    const here = localHostIdentity();
+    const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null && run.host === here).at(-1)?.sessionId ?? null;
     if (interrupted) {
       blocks.push(
         '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
@@ -102,6 +108,7 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
         killGraceMs: context.killGraceMs,
         baseEnv: { ...context.env },
         agentModules: context.agentModules,
+        keepaliveMs: context.keepaliveMs ?? null,
       },
     };
   } catch (error) {

@@ -30,6 +30,12 @@ export interface RecoveryDeps {
   host: string;
   leaseMs: number;
   killGraceMs: number;
+  /**
+   * How long after its lease lapsed a run of another host may be taken over: this host cannot see that host's
+   * processes, so it waits until the run's shim has ended its agent (it does, once no runner touched its
+   * keepalive for a lease period; see ShimSpec.keepaliveMs).
+   */
+  otherHostGraceMs: number;
   logDir: string;
   log: Logger;
   /** Follow the live shim of a run this node just adopted. */
@@ -91,7 +97,7 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
     const takenOver = current && !mine && run.taskOwner === nodeId;
     const nodeDeadHere = run.node !== null && run.node.host === host && !isProcessAlive(run.node.pid, run.node.pidStart);
     const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * leaseMs;
-    const lapsed = run.leaseUntil !== null && run.leaseUntil < now;
+    const lapsed = run.leaseUntil !== null && run.leaseUntil + (run.host === host ? 0 : deps.otherHostGraceMs) < now;
     if (live ? !(nodeDeadHere || lapsed) : !(takenOver || nodeGone || mine)) continue;
     if (live && nodeDeadHere && (await rescue(deps, run))) {
       recovered++;

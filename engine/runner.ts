@@ -109,6 +109,11 @@ export class Runner {
   readonly nodeId = newNodeId();
   /** Hostname, boot and pid namespace: pids in run rows mean something only on the same one. */
   readonly host = localHostIdentity();
+  /**
+   * Whether runners of other hosts may share this database (a server URL, or DELEGATE_HOST_ID naming this host
+   * among several): then a run's shim ends its agent when no runner follows it, so they can take the run over.
+   */
+  private readonly otherHostsMayTakeOver: boolean;
   readonly maxWorkers: number;
   /** Committed events of this runner, as they happen. */
   readonly bus: EventBus;
@@ -150,6 +155,7 @@ export class Runner {
     this.logDir = logDirOf(options.config.dataDir);
     this.maxWorkers = deriveMaxWorkers(options.config);
     this.bus = options.bus ?? new EventBus();
+    this.otherHostsMayTakeOver = process.env.DELEGATE_HOST_ID !== undefined || !options.config.databaseUrl.startsWith('file:');
   }
 
   /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
@@ -217,7 +223,15 @@ export class Runner {
           this.runs.register(task.id, attempt);
           this.log.info('claimed task', { task: task.id, attempt, priority: task.priority });
           const env = this.options.env ?? process.env;
-          return planLaunch(task, { store, config: this.options.config, logDir: this.logDir, killGraceMs: timing.killGraceMs, env, agentModules: this.options.agentModules });
+          return planLaunch(task, {
+            store,
+            config: this.options.config,
+            logDir: this.logDir,
+            killGraceMs: timing.killGraceMs,
+            env,
+            agentModules: this.options.agentModules,
+            keepaliveMs: this.otherHostsMayTakeOver ? timing.leaseMs : null,
+          });
         },
         revokeRun: (taskId, attempt, reason) => this.revoke(taskId, attempt, reason),
         wake: () => this.tell({ type: 'WAKE' }),
@@ -353,6 +367,9 @@ export class Runner {
       host,
       leaseMs: timing.leaseMs,
       killGraceMs: timing.killGraceMs,
+      // The other host's shim ends its agent a lease period after its runner stopped following it (at most a
+      // third of a lease after the last renewal), plus its kill grace, plus a check interval.
+      otherHostGraceMs: Math.ceil(timing.leaseMs / 3) + timing.killGraceMs + 1000,
       logDir: this.logDir,
       log,
       adopt: ({ taskId, attempt, pid, pidStart }) => {

@@ -1,24 +1,27 @@
 /**
- * Chaos (issue 6): three `delegate serve` processes on one database file run a 200-task DAG of short fake-claude
- * tasks while a loop kill -9s a random runner ten times and restarts it. At the end every task completed, no
- * task ran twice at the same time, no agent process is left, and the history accounts for every attempt.
+ * Chaos (issues 6, 16): three `delegate serve` processes run a 200-task DAG of short fake-claude tasks while a
+ * loop kill -9s a random runner ten times and restarts it. At the end every task completed, no task ran twice at
+ * the same time, no agent process is left, and the history accounts for every attempt. Twice: on one database
+ * file (one host), and on a real libSQL server (sqld) with each runner a host of its own (DELEGATE_HOST_ID, its
+ * own data dir): there a runner cannot see another's processes, and runs change hosts by lease only.
  */
 import type { ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 // TaskService validates agent names against the registry, which this file fills (no CLI in this process).
 import '../adapters/agents/index.js';
 import { loadConfig } from '../engine/config.js';
 import { systemClock } from '../engine/clock.js';
 import { openStore, type Store } from '../engine/store/store.js';
 import { TaskService } from '../engine/task-service.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { eventually, fakeClaudeEvents, processExists, removeDir, serve, stopRunners, tempDir, testEnv } from './helpers.js';
+import { sqldAvailable, startSqld, type SqldServer } from './sqld.js';
 
 const taskCount = 200;
 const kills = 10;
-let dataDir: string;
-let env: NodeJS.ProcessEnv;
-let store: Store;
 const runners: ChildProcess[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
 
 /** A small deterministic PRNG, so a failing DAG can be reproduced. */
 function random(seed: number): () => number {
@@ -29,22 +32,25 @@ function random(seed: number): () => number {
   };
 }
 
-beforeAll(async () => {
-  dataDir = tempDir('delegate-chaos-');
-  env = testEnv(dataDir, { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', DELEGATE_MAX_WORKERS: '3', DELEGATE_LEASE_MS: '3000', LOG_LEVEL: 'info' });
-  store = await openStore(loadConfig(env).databaseUrl);
+afterEach(async () => {
+  for (const runner of runners.splice(0)) runner.kill('SIGKILL');
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-afterAll(async () => {
-  for (const runner of runners) runner.kill('SIGKILL');
-  await stopRunners(env);
-  await store.close();
-  removeDir(dataDir);
-});
+/** What one chaos run is played on: the environment of runner `i` (its host), and where the fake claude logs. */
+interface ChaosSetup {
+  label: string;
+  envOf(runner: number): NodeJS.ProcessEnv;
+  fakeClaudeDir: string;
+}
 
-it('survives ten kill -9s of three runners on one database without losing or doubling a task', async () => {
+async function chaos(setup: ChaosSetup): Promise<void> {
+  const env = setup.envOf(0);
+  const config = loadConfig(env);
+  const store = await openStore(config.databaseUrl, { authToken: config.databaseToken });
+  cleanups.push(() => store.close());
   const rand = random(20261127);
-  const tasks = new TaskService(store, loadConfig(env), systemClock, dataDir);
+  const tasks = new TaskService(store, config, systemClock, config.dataDir);
   const ids: string[] = [];
   for (let i = 0; i < taskCount; i++) {
     const deps = new Set<string>();
@@ -52,7 +58,7 @@ it('survives ten kill -9s of three runners on one database without losing or dou
     const sleep = 50 + Math.floor(rand() * 400);
     ids.push((await tasks.delegate({ prompt: `[sleep ${sleep}] chaos ${i}`, dependsOn: [...deps] })).taskId);
   }
-  const slots = [serve(env), serve(env), serve(env)];
+  const slots = [serve(setup.envOf(0)), serve(setup.envOf(1)), serve(setup.envOf(2))];
   runners.push(...slots);
   // Kill a random runner every few seconds, so the kills are spread over the run (a requeued task goes to the
   // front of the queue; killing every second would keep hitting the same tasks, which the recovery limit is
@@ -62,7 +68,7 @@ it('survives ten kill -9s of three runners on one database without losing or dou
     const victim = Math.floor(rand() * slots.length);
     slots[victim]!.kill('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, rand() * 500));
-    slots[victim] = serve(env);
+    slots[victim] = serve(setup.envOf(victim));
     runners.push(slots[victim]!);
   }
 
@@ -74,7 +80,7 @@ it('survives ten kill -9s of three runners on one database without losing or dou
   expect(notCompleted.slice(0, 5).join("\n") + ` (${notCompleted.length} in all)`).toBe(" (0 in all)");
 
   // No task ran twice at the same time: per task, the agent runs (from the fake claude's own log) never overlap.
-  const events = fakeClaudeEvents(dataDir);
+  const events = fakeClaudeEvents(setup.fakeClaudeDir);
   const endOf = new Map(events.filter((event) => event.event === 'end').map((event) => [event.pid, event.at]));
   // A resumed run's prompt carries a note before the task, so runs are keyed by the task's own tag.
   const tagOf = (prompt: string): string => /chaos \d+$/.exec(prompt)![0];
@@ -114,6 +120,34 @@ it('survives ten kill -9s of three runners on one database without losing or dou
   const engineEvents = await store.eventsAfter(0, {}, 1_000_000);
   const adopted = engineEvents.filter((event) => event.type === 'node:adopted').length;
   const collected = engineEvents.filter((event) => event.type === 'node:collected').length;
-  console.log(`chaos: ${kills} kill -9s hit ${adopted} runs adopted, ${collected} collected, ${lost} lost and resumed; all ${taskCount} tasks completed`);
+  console.log(`chaos (${setup.label}): ${kills} kill -9s hit ${adopted} runs adopted, ${collected} collected, ${lost} lost and resumed; all ${taskCount} tasks completed`);
   expect(adopted + collected + lost).toBeGreaterThan(0);
+  for (let i = 0; i < 3; i++) await stopRunners(setup.envOf(i));
+}
+
+const chaosEnv = { DELEGATE_AUTOSTART: '0', DELEGATE_IDLE_EXIT: '0', DELEGATE_MAX_WORKERS: '3', DELEGATE_LEASE_MS: '3000', LOG_LEVEL: 'info' };
+
+it('survives ten kill -9s of three runners on one database file without losing or doubling a task', async () => {
+  const dataDir = tempDir('delegate-chaos-');
+  cleanups.push(() => removeDir(dataDir));
+  const env = testEnv(dataDir, chaosEnv);
+  await chaos({ label: 'one file, one host', envOf: () => env, fakeClaudeDir: dataDir });
 }, 300_000);
+
+describe.runIf(sqldAvailable)('on a libSQL server', () => {
+  it('survives ten kill -9s of three runners on three hosts sharing one sqld, without losing or doubling a task', async () => {
+    const root = tempDir('delegate-chaos-hosts-');
+    cleanups.push(() => removeDir(root));
+    const server: SqldServer = await startSqld();
+    cleanups.push(() => server.cleanup());
+    // Each host its own data dir (logs, run files) and name; one fake-claude log to check overlaps across hosts.
+    for (let i = 0; i < 3; i++) mkdirSync(path.join(root, `host-${i}`));
+    const envOf = (runner: number): NodeJS.ProcessEnv => ({
+      ...testEnv(path.join(root, `host-${runner}`), chaosEnv),
+      DELEGATE_DATABASE_URL: server.url,
+      DELEGATE_HOST_ID: `host-${runner}`,
+      FAKE_CLAUDE_LOG: path.join(root, 'fake-claude.jsonl'),
+    });
+    await chaos({ label: 'sqld, three hosts', envOf, fakeClaudeDir: root });
+  }, 300_000);
+});

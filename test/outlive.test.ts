@@ -128,3 +128,32 @@ describe('a runner killed with -9', () => {
     expect(plain.code).not.toBe(0);
   });
 });
+
+describe('a runner killed with -9 where other hosts share the database (DELEGATE_HOST_ID)', () => {
+  it('its agent stops a lease after no runner follows it, and only then does a runner of another host take the task over', async () => {
+    const hostA = { ...env, DELEGATE_HOST_ID: 'host-a', DELEGATE_LEASE_MS: '3000' };
+    const hostB = { ...env, DELEGATE_HOST_ID: 'host-b', DELEGATE_LEASE_MS: '3000' };
+    const [id] = await queue(['[sleep 60000] [lines 2] moves host']);
+    const runnerA = serve(hostA);
+    children.push(runnerA);
+    await eventually(() => starts().length === 1, 20_000);
+    runnerA.kill('SIGKILL');
+    // Host B comes up at once, but cannot see host A's processes: it must wait for the lease, and the agent must
+    // be gone before B runs the task again.
+    children.push(serve(hostB));
+    const first = starts()[0]!;
+    const ended = await eventually(() => fakeClaudeEvents(dataDir).find((event) => event.event === 'end' && event.pid === first.pid) ?? null, 30_000);
+    await eventually(() => (starts().length === 2 ? true : null), 30_000);
+    const second = starts()[1]!;
+    expect(second.at).toBeGreaterThanOrEqual(ended.at);
+    expect(processExists(first.pid)).toBe(false);
+    const runs = await eventually(async () => {
+      const rows = await store.taskRuns(id!);
+      return rows.length === 2 ? rows : null;
+    });
+    expect(runs[0]).toMatchObject({ attempt: 1, host: 'host-a', outcome: 'lost' });
+    expect(runs[1]).toMatchObject({ attempt: 2, host: 'host-b' });
+    expect((await store.getTask(id!))!.owner).toMatch(/^node-/);
+    await cli(['cancel', id!], hostB);
+  });
+});

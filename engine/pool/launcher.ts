@@ -6,7 +6,7 @@
  * leaves its agents running and their output complete; the next runner adopts a live shim with the same loop.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, utimesSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { isProcessAlive, killGroupById, processStartTime } from '../process-info.js';
 import { ChildCommand, ParentCommand, type LauncherJob, type LauncherMessage, type LaunchRequest, type RunEnd, type RunOutcome } from './protocol.js';
@@ -14,6 +14,22 @@ import { readJsonIfExists, readOutcome, runDirOf, runFiles, writeJsonAtomic, typ
 
 /** How often a run's files are looked at. */
 const FOLLOW_MS = 100;
+/** How often a following runner touches a run's keepalive file; well under any lease. */
+const KEEPALIVE_TOUCH_MS = 250;
+
+/** Mark a run as followed now (create the file, or move its mtime). */
+function touchKeepalive(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    try {
+      closeSync(openSync(file, 'a'));
+    } catch {
+      // The run's directory is gone: the run is over.
+    }
+  }
+}
 
 const SAFE_ENV_NAMES = new Set([
   'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TERM', 'TMPDIR', 'SHELL', 'TZ',
@@ -70,10 +86,12 @@ async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: num
     maxOutputBuffer: req.maxOutputBuffer,
     killGraceMs: req.killGraceMs,
     agentModules: req.agentModules,
+    keepaliveMs: req.keepaliveMs ?? null,
   };
   try {
     mkdirSync(runDir, { recursive: true });
     writeJsonAtomic(files.spec, spec);
+    touchKeepalive(files.keepalive);
   } catch (error) {
     return { error: `cannot write the run's files in ${runDir}: ${(error as Error).message}` };
   }
@@ -159,7 +177,13 @@ async function follow(
 ): Promise<RunOutcome> {
   const files = runFiles(runDir);
   let last = '';
+  let touchedAt = 0;
   for (;;) {
+    // This runner follows the run: a shim that watches its keepalive (a run other hosts could take over) lives on.
+    if (Date.now() - touchedAt >= KEEPALIVE_TOUCH_MS) {
+      touchKeepalive(files.keepalive);
+      touchedAt = Date.now();
+    }
     const reason = cancelled();
     if (reason !== undefined) {
       // The whole group: the shim, the agent and whatever the agent started.

@@ -22,6 +22,8 @@ export interface LaunchRequest {
   baseEnv?: Record<string, string | undefined>;
   /** Modules that register agents, which the shim imports for the agent's output parser. */
   agentModules: readonly string[];
+  /** The shim ends its agent when no runner followed it for this long; null: never (see ShimSpec). */
+  keepaliveMs?: number | null;
 }
 
 /** Follow the shim of a run whose runner died (DESIGN §10): its files, from where they are. */

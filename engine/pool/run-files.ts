@@ -6,7 +6,9 @@
  * - `spec.json`: what to run, written by the runner before it starts the shim (mode 0600);
  * - `started.json`: the agent's pid, written by the shim once the agent exists;
  * - `progress.json`: output bytes, readable lines, agent session, rewritten as the run goes;
- * - `exit.json`: the run's outcome, written once at the end.
+ * - `exit.json`: the run's outcome, written once at the end;
+ * - `keepalive`: touched by the runner that follows the run; where a runner on another host may take the run
+ *   over, the shim ends its agent when no runner has touched it for a while (see `ShimSpec.keepaliveMs`).
  * Every file is written to a temporary name and renamed, so a reader never sees half of one.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,12 @@ export interface ShimSpec {
   killGraceMs: number;
   /** Modules that register agents, for the shim's parser of the agent's output. */
   agentModules: readonly string[];
+  /**
+   * End the agent when no runner has touched `keepalive` for this long, so that a runner on another host, which
+   * cannot see this process, may take the run over once its lease lapsed without two agents writing one task.
+   * Null where only this host's runners can take it over (they see the shim and adopt it): it runs on.
+   */
+  keepaliveMs?: number | null;
 }
 
 /** The agent process as the shim reports it. */
@@ -53,6 +61,7 @@ export function runFiles(runDir: string) {
     started: path.join(runDir, 'started.json'),
     progress: path.join(runDir, 'progress.json'),
     exit: path.join(runDir, 'exit.json'),
+    keepalive: path.join(runDir, 'keepalive'),
     /** The shim's own stderr (its crashes), not the agent's. */
     shimLog: path.join(runDir, 'shim.log'),
   };

@@ -16,6 +16,7 @@ async function main(runDir: string): Promise<void> {
   const outcome = await superviseAgent(spec, process.env, {
     started: (agent) => writeJsonAtomic(files.started, agent),
     progress: (progress) => writeJsonAtomic(files.progress, progress),
+    keepaliveFile: files.keepalive,
   });
   writeJsonAtomic(files.exit, outcome);
   // Done: a timer still waiting on the agent's pipes (a tool that kept them open) must not keep the shim up.

@@ -5,7 +5,7 @@
  * with it). Plain Node, no engine state: everything it needs is in the spec and its environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
@@ -140,6 +140,8 @@ function describeExit(
 export interface SuperviseReport {
   started(agent: ShimStarted): void;
   progress(progress: ShimProgress): void;
+  /** The run's keepalive file, watched when the spec asks for it (`keepaliveMs`). */
+  keepaliveFile?: string;
 }
 
 /**
@@ -274,7 +276,10 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
   child.stdin?.end(spec.command.stdin);
 
 
+  // Fenced by silence: no runner followed this run for keepaliveMs (see ShimSpec.keepaliveMs).
+  const keepaliveWatch = spec.keepaliveMs && report.keepaliveFile ? watchKeepalive(report.keepaliveFile, spec.keepaliveMs, (silentMs) => terminate('lost', `no runner followed this run for ${silentMs} ms; its agent was stopped so the run can be taken over`)) : undefined;
   const { code, signal } = await exitP;
+  clearInterval(keepaliveWatch);
   exited = true;
   clearTimeout(progressTimer);
   // The agent is gone, but tools it started (shells, dev servers) may live on in its group.
@@ -302,4 +307,25 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
     lastLines,
   };
   return outcome;
+}
+
+/** Call `onSilent` once `file` has not been touched for `limitMs` (checked a few times a second). */
+function watchKeepalive(file: string, limitMs: number, onSilent: (silentMs: number) => void): NodeJS.Timeout {
+  const started = Date.now();
+  const timer = setInterval(() => {
+    let touchedAt: number;
+    try {
+      touchedAt = statSync(file).mtimeMs;
+    } catch {
+      // Not written yet, or its directory went away: count from the shim's own start.
+      touchedAt = started;
+    }
+    const silentMs = Math.round(Date.now() - Math.max(touchedAt, started));
+    if (silentMs > limitMs) {
+      clearInterval(timer);
+      onSilent(silentMs);
+    }
+  }, Math.max(50, Math.min(500, limitMs / 6)));
+  timer.unref();
+  return timer;
 }
