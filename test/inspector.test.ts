@@ -4,6 +4,7 @@
  * own connection, as `delegate inspect` does in its own process, so it sees the runner's commits the way it
  * would see a detached runner's.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -21,7 +22,7 @@ import { openStore, type NewTaskNode, type Store } from '../engine/store/store.j
 import { decideSubmit } from '../engine/task-steps.js';
 import { newTaskId, TaskService } from '../engine/task-service.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
-import { eventually, removeDir, repoRoot, sqlOn, tempDir } from './helpers.js';
+import { cli, cliBin, eventually, removeDir, repoRoot, sqlOn, tempDir, testEnv } from './helpers.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(chromiumPath);
@@ -154,6 +155,33 @@ describe('inspector HTTP API', () => {
     expect(live.nodes.map((node) => node.id)).toEqual([engine.runner!.nodeId]);
     expect(live.actors.some((actor) => actor.kind === 'supervisor')).toBe(true);
     expect(live.actors.some((actor) => actor.kind === 'slot')).toBe(true);
+  });
+});
+
+describe('delegate inspect', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = tempDir();
+  });
+  afterEach(() => removeDir(dataDir));
+
+  it('prints its URL, serves it with the token only, and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, [cliBin, 'inspect', '--json'], { env: testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const shown = await eventually(() => (stdout.includes('}') ? (JSON.parse(stdout) as { url: string; port: number; token: string }) : null));
+    expect(shown.url).toBe(`http://127.0.0.1:${shown.port}/?token=${shown.token}`);
+    expect((await fetch(shown.url)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${shown.port}/api/live`)).status).toBe(401);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
+  it('says how to get @statelyai/inspect when --stately cannot load it', async () => {
+    const result = await cli(['inspect', '--stately'], testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--stately: the @statelyai/inspect package is not installed');
   });
 });
 
