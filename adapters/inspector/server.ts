@@ -87,11 +87,15 @@ function sameToken(given: string | null | undefined, token: string): boolean {
 
 /** A small JSON body (cancel's reason); an empty body is `{}`. */
 async function readJsonBody(request: IncomingMessage): Promise<Record<string, unknown>> {
-  let text = '';
-  for await (const chunk of request) {
-    text += String(chunk);
-    if (text.length > 64 * 1024) throw new UsageError('invalid_input', 'request body: expected at most 64 KiB of JSON');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new UsageError('invalid_input', 'request body: expected at most 64 KiB of JSON');
+    chunks.push(chunk);
   }
+  // Decoded once whole: a character split between chunks stays one character.
+  const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   try {
     const value: unknown = JSON.parse(text);
