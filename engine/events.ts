@@ -91,6 +91,7 @@ export class EventBus {
 export class EventFollower {
   #afterId: number;
   #lastVersion: number | null = null;
+  #woken = false;
   #stopped = false;
   #handle: unknown;
   /** The round in flight (or the last one), which `stop` waits for. */
@@ -124,8 +125,15 @@ export class EventFollower {
       if (this.#stopped) return;
       try {
         const version = await this.store.dataVersion();
-        if (version === null || version !== this.#lastVersion) {
-          for (let batch = await this.poll(); batch.length > 0 && !this.#stopped; batch = await this.poll()) await onEvents(batch);
+        if (this.#woken || version === null || version !== this.#lastVersion) {
+          // Cleared before the read: a wake during it asks for one more round.
+          this.#woken = false;
+          try {
+            for (let batch = await this.poll(); batch.length > 0 && !this.#stopped; batch = await this.poll()) await onEvents(batch);
+          } catch (error) {
+            this.#woken = true;
+            throw error;
+          }
           // Only after a full read: a failed one is tried again next round even if nothing else commits.
           this.#lastVersion = version;
         }
@@ -136,6 +144,14 @@ export class EventFollower {
       }
     };
     this.#round = round();
+  }
+
+  /**
+   * Read on the next round even if `data_version` did not change: it changes only when *another* connection
+   * commits, so a process that commits on its own connection (and publishes on its bus) wakes its follower.
+   */
+  wake(): void {
+    this.#woken = true;
   }
 
   /** Stop following; resolves once a read in flight has finished, so the caller may close the store. */

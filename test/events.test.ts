@@ -4,7 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EngineEvent } from '../engine/events.js';
+import path from 'node:path';
+import { systemClock } from '../engine/clock.js';
+import { EventFollower, type EngineEvent } from '../engine/events.js';
+import { openStore, type NewEngineEvent } from '../engine/store/store.js';
 import { cli, cliBin, eventually, removeDir, stopRunners, tempDir, testEnv } from './helpers.js';
 
 let dataDir: string;
@@ -86,5 +89,31 @@ describe('delegate events', () => {
     const unknown = await cli(['events', '--task', 'task-000000000000'], env);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('task-000000000000');
+  });
+});
+
+describe('EventFollower', () => {
+  it("reads its own connection's commits once woken, which data_version alone never shows", async () => {
+    const store = await openStore(`file:${path.join(dataDir, 'delegate.db')}`);
+    const event = (type: string): NewEngineEvent => ({ at: 1, actorId: 'node-a/slot-0', kind: 'slot', type, from: null, to: type.slice(5), cause: 'TEST', nodeId: 'node-a', attempt: 1, detail: null });
+    const start = await store.lastEventId();
+    await store.recordNodeActors([event('slot:starting')], []);
+    const follower = new EventFollower(store, systemClock, {}, start, 20);
+    const seen: EngineEvent[] = [];
+    follower.start((events) => void seen.push(...events));
+    try {
+      // The first round always reads: once it has, the follower waits for data_version to move.
+      await eventually(() => seen.length === 1);
+      await store.recordNodeActors([event('slot:busy')], []);
+      // A window of several rounds, for a negative check: a slow machine only makes it shorter, never flaky.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(seen.map((e) => e.type)).toEqual(['slot:starting']);
+      follower.wake();
+      await eventually(() => seen.length === 2);
+      expect(seen.map((e) => e.type)).toEqual(['slot:starting', 'slot:busy']);
+    } finally {
+      await follower.stop();
+      await store.close();
+    }
   });
 });

@@ -339,6 +339,40 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.lastEventId()).toBe(all.at(-1)!.id + 1);
     });
 
+    it('pages tasks newest first by a keyset cursor, with or without a state filter', async () => {
+      const inserted = [];
+      // Two share a creation time: the cursor breaks the tie by id, so no task is skipped or listed twice.
+      for (const at of [1000, 2000, 2000, 3000, 4000]) inserted.push(await insert(store, at));
+      const newestFirst = [...inserted].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).map((task) => task.id);
+      const seen: string[] = [];
+      let page = await store.listTasks({ limit: 2 });
+      while (page.length > 0) {
+        seen.push(...page.map((task) => task.id));
+        const last = page.at(-1)!;
+        page = await store.listTasks({ limit: 2, after: { createdAt: last.createdAt, id: last.id } });
+      }
+      expect(seen).toEqual(newestFirst);
+      const afterFirst = { createdAt: inserted[3]!.createdAt, id: inserted[3]!.id };
+      expect((await store.listTasks({ states: ['ready'], after: afterFirst, limit: 10 })).map((task) => task.id)).toEqual(newestFirst.slice(2));
+    });
+
+    it('reads the newest events of one actor, and the snapshots of registered nodes only', async () => {
+      const a = await insert(store, 1000);
+      await insert(store, 1001);
+      await claim(store, 'node-a', 2000);
+      expect((await store.recentActorEvents(a.id, 1)).map((event) => event.type)).toEqual(['task:running']);
+      expect((await store.recentActorEvents(a.id, 10)).map((event) => event.type)).toEqual(['task:ready', 'task:running']);
+      await store.registerNode({ id: 'node-live', host: 'host-a', pid: 1, pidStart: null, dataDir: '/d', version: '1', autostarted: false, startedAt: 1000, heartbeatAt: 1000 });
+      await store.recordNodeActors(
+        [],
+        [
+          { actorId: 'node-live/slot-0', kind: 'slot', nodeId: 'node-live', snapshot: '{"value":"idle"}', updatedAt: 4000 },
+          { actorId: 'node-gone/slot-0', kind: 'slot', nodeId: 'node-gone', snapshot: '{"value":"idle"}', updatedAt: 4000 },
+        ],
+      );
+      expect(await store.liveActorSnapshots()).toEqual([{ actorId: 'node-live/slot-0', kind: 'slot', nodeId: 'node-live', snapshot: '{"value":"idle"}', updatedAt: 4000 }]);
+    });
+
     it('renews leases of owned runs only, by the database clock', async () => {
       await insert(store, 1000);
       await insert(store, 1001);

@@ -30,6 +30,8 @@ export interface Engine {
   tasks: TaskService;
   schedules: ScheduleService;
   usage: UsageService;
+  /** Where this command's own commits are published (its cancels, retries), for whoever follows them in-process. */
+  bus: EventBus;
   /** Make sure a runner serves this data dir (SPEC §2); says so on stderr when it had to start one. */
   ensureRunner(): Promise<void>;
 }
@@ -94,6 +96,7 @@ export abstract class EngineCommand extends Command<DelegateContext> {
         tasks,
         schedules: new ScheduleService(opened, config, systemClock, this.context.cwd, tasks),
         usage: new UsageService(opened, systemClock),
+        bus,
         ensureRunner: startRunner,
       };
       return await this.run(engine);

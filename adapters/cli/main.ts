@@ -13,6 +13,7 @@ import { CancelCommand } from './commands/cancel.js';
 import { DelegateTaskCommand } from './commands/delegate.js';
 import { DemoCommand } from './commands/demo.js';
 import { EventsCommand } from './commands/events.js';
+import { InspectCommand } from './commands/inspect.js';
 import { LogsCommand } from './commands/logs.js';
 import { PipelineCommand } from './commands/pipeline.js';
 import { ResumeCommand } from './commands/resume.js';
@@ -80,6 +81,7 @@ const commands = [
   WorktreeMergeCommand,
   WorktreeRemoveCommand,
   EventsCommand,
+  InspectCommand,
   UsageCommand,
   ServeCommand,
   StopCommand,

@@ -3,7 +3,7 @@
  * any process can follow, and the `actor_snapshots` of node-local actors for the inspector. Task events are
  * written by the step's own transaction; the table keeps the newest `eventsKept` rows.
  */
-import { placeholders, toEngineEvent } from './rows.js';
+import { placeholders, toActorSnapshot, toEngineEvent } from './rows.js';
 import type { SqlExecutor, SqlValue } from './sql-driver.js';
 import type { ActorSnapshotRow, EngineEvent, EventFilter, NewEngineEvent } from './records.js';
 
@@ -42,6 +42,21 @@ export async function eventsAfter(db: SqlExecutor, afterId: number, filter: Even
   }
   const rows = await db.all(`SELECT * FROM events WHERE ${where} ORDER BY id LIMIT ?`, [...args, limit]);
   return rows.map(toEngineEvent);
+}
+
+/** The newest `limit` events of one actor, oldest first (on the events_actor index, whatever the table's size). */
+export async function recentActorEvents(db: SqlExecutor, actorId: string, limit: number): Promise<EngineEvent[]> {
+  const rows = await db.all(`SELECT * FROM events WHERE actor_id = ? ORDER BY id DESC LIMIT ?`, [actorId, limit]);
+  return rows.map(toEngineEvent).reverse();
+}
+
+/**
+ * The latest snapshots of node-local actors whose node is still registered, by actor id. A node that died
+ * without deregistering keeps its row until another node or front door removes it, and its actors with it.
+ */
+export async function liveActorSnapshots(db: SqlExecutor): Promise<ActorSnapshotRow[]> {
+  const rows = await db.all(`SELECT s.* FROM actor_snapshots s JOIN nodes n ON n.id = s.node_id ORDER BY s.node_id, s.actor_id`);
+  return rows.map(toActorSnapshot);
 }
 
 /** The newest event's id, 0 when there is none. */

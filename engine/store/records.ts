@@ -340,6 +340,11 @@ export interface NodeRecord {
 export interface TaskFilter {
   states?: readonly string[] | undefined;
   limit?: number | undefined;
+  /**
+   * Only tasks listed after this one in newest-first order (a keyset cursor: the last task of the previous page),
+   * so a page deep in a long history costs what the first one does.
+   */
+  after?: { createdAt: number; id: string } | undefined;
 }
 
 /** What a runner claims a task with: who it is, when, for how long (database clock), and where the run's log goes. */

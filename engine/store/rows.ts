@@ -5,6 +5,7 @@
 import {
   priorities,
   type ActorKind,
+  type ActorSnapshotRow,
   type Checkpoint,
   type DueTimer,
   type EngineEvent,
@@ -192,6 +193,17 @@ export function toEngineEvent(row: SqlRow): EngineEvent {
     nodeId: str(row.node_id),
     attempt: num(row.attempt),
     detail: str(row.detail),
+  };
+}
+
+/** An `actor_snapshots` row as a record. */
+export function toActorSnapshot(row: SqlRow): ActorSnapshotRow {
+  return {
+    actorId: String(row.actor_id),
+    kind: String(row.kind) as ActorKind,
+    nodeId: str(row.node_id),
+    snapshot: String(row.snapshot),
+    updatedAt: Number(row.updated_at),
   };
 }
 

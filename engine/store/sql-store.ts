@@ -197,8 +197,16 @@ export class SqlStore implements Store {
     return events.eventsAfter(this.db, afterId, filter, limit);
   }
 
+  recentActorEvents(actorId: string, limit: number): Promise<EngineEvent[]> {
+    return events.recentActorEvents(this.db, actorId, limit);
+  }
+
   lastEventId(): Promise<number> {
     return events.lastEventId(this.db);
+  }
+
+  liveActorSnapshots(): Promise<ActorSnapshotRow[]> {
+    return events.liveActorSnapshots(this.db);
   }
 
   async recordNodeActors(batch: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void> {

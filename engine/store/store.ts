@@ -120,8 +120,12 @@ export interface Store {
   timerExists(id: number): Promise<boolean>;
   /** Events after `afterId`, oldest first. */
   eventsAfter(afterId: number, filter: EventFilter, limit: number): Promise<EngineEvent[]>;
+  /** The newest `limit` events of one actor, oldest first. */
+  recentActorEvents(actorId: string, limit: number): Promise<EngineEvent[]>;
   /** The id of the newest event (0 when there is none). */
   lastEventId(): Promise<number>;
+  /** The latest snapshots of the node-local actors (supervisors, slots) of registered nodes. */
+  liveActorSnapshots(): Promise<ActorSnapshotRow[]>;
   /** Append node-local actors' events and keep their latest snapshots, in one transaction. */
   recordNodeActors(events: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void>;
   /** Insert a schedule with its first step (its first timer) in one transaction. */

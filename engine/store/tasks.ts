@@ -197,12 +197,19 @@ export async function getTask(db: SqlExecutor, id: string): Promise<TaskRecord |
   return rows[0] ? toTask(rows[0]) : null;
 }
 
-/** Newest tasks first, optionally of some states only (50 unless a limit is given). */
+/** Newest tasks first, optionally of some states only and after a cursor (50 unless a limit is given). */
 export async function listTasks(db: SqlExecutor, filter: TaskFilter = {}): Promise<TaskRecord[]> {
   const limit = filter.limit ?? 50;
   const states = filter.states ?? [];
-  const where = states.length > 0 ? `WHERE state IN (${placeholders(states.length)})` : '';
-  const rows = await db.all(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, [...states, limit]);
+  const conditions: string[] = [];
+  const args: SqlValue[] = [...states];
+  if (states.length > 0) conditions.push(`state IN (${placeholders(states.length)})`);
+  if (filter.after) {
+    conditions.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    args.push(filter.after.createdAt, filter.after.createdAt, filter.after.id);
+  }
+  const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+  const rows = await db.all(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, [...args, limit]);
   return rows.map(toTask);
 }
 
