@@ -84,9 +84,13 @@ export class EventBus {
   }
 }
 
+/** How often a process looks for other hosts' commits on a libSQL server (one small request each time). */
+export const remoteWatchMs = 250;
+
 /**
  * Follows the events table from an id on, for processes that did not commit the events themselves. It reads
- * only when the database changed (`PRAGMA data_version`, ~25 µs) or, on a remote database, every second.
+ * only when the database changed: `PRAGMA data_version` (~25 µs) on a file, the newest event id on a server
+ * (one request every `remoteWatchMs`).
  */
 export class EventFollower {
   #afterId: number;
@@ -140,7 +144,7 @@ export class EventFollower {
       } catch (error) {
         onError(error);
       } finally {
-        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => (this.#round = round()), remote ? Math.max(this.pollMs, 1000) : this.pollMs);
+        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => (this.#round = round()), remote ? Math.max(this.pollMs, remoteWatchMs) : this.pollMs);
       }
     };
     this.#round = round();

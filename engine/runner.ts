@@ -19,7 +19,7 @@ import { AgentRuns } from './agent-runs.js';
 import { ClaimGate } from './claim-holds.js';
 import { every, systemClock, type Clock } from './clock.js';
 import { redactDatabaseUrl, type DelegateConfig } from './config.js';
-import { EventBus } from './events.js';
+import { EventBus, remoteWatchMs } from './events.js';
 import { planLaunch } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import { NodeJournal } from './node-journal.js';
@@ -346,7 +346,9 @@ export class Runner {
         this.log.error(`${what} failed`, { error: String(error) });
       }
     };
-    this.stops.push(every(clock, store.kind === 'embedded' ? timing.pollMs : Math.max(timing.pollMs, 1000), logged('database watch', () => this.watchDatabase())));
+    // On a server each look is a request (the newest event id): four a second wakes a runner within a quarter
+    // second of another host's commit without hammering the server.
+    this.stops.push(every(clock, store.kind === 'embedded' ? timing.pollMs : Math.max(timing.pollMs, remoteWatchMs), logged('database watch', () => this.watchDatabase())));
     this.stops.push(every(clock, timing.sweepMs, logged('recovery sweep', () => this.sweep())));
     // On start too: runs of a runner that died on this host are taken over at once, not after the next tick.
     const startupSweep = logged('recovery sweep', () => this.sweep())();

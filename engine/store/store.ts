@@ -159,7 +159,10 @@ export interface Store {
   spendSince(since: number): Promise<DaySpend>;
   /** Daily budgets (US dollars) of the schedules that have one, by schedule id. */
   scheduleBudgets(): Promise<Record<string, number>>;
-  /** Changes when another connection commits; null where unsupported (poll instead). */
+  /**
+   * Changes when another connection commits: `PRAGMA data_version` on a file; on a server the newest event id
+   * (which this process's own commits change too). Null only from a driver that has neither.
+   */
   dataVersion(): Promise<number | null>;
   close(): Promise<void>;
 }
