@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts, UsageLimitNotice } from '../../engine/agent.js';
 import { isUsageLimitMessage, parseRateLimitEvent, parseUsageLimitText } from './usage-limit.js';
+import { isObject, str, num, type Json } from './json-fields.js';
 
 /** How to fix a missing `claude` binary; appended to this agent's spawn errors. */
 const CLAUDE_INSTALL_HINT = 'install Claude Code (npm i -g @anthropic-ai/claude-code) or set DELEGATE_CLAUDE_BIN';
@@ -58,20 +59,6 @@ export function buildClaudeArgs(spec: AgentRunSpec): string[] {
   if (spec.disallowedTools.length > 0) args.push('--disallowedTools', ...spec.disallowedTools);
   if (spec.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(spec.maxBudgetUsd));
   return args;
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 function textLines(text: string): string[] {

@@ -21,6 +21,7 @@
 import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, AgentTaskSettings, TokenCounts } from '../../engine/agent.js';
 import { UsageError } from '../../engine/errors.js';
 import { findOnPath } from './claude.js';
+import { isObject, str, type Json } from './json-fields.js';
 
 /** How to fix a missing `codex` binary; appended to this agent's spawn errors. */
 const CODEX_INSTALL_HINT = 'install the Codex CLI (npm i -g @openai/codex) or set DELEGATE_CODEX_BIN';
@@ -95,16 +96,6 @@ function codexEnv(env: NodeJS.ProcessEnv): Record<string, string> {
     if (value !== undefined && CODEX_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) picked[name] = value;
   }
   return picked;
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 function count(value: unknown): number {
