@@ -155,7 +155,7 @@ export class Runner {
     this.logDir = logDirOf(options.config.dataDir);
     this.maxWorkers = deriveMaxWorkers(options.config);
     this.bus = options.bus ?? new EventBus();
-    this.otherHostsMayTakeOver = process.env.DELEGATE_HOST_ID !== undefined || !options.config.databaseUrl.startsWith('file:');
+    this.otherHostsMayTakeOver = options.config.hostId !== undefined || !options.config.databaseUrl.startsWith('file:');
   }
 
   /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
