@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, TokenCounts, UsageLimitNotice } from '../../engine/agent.js';
 import { isUsageLimitMessage, parseRateLimitEvent, parseUsageLimitText } from './usage-limit.js';
+import { missingBinaryExplainer } from './spawn-errors.js';
 import { isObject, str, num, type Json } from './json-fields.js';
 
 /** How to fix a missing `claude` binary; appended to this agent's spawn errors. */
@@ -237,15 +238,5 @@ export const claudeAgent: Agent = {
     return { file: resolveClaudeBin(env), args: buildClaudeArgs(spec), stdin: spec.prompt, env: {} };
   },
   createParser: createStreamJsonParser,
-  describeSpawnError(error: NodeJS.ErrnoException, file: string): string | undefined {
-    switch (error.code) {
-      case 'ENOENT':
-        return file.includes('/') ? `claude binary ${file} not found: ${CLAUDE_INSTALL_HINT}` : `claude not found on PATH: ${CLAUDE_INSTALL_HINT}`;
-      case 'EACCES':
-        return `${file} is not executable (EACCES): ${CLAUDE_INSTALL_HINT}`;
-      default:
-        // Other failures (EMFILE, E2BIG, …) are not fixed by installing claude.
-        return undefined;
-    }
-  },
+  describeSpawnError: missingBinaryExplainer('claude', CLAUDE_INSTALL_HINT),
 };

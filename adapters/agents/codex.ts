@@ -21,6 +21,7 @@
 import type { Agent, AgentCommand, AgentOutputParser, AgentResult, AgentRunSpec, AgentTaskSettings, TokenCounts } from '../../engine/agent.js';
 import { UsageError } from '../../engine/errors.js';
 import { findOnPath } from './claude.js';
+import { missingBinaryExplainer } from './spawn-errors.js';
 import { isObject, str, type Json } from './json-fields.js';
 
 /** How to fix a missing `codex` binary; appended to this agent's spawn errors. */
@@ -252,14 +253,5 @@ export const codexAgent: Agent = {
     return { file: resolveCodexBin(env), args: buildCodexArgs(spec), stdin: spec.prompt, env: codexEnv(env) };
   },
   createParser: createCodexJsonParser,
-  describeSpawnError(error: NodeJS.ErrnoException, file: string): string | undefined {
-    switch (error.code) {
-      case 'ENOENT':
-        return file.includes('/') ? `codex binary ${file} not found: ${CODEX_INSTALL_HINT}` : `codex not found on PATH: ${CODEX_INSTALL_HINT}`;
-      case 'EACCES':
-        return `${file} is not executable (EACCES): ${CODEX_INSTALL_HINT}`;
-      default:
-        return undefined;
-    }
-  },
+  describeSpawnError: missingBinaryExplainer('codex', CODEX_INSTALL_HINT),
 };
