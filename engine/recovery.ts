@@ -50,7 +50,7 @@ async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<boolean> {
   const shim = run.pid !== null ? { pid: run.pid, pidStart: run.pidStart } : shimByMarker(run);
   const shimAlive = shim !== null && isProcessAlive(shim.pid, shim.pidStart);
   if (!outcome && !shimAlive) return false;
-  const adopted = await deps.store.adoptRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: deps.nodeId, leaseMs: deps.leaseMs, requireLapsed: false });
+  const adopted = await deps.store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: deps.nodeId, leaseMs: deps.leaseMs, requireLapsed: false });
   // Another node of this host got there first: it follows the run now.
   if (!adopted) return true;
   if (outcome) {
@@ -91,25 +91,25 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
   for (const run of runs) {
     const mine = run.nodeId === nodeId;
     if (mine && deps.runs.has(run.taskId, run.attempt)) continue;
-    const current = run.taskState === 'running' && run.taskAttempt === run.attempt;
-    const live = current && run.taskOwner === run.nodeId;
-    // An earlier sweep of this node took the run over but could not kill its agent: finish the job.
-    const takenOver = current && !mine && run.taskOwner === nodeId;
+    // The run row names the node that holds the run now (a takeover moves it), so a node that took a run over
+    // and died before it requeued the task is judged like any other dead owner.
+    const live = run.taskState === 'running' && run.taskAttempt === run.attempt && run.taskOwner === run.nodeId;
     const nodeDeadHere = run.node !== null && run.node.host === host && !isProcessAlive(run.node.pid, run.node.pidStart);
     const nodeGone = run.node === null || nodeDeadHere || now - run.node.heartbeatAt > 3 * leaseMs;
     const lapsed = run.leaseUntil !== null && run.leaseUntil + (run.host === host ? 0 : deps.otherHostGraceMs) < now;
-    if (live ? !(nodeDeadHere || lapsed) : !(takenOver || nodeGone || mine)) continue;
-    if (live && nodeDeadHere && (await rescue(deps, run))) {
+    if (live ? !(nodeDeadHere || lapsed) : !(nodeGone || mine)) continue;
+    // Only a run whose agent ran on this host can be adopted or collected: its pid and files are here.
+    if (live && nodeDeadHere && run.host === host && (await rescue(deps, run))) {
       recovered++;
       continue;
     }
     if (live && !(await store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: nodeId, leaseMs, requireLapsed: !nodeDeadHere }))) continue;
     if (run.host === host && !(await killRunAgent(run, deps.killGraceMs))) {
-      // Still ours (taken over): the next sweep tries again.
+      // Still ours (taken over, its lease running): a sweep after the lease lapses tries again.
       log.error('could not kill the agent of a lost run', { task: run.taskId, attempt: run.attempt, pid: run.pid });
       continue;
     }
-    if (!live && !takenOver) {
+    if (!live) {
       await store.endRun(run.taskId, run.attempt, 'lost', now);
       continue;
     }

@@ -11,7 +11,7 @@ import { usageLimitMarginMs } from '../engine/run-outcome.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv } from './helpers.js';
 import { decideTaskEvent } from '../engine/task-steps.js';
-import { killProcessGroup, processStartTime } from '../engine/process-info.js';
+import { killProcessGroup, localHostIdentity, processStartTime } from '../engine/process-info.js';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -287,7 +287,7 @@ describe('findings of the second read', () => {
     await engine.close();
   });
 
-  it('finishes a takeover an earlier sweep of this runner could not complete', async () => {
+  it('finishes a takeover an earlier sweep of this runner could not complete, once the lease it took lapses', async () => {
     const engine = await openEngine(dataDir);
     try {
       const runner = engine.runner!;
@@ -299,7 +299,27 @@ describe('findings of the second read', () => {
       await engine.store.claimNextTask({ nodeId: 'node-remote', host: 'elsewhere', now, leaseMs: 60_000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-remote' }, now)!.step);
       const next = await engine.startRunner();
       // As if this runner's sweep had taken the run over and then failed to kill its agent.
-      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-remote', to: next.nodeId, leaseMs: 60_000, requireLapsed: false })).toBe(true);
+      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-remote', to: next.nodeId, leaseMs: 500, requireLapsed: false })).toBe(true);
+      const [done] = await engine.settled([taskId]);
+      expect(done).toMatchObject({ status: 'completed', attempt: 2 });
+      expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'lost' });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('recovers a run whose taker died before it requeued the task (chaos on three hosts found this stuck)', async () => {
+    const engine = await openEngine(dataDir);
+    try {
+      await engine.runner!.shutdown('claim behind its back');
+      const { taskId } = await engine.tasks.delegate({ prompt: 'taken over, then orphaned' });
+      const now = Date.now();
+      const host = localHostIdentity();
+      await engine.store.claimNextTask({ nodeId: 'node-first', host, now, leaseMs: 60_000, logPath: () => '/dev/null' }, (task) => decideTaskEvent(task, { type: 'CLAIM', node: 'node-first' }, now)!.step);
+      // A second node took the run over, then was killed before its LEASE_LOST step; neither node is registered.
+      expect(await engine.store.takeOverRun({ taskId, attempt: 1, from: 'node-first', to: 'node-taker', leaseMs: 300, requireLapsed: false })).toBe(true);
+      expect((await engine.store.openRuns()).runs[0]).toMatchObject({ taskId, nodeId: 'node-taker', taskOwner: 'node-taker' });
+      await engine.startRunner();
       const [done] = await engine.settled([taskId]);
       expect(done).toMatchObject({ status: 'completed', attempt: 2 });
       expect((await engine.store.taskRuns(taskId))[0]).toMatchObject({ outcome: 'lost' });

@@ -404,6 +404,8 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-b', leaseMs: 99_000, requireLapsed: true })).toBe(true);
       expect(await store.takeOverRun({ taskId: task.id, attempt: 1, from: 'node-a', to: 'node-c', leaseMs: 99_000, requireLapsed: false })).toBe(false);
       expect(await store.getTask(task.id)).toMatchObject({ owner: 'node-b', state: 'running' });
+      // The run row moves with it: the sweep judges a run by the node that holds it now.
+      expect((await store.openRuns()).runs[0]).toMatchObject({ nodeId: 'node-b', taskOwner: 'node-b' });
       // Still the task's live run: only the step that moves the task on may end it.
       await store.endRun(task.id, 1, 'lost', 50_000);
       expect((await store.openRuns()).runs).toHaveLength(1);

@@ -104,22 +104,18 @@ export async function dbNow(db: SqlExecutor): Promise<number> {
   return Number(rows[0]?.now);
 }
 
-/** Move a live run to another owner, fenced on owner + attempt and, if asked, a lapsed lease; false when it did not match. */
+/**
+ * Move a live run to another owner, fenced on owner + attempt and, if asked, a lapsed lease; false when it did not
+ * match. The run row's node moves with it: the recovery sweep judges a run by the node that holds it now, so a
+ * node that took a run over and died before it could requeue the task leaves a run the next sweep recovers.
+ */
 export async function takeOverRun(tx: SqlExecutor, run: RunTakeover): Promise<boolean> {
   const lapsed = run.requireLapsed ? ` AND lease_until < ${dbNowSql}` : '';
   const result = await tx.run(
     `UPDATE tasks SET owner = ?, lease_until = ${dbNowSql} + ? WHERE id = ? AND state = 'running' AND owner = ? AND attempt = ?${lapsed}`,
     [run.to, run.leaseMs, run.taskId, run.from, run.attempt],
   );
-  return result.changes > 0;
-}
-
-/**
- * Take over a live run whose agent keeps running (its runner died on this host, its shim did not): the task's
- * owner and the run row's node both become the adopter, fenced like any takeover.
- */
-export async function adoptRun(tx: SqlExecutor, run: RunTakeover): Promise<boolean> {
-  if (!(await takeOverRun(tx, run))) return false;
+  if (result.changes === 0) return false;
   await tx.run(`UPDATE task_runs SET node_id = ? WHERE task_id = ? AND attempt = ?`, [run.to, run.taskId, run.attempt]);
   return true;
 }

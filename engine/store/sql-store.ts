@@ -130,10 +130,6 @@ export class SqlStore implements Store {
     return this.db.write((tx) => runs.takeOverRun(tx, run));
   }
 
-  adoptRun(run: RunTakeover): Promise<boolean> {
-    return this.db.write((tx) => runs.adoptRun(tx, run));
-  }
-
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
     return this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
   }

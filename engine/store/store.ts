@@ -87,8 +87,6 @@ export interface Store {
    * neither renew it nor settle it. Fenced on owner + attempt and, unless its owner is known dead, a lapsed lease.
    */
   takeOverRun(run: RunTakeover): Promise<boolean>;
-  /** Take over a live run and its run row for a node that will follow its still-running agent (adoption). */
-  adoptRun(run: RunTakeover): Promise<boolean>;
   /** End a run row (cancelled, aborted or lost) that no task step ended. */
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void>;
   /** Remove this node's row only if nothing is unfinished, atomically; false when work arrived meanwhile. */
