@@ -37,8 +37,10 @@ async function freePort(): Promise<number> {
 
 /** A running sqld. */
 export interface SqldServer {
-  /** `http://127.0.0.1:<port>`. */
+  /** `libsql://127.0.0.1:<port>?tls=0`, the form users write (WebSockets). */
   url: string;
+  /** `http://127.0.0.1:<port>`: the same server over HTTP. */
+  httpUrl: string;
   /** Stop it (SIGTERM, then SIGKILL); its data stays until `cleanup`. */
   stop(): Promise<void>;
   /** Start it again on the same port and data. */
@@ -53,7 +55,8 @@ export async function startSqld(): Promise<SqldServer> {
   if (!binary) throw new Error('no sqld binary');
   const dir = tempDir('delegate-sqld-');
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const url = `libsql://127.0.0.1:${port}?tls=0`;
   let child: ChildProcess | null = null;
   const start = async () => {
     const proc = spawn(binary, ['--db-path', path.join(dir, 'data.sqld'), '--http-listen-addr', `127.0.0.1:${port}`, '--no-welcome'], {
@@ -66,7 +69,7 @@ export async function startSqld(): Promise<SqldServer> {
     await eventually(
       async () => {
         if (proc.exitCode !== null) throw new Error(`sqld exited with ${proc.exitCode}: ${stderr}`);
-        const response = await fetch(`${url}/health`).catch(() => null);
+        const response = await fetch(`${httpUrl}/health`).catch(() => null);
         return response?.ok ? true : null;
       },
       15_000,
@@ -86,6 +89,7 @@ export async function startSqld(): Promise<SqldServer> {
   await start();
   return {
     url,
+    httpUrl,
     start,
     stop,
     async cleanup() {

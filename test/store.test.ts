@@ -23,18 +23,22 @@ exerciseStore('embedded libsql, file', fileFactory('embedded'));
 exerciseStore('embedded libsql, :memory:', () => ({ open: () => openStore(':memory:'), second: null, cleanup: () => undefined }));
 exerciseStore('@libsql/client, file', fileFactory('client'));
 
-// The same contract on a real libSQL server: one fresh sqld per test (it starts in ~15 ms).
+// The same contract on a real libSQL server, over WebSockets (a `libsql://` URL) and over HTTP: one fresh sqld
+// per test (it starts in ~15 ms).
 if (sqldAvailable) {
-  exerciseStore('@libsql/client, sqld server', () => {
-    let server: SqldServer | null = null;
-    return {
-      open: async () => {
-        server = await startSqld();
-        return openStore(server.url);
-      },
-      // A second client is a second host: the server serialises their writes.
-      second: () => openStore(server!.url),
-      cleanup: () => void server?.cleanup(),
-    };
-  });
+  for (const protocol of ['libsql', 'http'] as const) {
+    exerciseStore(`@libsql/client, sqld server, ${protocol}://`, () => {
+      let server: SqldServer | null = null;
+      const urlOf = (running: SqldServer) => (protocol === 'http' ? running.httpUrl : running.url);
+      return {
+        open: async () => {
+          server = await startSqld();
+          return openStore(urlOf(server));
+        },
+        // A second client is a second host: the server serialises their writes.
+        second: () => openStore(urlOf(server!)),
+        cleanup: () => void server?.cleanup(),
+      };
+    });
+  }
 }
