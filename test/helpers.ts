@@ -122,7 +122,8 @@ export async function stopRunners(env: NodeJS.ProcessEnv): Promise<void> {
   const { openStore } = await import('../engine/store/store.js');
   const { stopLocalRunners } = await import('../engine/runner-control.js');
   const config = loadConfig(env);
-  if (!existsSync(path.join(config.dataDir, 'delegate.db'))) return;
+  // No database file: no runner ever started here (a server URL has no file to look for).
+  if (config.databaseUrl.startsWith('file:') && !existsSync(path.join(config.dataDir, 'delegate.db'))) return;
   const store = await openStore(config.databaseUrl);
   try {
     await stopLocalRunners(store, config);

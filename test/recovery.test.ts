@@ -288,7 +288,8 @@ describe('findings of the second read', () => {
   });
 
   it('finishes a takeover an earlier sweep of this runner could not complete, once the lease it took lapses', async () => {
-    const engine = await openEngine(dataDir);
+    // A short lease: the run was on another host, so it is waited for a third of a lease more.
+    const engine = await openEngine(dataDir, { env: { DELEGATE_LEASE_MS: '2000' } });
     try {
       const runner = engine.runner!;
       await runner.shutdown('set up');
