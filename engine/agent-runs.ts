@@ -35,6 +35,8 @@ export interface AgentRunsDeps {
   /** Where runs' files are (removed once a run's end is committed). */
   logDir: string;
   log: Logger;
+  /** A run's agent is gone: called before the step that ends or hands back the run (ships the rest of its output). */
+  agentGone?: (taskId: string) => Promise<void>;
 }
 
 /** The agent runs of one node. */
@@ -123,6 +125,7 @@ export class AgentRuns {
         if (outcome.end === 'cancelled') {
           this.forget(input.taskId, input.attempt);
           this.#removeFiles(input.taskId, input.attempt);
+          if (this.deps.agentGone) this.#track(this.deps.agentGone(input.taskId), 'ship the output of a stopped run', input.taskId);
           this.#track(store.endRun(input.taskId, input.attempt, 'cancelled', this.deps.clock.now()), 'end a stopped run', input.taskId);
         }
         sendBack({ type: 'AGENT_EXITED', outcome: { outcome } satisfies RunReport });
@@ -154,6 +157,7 @@ export class AgentRuns {
         await this.#release(input.taskId, input.attempt, outcome.error ?? 'run lost', 'lost');
         return;
       }
+      await this.deps.agentGone?.(input.taskId);
       const result = await commitOutcome(this.deps.actors, this.deps.clock.now(), input.taskId, this.#owned(input.attempt), outcome);
       if (!result) return;
       // Committed, or no longer this node's to commit: the outcome in the run's files is not needed any more.
@@ -183,6 +187,7 @@ export class AgentRuns {
   async #release(taskId: string, attempt: number, detail: string, end: 'cancelled' | 'lost', outcome?: RunOutcome): Promise<void> {
     // An agent that got as far as a result before it was stopped has cost money: that goes on the run too.
     const runEnd = runEndOf(end, outcome);
+    await this.deps.agentGone?.(taskId);
     const result = await this.deps.actors.send(taskId, { type: 'RELEASE' }, { expect: this.#owned(attempt), detail, runEnd });
     if (result.committed || result.reason !== 'contended') this.#removeFiles(taskId, attempt);
     if (result.committed) this.deps.log.info('task handed back', { task: taskId, attempt });

@@ -65,6 +65,12 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
     const runs = interrupted || pausedAtLimit ? await context.store.taskRuns(task.id) : [];
     const here = localHostIdentity();
     const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null && run.host === here).at(-1)?.sessionId ?? null;
+    // A resumed task forks its parent's session only where that session is; elsewhere the checkpoint context
+    // above is what it continues from.
+    const forkSessionId =
+      task.forkSessionId && task.parentTaskId && (await context.store.taskRuns(task.parentTaskId)).some((run) => run.sessionId === task.forkSessionId && run.host === here)
+        ? task.forkSessionId
+        : null;
     if (interrupted) {
       blocks.push(
         '=== Note ===\nAn earlier run of this task was interrupted before it finished (its runner stopped). Continue from where it left off; check the working directory for work already done.',
@@ -75,8 +81,8 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
     const session =
       startedSession
         ? { resumeSessionId: startedSession }
-        : task.forkSessionId
-          ? { forkFromSessionId: task.forkSessionId, sessionId: task.sessionId ?? undefined }
+        : forkSessionId
+          ? { forkFromSessionId: forkSessionId, sessionId: task.sessionId ?? undefined }
           : { sessionId: task.sessionId ?? undefined };
     const command = agent.buildCommand(
       {

@@ -24,6 +24,7 @@ import { planLaunch } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import { NodeJournal } from './node-journal.js';
 import { NodeLease } from './node-lease.js';
+import { OutputShipper } from './output-shipper.js';
 import { createNotifier, type Notifier } from './notifier.js';
 import { defaultLeaseMs, isLiveLocalNode } from './node-liveness.js';
 import { AgentPool } from './pool/agent-pool.js';
@@ -60,6 +61,8 @@ export interface RunnerTiming {
   killGraceMs: number;
   /** How long a shutdown waits for slots to hand their tasks back. */
   shutdownMs: number;
+  /** How often the output of live runs is shipped to the database, where other hosts share it. */
+  shipOutputMs: number;
   /** How often the recovery sweep looks for runs of dead nodes. */
   sweepMs: number;
 }
@@ -73,6 +76,7 @@ export const defaultRunnerTiming: RunnerTiming = {
   drainIdleMs: defaultScalingPolicy.drainIdleMs,
   killGraceMs: 5000,
   shutdownMs: 15_000,
+  shipOutputMs: 1000,
   sweepMs: 2000,
 };
 
@@ -111,9 +115,10 @@ export class Runner {
   readonly host = localHostIdentity();
   /**
    * Whether runners of other hosts may share this database (a server URL, or DELEGATE_HOST_ID naming this host
-   * among several): then a run's shim ends its agent when no runner follows it, so they can take the run over.
+   * among several): then a run's shim ends its agent when no runner follows it, so they can take the run over,
+   * and runs' output is shipped to the database, so their front doors can read it.
    */
-  private readonly otherHostsMayTakeOver: boolean;
+  private readonly sharedWithOtherHosts: boolean;
   readonly maxWorkers: number;
   /** Committed events of this runner, as they happen. */
   readonly bus: EventBus;
@@ -155,7 +160,7 @@ export class Runner {
     this.logDir = logDirOf(options.config.dataDir);
     this.maxWorkers = deriveMaxWorkers(options.config);
     this.bus = options.bus ?? new EventBus();
-    this.otherHostsMayTakeOver = options.config.hostId !== undefined || !options.config.databaseUrl.startsWith('file:');
+    this.sharedWithOtherHosts = options.config.hostId !== undefined || !options.config.databaseUrl.startsWith('file:');
   }
 
   /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
@@ -230,7 +235,7 @@ export class Runner {
             killGraceMs: timing.killGraceMs,
             env,
             agentModules: this.options.agentModules,
-            keepaliveMs: this.otherHostsMayTakeOver ? timing.leaseMs : null,
+            keepaliveMs: this.sharedWithOtherHosts ? timing.leaseMs : null,
           });
         },
         revokeRun: (taskId, attempt, reason) => this.revoke(taskId, attempt, reason),
@@ -253,7 +258,19 @@ export class Runner {
       { newTask: (schedule) => scheduledTask(schedule, this.options.config) },
     );
     this.pool = new AgentPool({ maxThreads: Math.min(2, os.availableParallelism()), concurrentTasksPerWorker: this.maxWorkers });
-    this.runs = new AgentRuns({ store, actors: this.actors, pool: this.pool, clock, nodeId, logDir: this.logDir, log: this.log });
+    // Where other hosts share the database, their front doors read the output from it: ship it as it comes.
+    const shipper = this.sharedWithOtherHosts ? new OutputShipper({ store, host: this.host, logDir: this.logDir, log: this.log }) : null;
+    this.runs = new AgentRuns({
+      store,
+      actors: this.actors,
+      pool: this.pool,
+      clock,
+      nodeId,
+      logDir: this.logDir,
+      log: this.log,
+      ...(shipper ? { agentGone: (taskId: string) => shipper.flush(taskId) } : {}),
+    });
+    if (shipper) this.stops.push(every(clock, timing.shipOutputMs, () => shipper.ship(this.runs.list().map((run) => run.id))));
     this.lease = new NodeLease({
       store,
       clock,

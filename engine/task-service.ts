@@ -12,7 +12,7 @@ import { agentByName, agentNames, type TokenCounts } from './agent.js';
 import { ClaimGate, holdOnTask, limitLines, readLimits, type BudgetStatus, type ClaimLimits } from './claim-holds.js';
 import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
-import { LogFollower } from './log-follower.js';
+import { TaskOutputFollower, type OutputFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { Checkpoint, NewTask, NewTaskNode, NewWorktree, Store, SubmitDecider, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
@@ -487,12 +487,14 @@ export class TaskService {
   }
 
   /** A reader of a task's output lines that returns, on each read, only what was written since the last one. */
-  followLogs(taskId: string, stream: LogStream = 'stdout'): LogFollower {
+  followLogs(taskId: string, stream: LogStream = 'stdout'): OutputFollower {
     const paths = taskLogPaths(logDirOf(this.config.dataDir), taskId);
-    // The text log is the run as it happened, stderr lines marked `[stderr] ` in place; stderr alone has its own file.
-    if (stream === 'stderr') return new LogFollower(paths.stderr);
-    if (stream === 'both') return new LogFollower(paths.text);
-    return new LogFollower(paths.text, (line) => !line.startsWith(stderrMark));
+    // The text log is the run as it happened, stderr lines marked `[stderr] ` in place; stderr alone has its own
+    // file here, and is the marked lines of the text log where it was shipped to the database.
+    const isStderr = (line: string) => line.startsWith(stderrMark);
+    if (stream === 'stderr') return new TaskOutputFollower(this.store, taskId, { file: paths.stderr }, { keep: isStderr, map: (line) => line.slice(stderrMark.length) });
+    if (stream === 'both') return new TaskOutputFollower(this.store, taskId, { file: paths.text });
+    return new TaskOutputFollower(this.store, taskId, { file: paths.text, keep: (line) => !isStderr(line) });
   }
 
   private async require(taskId: string): Promise<TaskRecord> {

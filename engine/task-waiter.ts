@@ -7,12 +7,12 @@
  * that read and the first event read is still delivered and read again.
  *
  * The last output line of a running task comes from its text log, read from where the last read stopped
- * (`LogFollower`) when an event for the task arrives and at a modest rate while it runs: output writes no events.
+ * (`OutputFollower`) when an event for the task arrives and at a modest rate while it runs: output writes no events.
  */
 import type { Clock } from './clock.js';
 import { printable } from './control-characters.js';
 import { EventFollower, type EventBus } from './events.js';
-import type { LogFollower } from './log-follower.js';
+import type { OutputFollower } from './log-follower.js';
 import { finishedStates, type EngineEvent, type Store } from './store/store.js';
 import type { TaskView } from './task-service.js';
 
@@ -25,7 +25,7 @@ export interface TaskWaitSource {
   /** A task as front doors show it; throws a UsageError naming an unknown id. */
   view(taskId: string): Promise<TaskView>;
   /** A reader of the task's output text (stdout lines), returning only what was appended since its last read. */
-  followOutput(taskId: string): LogFollower;
+  followOutput(taskId: string): OutputFollower;
 }
 
 /** One change seen while waiting. */
@@ -108,7 +108,7 @@ export async function waitForTasks(source: TaskWaitSource, taskIds: readonly str
   try {
     const views = new Map<string, TaskView>();
     for (const view of await Promise.all(ids.map((id) => source.view(id)))) views.set(view.taskId, view);
-    const outputs = new Map<string, { follower: LogFollower; lastLine: string | null }>(ids.map((id) => [id, { follower: source.followOutput(id), lastLine: null }]));
+    const outputs = new Map<string, { follower: OutputFollower; lastLine: string | null }>(ids.map((id) => [id, { follower: source.followOutput(id), lastLine: null }]));
     const current = (): TaskView[] => ids.map((id) => views.get(id)!);
     const finishedCount = (): number => current().filter((view) => isFinished(view.status)).length;
     // Progress callbacks run one after another, in order, and the wait ends only after the last one: an MCP

@@ -83,7 +83,7 @@ describe('LogFollower', () => {
 
   it('skips the lines its filter rejects, as logs does for stderr in the text log', async () => {
     writeFileSync(file, 'out 1\n[stderr] err 1\n');
-    const follower = new LogFollower(file, (line) => !line.startsWith('[stderr] '));
+    const follower = new LogFollower(file, { keep: (line) => !line.startsWith('[stderr] ') });
     expect(await follower.read()).toEqual(['out 1']);
     appendFileSync(file, '[stderr] err 2\nout 2\n[stderr] tail');
     expect(await follower.read()).toEqual(['out 2']);

@@ -263,6 +263,20 @@ export const migrations: readonly string[][] = [
     ) WITHOUT ROWID`,
     `ALTER TABLE schedules ADD COLUMN daily_budget_usd REAL`,
   ],
+  // 7: a task's output in the database, in bounded chunks, so a front door on another host can read and follow
+  // it. `file_end` is how far into its host's log file a chunk reaches, so a runner that adopts a run ships on
+  // from where the last one stopped.
+  [
+    `CREATE TABLE task_output (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      task_id TEXT NOT NULL,
+      host TEXT NOT NULL,
+      file_end INTEGER NOT NULL,
+      bytes INTEGER NOT NULL,
+      text TEXT NOT NULL
+    )`,
+    `CREATE INDEX task_output_by_task ON task_output (task_id, seq)`,
+  ],
 ];
 
 /**

@@ -434,3 +434,27 @@ export interface HostExclusivity {
 
 /** Registered, or refused because of a live node of the same host and data dir. */
 export type NodeRegistration = { registered: true } | { registered: false; existing: NodeRecord };
+
+/** A chunk of a task's text log a runner ships to the database. */
+export interface ShippedChunk {
+  taskId: string;
+  /** The host whose log file it came from. */
+  host: string;
+  /** The byte offset in that file the chunk reaches. */
+  fileEnd: number;
+  /** Bytes of the log it stands for (its text, or a cut marker's share of the cap). */
+  bytes: number;
+  text: string;
+}
+
+/** A stored chunk of a task's output, in order. */
+export interface OutputChunk {
+  seq: number;
+  text: string;
+}
+
+/** Where a host's shipping of a task's log stopped, and the task's output bytes in the database. */
+export interface OutputMark {
+  fileEnd: number;
+  bytes: number;
+}

@@ -6,6 +6,7 @@ import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
 import * as holds from './holds.js';
 import * as nodes from './nodes.js';
+import * as output from './output.js';
 import * as runs from './runs.js';
 import * as schedules from './schedules.js';
 import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
@@ -27,11 +28,14 @@ import type {
   NodeRecord,
   NodeRegistration,
   OpenRun,
+  OutputChunk,
+  OutputMark,
   OwnedRun,
   RunProcess,
   RunUsageQuery,
   RunUsageSum,
   RunTakeover,
+  ShippedChunk,
   SubmitDecider,
   TaskClaim,
   TaskEvent,
@@ -140,6 +144,18 @@ export class SqlStore implements Store {
 
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
     return runs.recordRunSession(this.db, taskId, attempt, sessionId);
+  }
+
+  appendOutput(chunks: readonly ShippedChunk[]): Promise<void> {
+    return this.db.write((tx) => output.appendOutput(tx, chunks));
+  }
+
+  outputMark(taskId: string, host: string): Promise<OutputMark> {
+    return output.outputMark(this.db, taskId, host);
+  }
+
+  outputAfter(taskId: string, afterSeq: number, limit: number): Promise<OutputChunk[]> {
+    return output.outputAfter(this.db, taskId, afterSeq, limit);
   }
 
   renewLeases(nodeId: string, leaseMs: number, owned: readonly OwnedRun[]): Promise<OwnedRun[]> {

@@ -23,11 +23,14 @@ import type {
   NodeRecord,
   NodeRegistration,
   OpenRun,
+  OutputChunk,
+  OutputMark,
   OwnedRun,
   RunProcess,
   RunUsageQuery,
   RunUsageSum,
   RunTakeover,
+  ShippedChunk,
   SubmitDecider,
   TaskClaim,
   TaskEvent,
@@ -93,6 +96,12 @@ export interface Store {
   removeNodeIfIdle(id: string): Promise<boolean>;
   /** Record the agent session a run reported (so an interrupted run can be resumed in it). */
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void>;
+  /** Append chunks of tasks' output (one transaction). */
+  appendOutput(chunks: readonly ShippedChunk[]): Promise<void>;
+  /** Where `host` stopped shipping a task's log, and how many output bytes of the task the database holds. */
+  outputMark(taskId: string, host: string): Promise<OutputMark>;
+  /** A task's output chunks after `afterSeq`, oldest first. */
+  outputAfter(taskId: string, afterSeq: number, limit: number): Promise<OutputChunk[]>;
   /**
    * Extend the leases of the runs this node is running (`runs`); returns every run it owns. A run it owns but
    * no longer runs (its slot failed) is not renewed, so the recovery sweep takes it back.
