@@ -63,7 +63,7 @@ export async function planLaunch(task: TaskRecord, context: LaunchContext): Prom
     // Only a session of this host: an agent keeps its sessions on the machine it ran on (claude in ~/.claude), so a
     // run taken over from another host starts a new session, with the note below and its checkpoint context.
     const runs = interrupted || pausedAtLimit ? await context.store.taskRuns(task.id) : [];
-    const here = localHostIdentity();
+    const here = localHostIdentity(context.config.hostId);
     const startedSession = runs.filter((run) => run.attempt < task.attempt && run.sessionId !== null && run.host === here).at(-1)?.sessionId ?? null;
     // A resumed task forks its parent's session only where that session is; elsewhere the checkpoint context
     // above is what it continues from.

@@ -9,8 +9,8 @@ import type { NodeRecord } from './store/store.js';
 export const defaultLeaseMs = 30_000;
 
 /** A node row that belongs to a live process on this host (heartbeat fresh, and its pid is that process). */
-export function isLiveLocalNode(node: NodeRecord, now: number, leaseMs: number = defaultLeaseMs): boolean {
-  if (node.host !== localHostIdentity()) return false;
+export function isLiveLocalNode(node: NodeRecord, now: number, leaseMs: number = defaultLeaseMs, host: string = localHostIdentity()): boolean {
+  if (node.host !== host) return false;
   if (now - node.heartbeatAt > leaseMs) return false;
   return isProcessAlive(node.pid, node.pidStart);
 }

@@ -133,9 +133,10 @@ let hostIdentity: string | undefined;
  * a database may share a hostname but not a pid namespace, and a pid means something only within one boot of
  * one pid namespace. So: hostname, boot id and pid namespace — unless DELEGATE_HOST_ID names the host.
  */
-export function localHostIdentity(): string {
-  // Named by the user: runners that cannot see each other's processes (other machines, or tests playing them).
-  const named = process.env.DELEGATE_HOST_ID?.trim();
+export function localHostIdentity(hostId: string | undefined = process.env.DELEGATE_HOST_ID): string {
+  // Named by the user (the config's DELEGATE_HOST_ID): runners that cannot see each other's processes (other
+  // machines, or tests playing them).
+  const named = hostId?.trim();
   if (named) return named;
   if (hostIdentity === undefined) {
     const read = (file: string): string => {

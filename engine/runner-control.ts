@@ -23,8 +23,9 @@ export function cliEntry(): string {
 /** Live runners of this data dir on this host. */
 export async function liveLocalRunners(store: Store, config: DelegateConfig): Promise<NodeRecord[]> {
   // Heartbeats are written by the database's clock, so they are judged by it too.
-  const [nodes, now] = await Promise.all([store.listNodes(localHostIdentity()), store.dbNow()]);
-  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, config.leaseMs));
+  const host = localHostIdentity(config.hostId);
+  const [nodes, now] = await Promise.all([store.listNodes(host), store.dbNow()]);
+  return nodes.filter((node) => node.dataDir === config.dataDir && isLiveLocalNode(node, now, config.leaseMs, host));
 }
 
 /** Start `delegate serve` detached (its output to runner.log); returns its pid. */

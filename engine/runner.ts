@@ -112,7 +112,7 @@ function newNodeId(): string {
 export class Runner {
   readonly nodeId = newNodeId();
   /** Hostname, boot and pid namespace: pids in run rows mean something only on the same one. */
-  readonly host = localHostIdentity();
+  readonly host: string;
   /**
    * Whether runners of other hosts may share this database (a server URL, or DELEGATE_HOST_ID naming this host
    * among several): then a run's shim ends its agent when no runner follows it, so they can take the run over,
@@ -160,6 +160,7 @@ export class Runner {
     this.logDir = logDirOf(options.config.dataDir);
     this.maxWorkers = deriveMaxWorkers(options.config);
     this.bus = options.bus ?? new EventBus();
+    this.host = localHostIdentity(options.config.hostId);
     this.sharedWithOtherHosts = options.config.hostId !== undefined || !options.config.databaseUrl.startsWith('file:');
   }
 
@@ -170,7 +171,7 @@ export class Runner {
     const now = await store.dbNow();
     const registration = await store.registerNode(
       runner.nodeRecord(),
-      options.autostarted ? { isAlive: (other) => isLiveLocalNode(other, now, runner.timing.leaseMs) } : undefined,
+      options.autostarted ? { isAlive: (other) => isLiveLocalNode(other, now, runner.timing.leaseMs, runner.host) } : undefined,
     );
     if (!registration.registered) {
       await store.close();
