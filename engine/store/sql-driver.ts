@@ -188,7 +188,7 @@ const connectionLost = /\b(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET)\b|socket h
  * with code 1006`). By code and message of the socket's error, so a refused token or TLS certificate, which also
  * fail the connection, is not waited for.
  */
-export function isUnreachableError(error: unknown): boolean {
+function isUnreachableError(error: unknown): boolean {
   return causes(error).some((cause) => {
     const text = `${codeOf(cause)} ${String((cause as Error)?.message ?? '')}`;
     return connectFailure.test(text) || connectionLost.test(text);
