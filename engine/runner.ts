@@ -104,6 +104,15 @@ export interface RunnerOptions {
 /** How long a stopping runner waits for notifications still being delivered. */
 const notifyGraceMs = 5000;
 
+/**
+ * How long a runner's statement keeps retrying an unreachable database server (a front door gives up after
+ * 10 s). Longer, so that an agent's end or a journal batch survives a server restart; not forever, so that a
+ * long outage shows in the log as the failures of what could not be done (about one line per loop and 30 s).
+ * Its agents do not wait for this: the node fences itself after a lease period without renewal, on its own
+ * timer. A stopping runner stops waiting altogether (`stopWaiting`).
+ */
+const unreachableDeadlineMs = 30_000;
+
 function newNodeId(): string {
   return `node-${randomBytes(5).toString('hex')}`;
 }
@@ -154,6 +163,7 @@ export class Runner {
   private constructor(
     private readonly options: RunnerOptions,
     private readonly store: Store,
+    private readonly stopWaiting: AbortController,
   ) {
     this.clock = options.clock ?? systemClock;
     this.timing = { ...defaultRunnerTiming, leaseMs: options.config.leaseMs, ...options.timing };
@@ -166,8 +176,16 @@ export class Runner {
 
   /** Start a runner; with `autostarted`, returns the live one instead when another already runs here. */
   static async start(options: RunnerOptions): Promise<{ runner: Runner } | { alreadyRunning: NodeRecord }> {
-    const store = await openStore(options.config.databaseUrl, { authToken: options.config.databaseToken, onWait: (message) => options.logger.warn(message) });
-    const runner = new Runner(options, store);
+    // A stopping runner stops waiting for an unreachable server: its runs' leases lapse and the next runner
+    // recovers them, where waiting would hold up the stop for every write the shutdown makes.
+    const stopWaiting = new AbortController();
+    const store = await openStore(options.config.databaseUrl, {
+      authToken: options.config.databaseToken,
+      onWait: (message) => options.logger.warn(message),
+      unreachableDeadlineMs,
+      stopWaiting: stopWaiting.signal,
+    });
+    const runner = new Runner(options, store, stopWaiting);
     const now = await store.dbNow();
     const registration = await store.registerNode(
       runner.nodeRecord(),
@@ -474,6 +492,7 @@ export class Runner {
   shutdown(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('runner stopping', { node: this.nodeId, reason });
+      this.stopWaiting.abort();
       await Promise.all([...this.stops.splice(0).map((stop) => stop()), this.lease.stop(), this.timers.stop(), ...this.inFlight]);
       const supervisor = this.supervisor;
       if (supervisor) {

@@ -10,14 +10,18 @@ import { fileURLToPath } from 'node:url';
 import Database from 'libsql';
 import { createClient, type Client, type InValue, type Transaction } from '@libsql/client';
 import { redactDatabaseUrl } from '../config.js';
-import { StoreError } from '../errors.js';
+import { isStoreError, StoreError } from '../errors.js';
 
 /** A value SQLite stores. */
 export type SqlValue = string | number | bigint | null | Uint8Array;
 /** A result row, by column name. */
 export type SqlRow = Record<string, SqlValue>;
 
-/** Runs statements; inside `write`, on the open transaction. */
+/**
+ * Runs statements; inside `write`, on the open transaction. Outside `write`, a statement must be a read or an
+ * update that sets fixed values (a run's pid, its session): on a server, one whose connection was lost may
+ * have been applied and is sent again (see ServerWait).
+ */
 export interface SqlExecutor {
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]>;
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }>;
@@ -30,7 +34,10 @@ export interface SqlDriver extends SqlExecutor {
   readonly label: string;
   /** Per-connection setup (busy timeout; WAL on a new file), writing nothing to an existing database; retried while another process is creating the same file. */
   open(): Promise<void>;
-  /** Run `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none of it. */
+  /**
+   * Run `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none of it. `fn` may run more
+   * than once (the write lock was taken, the server was unreachable), so it must do nothing but its statements.
+   */
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** `PRAGMA data_version`: changes only when another connection commits. Null where it means nothing (remote). */
   dataVersion(): Promise<number | null>;
@@ -76,10 +83,20 @@ export interface DriverOptions {
   authToken?: string | undefined;
   /** Which driver (default: by URL). */
   driver?: DriverChoice;
-  /** Told once per statement that has waited over a second for another writer (the CLI prints it, a runner logs it). */
+  /**
+   * Told once per statement that has waited over a second for another writer, and once when a database server
+   * became unreachable and again when it is back (the CLI prints the first, a runner logs them).
+   */
   onWait?: ((message: string) => void) | undefined;
   /** How long a statement waits for another writer before failing with StoreError `locked` (tests shorten it). */
   busyDeadlineMs?: number | undefined;
+  /**
+   * How long a statement keeps retrying a database server it cannot reach before failing with StoreError
+   * `unreachable` (default 10 s, what a front door waits; a runner waits longer).
+   */
+  unreachableDeadlineMs?: number | undefined;
+  /** Once aborted, statements stop waiting for an unreachable server: each is tried once and fails (a stopping runner). */
+  stopWaiting?: AbortSignal | undefined;
 }
 
 /** Retries statements that found the write lock taken, and turns SQLite's faults into StoreErrors naming the database. */
@@ -136,6 +153,147 @@ class BusyWait {
 
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** How long a front door (CLI, MCP) waits for an unreachable database server before it says so and gives up. */
+export const frontDoorUnreachableMs = 10_000;
+/** Between tries while a server is unreachable: 100 ms doubling to 1 s, short enough that a restart of a second or two costs a runner no lease. */
+const unreachableBackoffMs = [100, 200, 400, 800, 1000];
+
+/** The error and its causes, outermost first (@libsql/client wraps the socket's error once or twice). */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current !== undefined && current !== null && chain.length < 6; current = (current as { cause?: unknown }).cause) {
+    chain.push(current);
+  }
+  return chain;
+}
+
+function codeOf(error: unknown): string {
+  return String((error as { code?: unknown })?.code ?? '');
+}
+
+/**
+ * Errors that say the connection failed before it got anywhere: refused, no route, unknown host. Nothing of the
+ * request reached a server. Over HTTP the socket's error is a cause with its code; over WebSockets only its
+ * message carries it (`connect ECONNREFUSED 127.0.0.1:8080`).
+ */
+const connectFailure = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENETDOWN|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)\b/;
+/** Errors of a connection that broke, or a request that got no answer: the request may have reached the server. */
+const connectionLost = /\b(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET)\b|socket hang up|other side closed|WebSocket was closed/;
+
+/**
+ * The database server could not be reached or the connection to it broke (measured against sqld: a stopped
+ * server gives `connect ECONNREFUSED` over WebSockets and HTTP, a connection it dropped `WebSocket was closed
+ * with code 1006`). By code and message of the socket's error, so a refused token or TLS certificate, which also
+ * fail the connection, is not waited for.
+ */
+function isUnreachableError(error: unknown): boolean {
+  return causes(error).some((cause) => {
+    const text = `${codeOf(cause)} ${String((cause as Error)?.message ?? '')}`;
+    return connectFailure.test(text) || connectionLost.test(text);
+  });
+}
+
+/**
+ * A COMMIT that provably did not leave this process: the connection could not be made, or the WebSocket client
+ * refused to send on a connection it already knew was closed (hrana's ClosedError "Client is closed" / "Stream
+ * is closed"; a request in flight when the socket closes gets the socket's error instead).
+ */
+function commitNotSent(error: unknown): boolean {
+  return causes(error).some((cause) => {
+    const text = `${codeOf(cause)} ${String((cause as Error)?.message ?? '')}`;
+    return connectFailure.test(text) || ((cause as Error)?.name === 'ClosedError' && /^(Client|Stream) is closed/.test((cause as Error).message));
+  });
+}
+
+/** The innermost message of an error: the socket's own words (`connect ECONNREFUSED 127.0.0.1:8080`), not the wrappers'. */
+function reasonOf(error: unknown): string {
+  const chain = causes(error);
+  const message = String((chain[chain.length - 1] as Error)?.message ?? error);
+  return message.replace(/^[A-Z_]+: /, '').split('\n')[0]!;
+}
+
+/** Marks a write whose COMMIT may have reached the server: never retried. */
+class CommitUnknown extends Error {}
+
+/**
+ * Waiting for a database server that cannot be reached (stopped, restarting, the network down): a statement is
+ * tried again, with backoff, until the server answers or `unreachableDeadlineMs` has passed; then it fails with
+ * a StoreError `unreachable` that names the database and says what to do. The connection is told once when the
+ * server became unreachable and once when it is back (the clients reconnect by themselves, measured with ws and
+ * http against a restarted sqld). Trying again is safe because:
+ * - a write transaction that failed before its COMMIT was sent did not commit: only its COMMIT commits it, and
+ *   nobody will send that any more. The server rolls back a transaction whose stream is lost (when its WebSocket
+ *   closes, or when an HTTP stream nobody continues expires), and a server that stopped never committed it
+ *   (measured: an insert whose server stopped before COMMIT is not there after the restart). So the whole
+ *   `write(fn)` runs again, as it does after a locked BEGIN;
+ * - a COMMIT is sent again only when it provably never left (commitNotSent). One that may have reached the
+ *   server fails with StoreError `commit_unknown` instead: running the transaction again could apply it twice;
+ * - outside a transaction there are only reads and updates that set fixed values (SqlExecutor), which mean the
+ *   same when applied twice.
+ * A runner's lease fencing does not wait for this: it runs on its own timer (NodeLease).
+ */
+class ServerWait {
+  private readonly deadlineMs: number;
+  /** When the current outage began; null while the server answers. */
+  private outageSince: number | null = null;
+
+  constructor(
+    private readonly label: string,
+    private readonly options: DriverOptions,
+  ) {
+    this.deadlineMs = options.unreachableDeadlineMs ?? frontDoorUnreachableMs;
+  }
+
+  /**
+   * Run `fn` until the server answers, for up to the deadline from `askedAt`: when the statement was asked for,
+   * not when it got the connection, so statements queued behind one that gave up give up with it (after one
+   * try each) instead of each waiting the whole deadline again, which would hold up a runner's shutdown.
+   * `transaction`: `fn` is a whole write transaction, so its failure means nothing was committed.
+   */
+  async run<T>(askedAt: number, fn: () => Promise<T>, transaction = false): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      let result: T;
+      try {
+        result = await fn();
+      } catch (error) {
+        if (error instanceof CommitUnknown) throw this.commitUnknownError(error.cause);
+        if (isStoreError(error) || !isUnreachableError(error)) throw error;
+        if (this.outageSince === null) {
+          this.outageSince = Date.now();
+          this.options.onWait?.(`database server unreachable: ${this.label} (${reasonOf(error)}); retrying for up to ${seconds(this.deadlineMs)}…`);
+        }
+        const waited = Date.now() - askedAt;
+        if (waited >= this.deadlineMs || this.options.stopWaiting?.aborted) throw this.unreachableError(error, Math.min(waited, this.deadlineMs), transaction);
+        const base = unreachableBackoffMs[Math.min(attempt, unreachableBackoffMs.length - 1)]!;
+        // The last try falls on the deadline, so a server back just in time is still found.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(base * (0.5 + Math.random() / 2), this.deadlineMs - waited)));
+        continue;
+      }
+      if (this.outageSince !== null) {
+        this.options.onWait?.(`database server reachable again: ${this.label} (unreachable for ${seconds(Date.now() - this.outageSince)})`);
+        this.outageSince = null;
+      }
+      return result;
+    }
+  }
+
+  private unreachableError(error: unknown, waitedMs: number, transaction: boolean): StoreError {
+    return new StoreError(
+      'unreachable',
+      `database server unreachable: ${this.label} (${reasonOf(error)}; gave up after ${seconds(waitedMs)})${transaction ? ', nothing was saved' : ''}; check that the server is running and that DELEGATE_DATABASE_URL points at it, then retry`,
+      { cause: error },
+    );
+  }
+
+  private commitUnknownError(error: unknown): StoreError {
+    return new StoreError(
+      'commit_unknown',
+      `lost the connection to the database server while committing: ${this.label} (${reasonOf(error)}); the change may or may not have been saved: look (delegate status) before doing it again`,
+      { cause: error },
+    );
+  }
 }
 
 function toArgs(args: readonly SqlValue[] | undefined): SqlValue[] {
@@ -249,6 +407,7 @@ class ClientDriver implements SqlDriver {
   readonly kind = 'client' as const;
   private readonly mutex = new Mutex();
   private readonly busy: BusyWait;
+  private readonly server: ServerWait;
 
   constructor(
     private readonly client: Client,
@@ -258,6 +417,7 @@ class ClientDriver implements SqlDriver {
     options: DriverOptions,
   ) {
     this.busy = new BusyWait(label, localFile, options);
+    this.server = new ServerWait(label, options);
   }
 
   async open(): Promise<void> {
@@ -286,28 +446,39 @@ class ClientDriver implements SqlDriver {
   }
 
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
-    return this.mutex.run(() => this.busy.run(() => ClientDriver.executor(this.client).all(sql, args)));
+    const askedAt = Date.now();
+    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => ClientDriver.executor(this.client).all(sql, args))));
   }
 
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.run(() => this.busy.run(() => ClientDriver.executor(this.client).run(sql, args)));
+    const askedAt = Date.now();
+    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => ClientDriver.executor(this.client).run(sql, args))));
   }
 
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const askedAt = Date.now();
     return this.mutex.run(() =>
-      this.busy.run(async () => {
-        const tx = await this.client.transaction('write');
-        try {
-          const result = await fn(ClientDriver.executor(tx));
-          await tx.commit();
-          return result;
-        } catch (error) {
-          if (!tx.closed) await tx.rollback().catch(() => undefined);
-          throw error;
-        } finally {
-          tx.close();
-        }
-      }),
+      this.server.run(askedAt, () =>
+        this.busy.run(async () => {
+          const tx = await this.client.transaction('write');
+          let committing = false;
+          try {
+            const result = await fn(ClientDriver.executor(tx));
+            committing = true;
+            await tx.commit();
+            return result;
+          } catch (error) {
+            if (!tx.closed) await tx.rollback().catch(() => undefined);
+            // Up to here a lost connection left nothing committed, and ServerWait runs it all again; from the
+            // COMMIT on it may have been applied, unless the COMMIT provably never left (see ServerWait).
+            if (committing && isUnreachableError(error) && !commitNotSent(error)) throw new CommitUnknown('commit outcome unknown', { cause: error });
+            throw error;
+          } finally {
+            tx.close();
+          }
+        }),
+        true,
+      ),
     );
   }
 

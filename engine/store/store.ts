@@ -176,7 +176,9 @@ export interface Store {
 
 /**
  * Open (and migrate) the store for a database URL. Opening an up-to-date database does not write, so it does not
- * wait for another process's writer. Fails with a StoreError (`not_a_database`, `newer_schema`, `locked`) that names it.
+ * wait for another process's writer. Fails with a StoreError (`not_a_database`, `newer_schema`, `locked`,
+ * `unreachable`) that names it. Every statement of the store waits for an unreachable server for up to
+ * `unreachableDeadlineMs` (default 10 s, what a front door waits).
  */
 export async function openStore(url: string, options: DriverOptions & { now?: number } = {}): Promise<Store> {
   const driver = openSqlDriver(url, options);
