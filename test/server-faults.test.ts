@@ -130,7 +130,7 @@ describe('a statement on a server that went away', () => {
   for (const protocol of ['libsql', 'http'] as const) {
     it.skipIf(!sqldAvailable)(`runs a write cut off before its COMMIT again once the server is back, and applies it once (${protocol}://)`, async () => {
       const waits: string[] = [];
-      const db = openSqlDriver(protocol === 'http' ? server.httpUrl : server.url, { onWait: (message) => waits.push(message) });
+      const db = await openSqlDriver(protocol === 'http' ? server.httpUrl : server.url, { onWait: (message) => waits.push(message) });
       cleanups.push(() => db.close());
       await db.run('CREATE TABLE t (x INTEGER)');
       let runs = 0;
@@ -159,7 +159,7 @@ describe('a statement on a server that went away', () => {
   it.skipIf(!sqldAvailable)('never sends a COMMIT again that may have been applied: it fails with commit_unknown', async () => {
     const proxy = await lossyProxy(server.httpUrl);
     cleanups.push(() => proxy.close());
-    const db = openSqlDriver(proxy.url);
+    const db = await openSqlDriver(proxy.url);
     cleanups.push(() => db.close());
     await db.run('CREATE TABLE t (x INTEGER)');
     proxy.loseAnswerTo('COMMIT');

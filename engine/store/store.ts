@@ -181,7 +181,7 @@ export interface Store {
  * `unreachableDeadlineMs` (default 10 s, what a front door waits).
  */
 export async function openStore(url: string, options: DriverOptions & { now?: number } = {}): Promise<Store> {
-  const driver = openSqlDriver(url, options);
+  const driver = await openSqlDriver(url, options);
   try {
     await driver.open();
     await migrate(driver, options.now ?? Date.now());

@@ -2,7 +2,6 @@ import { Command, Option } from 'clipanion';
 import { systemClock } from '../../../engine/clock.js';
 import { UsageError } from '../../../engine/errors.js';
 import { createLogger } from '../../../engine/logger.js';
-import { startInspector } from '../../inspector/server.js';
 import type { StatelyBridge } from '../../inspector/stately.js';
 import { valueOption } from '../options.js';
 import { EngineCommand, exitCode, type Engine } from '../context.js';
@@ -34,6 +33,8 @@ export class InspectCommand extends EngineCommand {
       const { startStatelyBridge } = await import('../../inspector/stately.js');
       bridge = await startStatelyBridge();
     }
+    // Loaded only by this command (its page, routes and readers).
+    const { startInspector } = await import('../../inspector/server.js');
     const inspector = await startInspector({
       store: engine.store,
       tasks: engine.tasks,

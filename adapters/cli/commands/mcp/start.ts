@@ -1,7 +1,6 @@
 import { Command } from 'clipanion';
 import { exitCode, type DelegateContext } from '../../context.js';
 import { isStoreError, isUsageError } from '../../../../engine/errors.js';
-import { startStdioServer } from '../../../mcp/server.js';
 
 /** `delegate mcp start`: serve the MCP tools on stdio until the client closes stdin. */
 export class McpStartCommand extends Command<DelegateContext> {
@@ -19,6 +18,8 @@ export class McpStartCommand extends Command<DelegateContext> {
   override async execute(): Promise<number> {
     let server;
     try {
+      // Loaded here, not with the CLI: the MCP SDK costs every other command ~200 ms of start-up.
+      const { startStdioServer } = await import('../../../mcp/server.js');
       server = await startStdioServer(this.context.env, this.context.cwd, { stdin: this.context.stdin, stdout: this.context.stdout });
     } catch (error) {
       if (isUsageError(error)) {
