@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { agentStarts, benchEnv, dist, fmt, isMain, printTable, removeDir, repoRoot, sleep, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
@@ -38,6 +39,7 @@ async function startSqld(dir) {
   }
   return {
     url: `libsql://127.0.0.1:${port}?tls=0`,
+    httpUrl: `http://127.0.0.1:${port}`,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -86,6 +88,50 @@ async function measure(database, runners) {
   }
 }
 
+/**
+ * Requests per second an idle runner sends the server: a runner on an HTTP URL (one request per statement or
+ * pipeline, countable) through a counting proxy, measured over `IDLE_MS` after it settled.
+ */
+const IDLE_MS = 10_000;
+async function idleRequests() {
+  const root = tempDir('delegate-bench-idle-');
+  const server = await startSqld(root);
+  let requests = 0;
+  const proxy = http.createServer(async (request, response) => {
+    requests++;
+    const body = await new Promise((resolve) => {
+      const parts = [];
+      request.on('data', (part) => parts.push(part)).on('end', () => resolve(Buffer.concat(parts)));
+    });
+    const upstream = await fetch(`${server.httpUrl}${request.url}`, { method: request.method, headers: { 'content-type': 'application/json' }, body: request.method === 'GET' ? undefined : body });
+    response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+    response.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  const port = await new Promise((resolve) => proxy.listen(0, '127.0.0.1', () => resolve(proxy.address().port)));
+  let child;
+  let store;
+  try {
+    const env = { ...benchEnv(root, 4), DELEGATE_DATABASE_URL: `http://127.0.0.1:${port}`, DELEGATE_HOST_ID: 'host-idle' };
+    const { loadConfig } = await dist('engine/config.js');
+    const { openStore } = await dist('engine/store/store.js');
+    const config = loadConfig(env);
+    store = await openStore(config.databaseUrl);
+    child = await startRunner(env, { store, config });
+    await store.close();
+    store = null;
+    await sleep(3000);
+    const before = requests;
+    await sleep(IDLE_MS);
+    return ((requests - before) * 1000) / IDLE_MS;
+  } finally {
+    if (child) await stopRunner(child);
+    if (store) await store.close().catch(() => undefined);
+    proxy.close();
+    await server.stop();
+    removeDir(root);
+  }
+}
+
 export async function hosts() {
   const databases = existsSync(sqldBinary) ? ['file', 'sqld'] : ['file'];
   const rows = [];
@@ -108,12 +154,14 @@ export async function hosts() {
       ]);
     }
   }
+  const idle = databases.includes('sqld') ? await idleRequests() : null;
   printTable(
     `runners sharing one database: ${N} instant fake-claude tasks, ${SLOTS} slots in all`,
     ['database', 'runners', 'slots', 'wall (s)', 'tasks/s', 'throughput vs 1 runner', 'throughput vs file', 'submit (ms)'],
     rows,
     [
       'all tasks queued in one transaction while the runners idle; wall = submit → last task ended; every task completed and its agent started once',
+      idle === null ? 'idle runner: not measured (no sqld)' : `an idle runner on sqld sends ${idle.toFixed(1)} requests/s (over HTTP through a counting proxy, ${IDLE_MS / 1000} s after it settled): watch, heartbeat and lease renewal, recovery sweep, timers`,
       databases.includes('sqld') ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), runners connect with libsql://…?tls=0 (WebSockets), each its own DELEGATE_HOST_ID and data dir' : 'sqld skipped: no binary (node scripts/ensure-sqld.js)',
     ],
   );

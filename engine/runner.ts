@@ -120,7 +120,7 @@ function newNodeId(): string {
 /** A running node. */
 export class Runner {
   readonly nodeId = newNodeId();
-  /** Hostname, boot and pid namespace: pids in run rows mean something only on the same one. */
+  /** DELEGATE_HOST_ID, else hostname, boot and pid namespace: pids in run rows mean something only on the same one. */
   readonly host: string;
   /**
    * Whether runners of other hosts may share this database (a server URL, or DELEGATE_HOST_ID naming this host
