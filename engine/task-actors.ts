@@ -9,6 +9,7 @@
  * again on the row as it is now.
  */
 import type { TaskActionParams, TaskActionType, TaskEvent } from '../actors/task.machine.js';
+import type { GitState } from './checkpoint.js';
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
@@ -23,6 +24,8 @@ export interface EffectContext {
   task: TaskRecord;
   step: TaskStep;
   now: number;
+  /** The git state the run's shim saw when its agent ended, when this step commits a run's outcome. */
+  git?: GitState | undefined;
 }
 
 /** What commit-phase effects add to the step's own transaction. */
@@ -59,6 +62,8 @@ export interface StepOptions {
   runEnd?: RunEnd;
   /** The durable timer this event comes from: deleted in the same commit, so it fires once. */
   timerId?: number;
+  /** The git state the run's shim saw when its agent ended (its checkpoint needs no git of its own). */
+  git?: GitState | undefined;
 }
 
 /** What a node claims with; `extra` adds columns to the CLAIM step (the pre-assigned agent session). */
@@ -122,7 +127,7 @@ export class TaskActors {
       }
       if (!decided) return this.#drop(options, { committed: false, reason: 'refused', task });
       if (options.detail !== undefined) decided.step.detail = options.detail;
-      const additions = await this.#prepare(decided, task, now);
+      const additions = await this.#prepare(decided, task, now, options.git);
       const events = await this.store.commitTaskStep(taskId, rowFence(task), decided.step, {
         now,
         nodeId: this.nodeId,
@@ -166,12 +171,12 @@ export class TaskActors {
     return this.#afterCommit(claimed.task.id, claimed.task, decided, claimed.events, now);
   }
 
-  async #prepare(decided: DecidedStep, before: TaskRecord, now: number): Promise<CommitAdditions> {
+  async #prepare(decided: DecidedStep, before: TaskRecord, now: number, git?: GitState): Promise<CommitAdditions> {
     let additions: CommitAdditions = {};
     for (const action of decided.actions) {
       const handler = this.effects[action.type] as EffectHandler<typeof action.type>;
       if (handler.phase !== 'commit') continue;
-      additions = { ...additions, ...(await handler.prepare(action.params as never, { taskId: before.id, before, step: decided.step, now })) };
+      additions = { ...additions, ...(await handler.prepare(action.params as never, { taskId: before.id, before, step: decided.step, now, git })) };
     }
     return additions;
   }

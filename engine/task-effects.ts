@@ -20,9 +20,9 @@ import type { EffectHandler, TaskEffects } from './task-actors.js';
 export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoint'> {
   return {
     phase: 'commit',
-    async prepare(params, { before, step, now }) {
+    async prepare(params, { before, step, now, git: reported }) {
       const [git, lastLines] = await Promise.all([
-        captureGitState(before.workingDirectory),
+        reported ?? captureGitState(before.workingDirectory),
         readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
       ]);
       return {

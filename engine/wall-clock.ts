@@ -16,9 +16,19 @@ export interface WallClockTime {
   zone?: string | undefined;
 }
 
-/** The zone of this process (TZ, else the system's). */
+let zoneOfTz: { tz: string | undefined; zone: string } | undefined;
+
+/**
+ * The zone of this process (TZ, else the system's). Remembered per value of TZ: building a DateTimeFormat to ask
+ * took ~5 ms, on every claim and every run's end.
+ */
 export function localTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  const tz = process.env.TZ;
+  const known = zoneOfTz;
+  if (known && known.tz === tz) return known.zone;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  zoneOfTz = { tz, zone };
+  return zone;
 }
 
 /** Whether `zone` is an IANA zone this runtime knows. */

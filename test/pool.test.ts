@@ -106,6 +106,8 @@ describe('AgentPool with the fake claude', () => {
     const sessionId = req.command.args[req.command.args.indexOf('--session-id') + 1];
     expect(outcome.result.sessionId).toBe(sessionId);
     expect(outcome.lastLines).toEqual(['line 1', 'line 2', 'line 3', 'done: hello']);
+    // The shim took the checkpoint's git state itself (here: not a repository), so the runner spawns no git.
+    expect(outcome.git).toEqual({ branch: null, sha: null, dirty: [] });
 
     const text = await textLog(req);
     expect(text).toBe('line 1\nline 2\nline 3\ndone: hello\n');

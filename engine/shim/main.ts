@@ -6,6 +6,7 @@
  * (follows the same files) or collects its outcome.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { captureGitState } from '../checkpoint.js';
 import { runFiles, writeJsonAtomic, type ShimSpec } from '../pool/run-files.js';
 import { superviseAgent } from './supervise.js';
 
@@ -18,6 +19,9 @@ async function main(runDir: string): Promise<void> {
     progress: (progress) => writeJsonAtomic(files.progress, progress),
     keepaliveFile: files.keepalive,
   });
+  // The checkpoint's git state, taken here where a spawn is cheap, not by the runner (see RunOutcome.git). A
+  // stopped run records no checkpoint.
+  if (outcome.end !== 'cancelled') outcome.git = await captureGitState(spec.cwd);
   writeJsonAtomic(files.exit, outcome);
   // Done: a timer still waiting on the agent's pipes (a tool that kept them open) must not keep the shim up.
   process.exit(0);
