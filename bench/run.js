@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const benchmarks = ['throughput.js', 'dag.js', 'recovery.js', 'schedules.js', 'ramp.js', 'hosts.js'];
+const benchmarks = ['throughput.js', 'dag.js', 'recovery.js', 'schedules.js', 'ramp.js', 'hosts.js', 'mcp.js'];
 
 const load = () => os.loadavg().map((value) => value.toFixed(2)).join(' ');
 process.stdout.write(

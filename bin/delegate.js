@@ -8,5 +8,12 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('delegate is not built: run `npm run build` (or `npm ci`) in the delegate folder\n');
   process.exit(1);
 }
-const { main: run } = await import(main.href);
-await run();
+const args = process.argv.slice(2);
+if (args.length === 2 && args[0] === 'mcp' && args[1] === 'start') {
+  // What MCP clients start at every session: straight to the server, without loading every CLI command.
+  const { runMcpStart } = await import(new URL('../dist/adapters/mcp/start.js', import.meta.url).href);
+  process.exitCode = await runMcpStart({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+} else {
+  const { main: run } = await import(main.href);
+  await run();
+}

@@ -10,6 +10,7 @@ import type { Clock } from './clock.js';
 import { UsageError } from './errors.js';
 import { usageBucketMs, type RunUsageSum, type Store } from './store/store.js';
 import { parseSince, shown, storableText } from './task-input.js';
+import { localTimeZone } from './wall-clock.js';
 
 /** How a summary can be broken down. */
 export const usageGroupings = ['day', 'agent', 'schedule'] as const;
@@ -76,10 +77,6 @@ export interface UsageQuery {
   by?: unknown;
 }
 
-/** The zone this process counts days in. */
-export function localTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
-}
 
 /** The calendar day (`YYYY-MM-DD`) of `at` in `timeZone`. */
 export function dayIn(timeZone: string, at: number): string {

@@ -1,6 +1,5 @@
 import { Command } from 'clipanion';
-import { exitCode, type DelegateContext } from '../../context.js';
-import { isStoreError, isUsageError } from '../../../../engine/errors.js';
+import type { DelegateContext } from '../../context.js';
 
 /** `delegate mcp start`: serve the MCP tools on stdio until the client closes stdin. */
 export class McpStartCommand extends Command<DelegateContext> {
@@ -16,27 +15,8 @@ export class McpStartCommand extends Command<DelegateContext> {
   });
 
   override async execute(): Promise<number> {
-    let server;
-    try {
-      // Loaded here, not with the CLI: the MCP SDK costs every other command ~200 ms of start-up.
-      const { startStdioServer } = await import('../../../mcp/server.js');
-      server = await startStdioServer(this.context.env, this.context.cwd, { stdin: this.context.stdin, stdout: this.context.stdout });
-    } catch (error) {
-      if (isUsageError(error)) {
-        this.context.stderr.write(`delegate: ${error.message}\n`);
-        return exitCode.usage;
-      }
-      // Not rethrown: clipanion prints errors on stdout, which belongs to the protocol here. A database the
-      // user must fix is one line; the stack only helps with our own faults (or when asked for).
-      const stack = error instanceof Error && (!isStoreError(error) || this.context.env.LOG_LEVEL === 'debug') ? error.stack : undefined;
-      this.context.stderr.write(`delegate: the MCP server could not start: ${stack ?? (error instanceof Error ? error.message : String(error))}\n`);
-      return exitCode.failed;
-    }
-    const running = server;
-    const stop = (signal: string): void => void running.close(signal);
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    await running.closed;
-    return exitCode.ok;
+    // Loaded here, not with the CLI: the MCP SDK costs every other command ~200 ms of start-up.
+    const { runMcpStart } = await import('../../../mcp/start.js');
+    return runMcpStart(this.context);
   }
 }
