@@ -59,9 +59,15 @@ export class OutputShipper {
     return this.deps.shipping ?? defaultOutputShipping;
   }
 
-  /** Ship the whole lines the logs of these tasks gained since the last call. */
+  /** Ship the whole lines the logs of these tasks (the live runs) gained since the last call. */
   ship(taskIds: readonly string[]): Promise<void> {
-    return this.#serial(() => this.#ship(taskIds, false));
+    return this.#serial(async () => {
+      // Only live runs are remembered: a tick that raced a run's flush must not keep it for good (a forgotten
+      // run's position is read back from the database if it comes again).
+      const live = new Set(taskIds);
+      for (const taskId of this.#positions.keys()) if (!live.has(taskId)) this.#positions.delete(taskId);
+      await this.#ship(taskIds, false);
+    });
   }
 
   /** A run of the task ended: ship the rest of its log, then forget it. Never throws (logged instead). */
