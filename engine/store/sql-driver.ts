@@ -169,8 +169,9 @@ function causes(error: unknown): unknown[] {
   return chain;
 }
 
-function codeOf(error: unknown): string {
-  return String((error as { code?: unknown })?.code ?? '');
+/** The code and message of one error of the chain, which the patterns below are matched against. */
+function causeText(cause: unknown): string {
+  return `${String((cause as { code?: unknown })?.code ?? '')} ${String((cause as Error)?.message ?? '')}`;
 }
 
 /**
@@ -189,10 +190,7 @@ const connectionLost = /\b(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET)\b|socket h
  * fail the connection, is not waited for.
  */
 function isUnreachableError(error: unknown): boolean {
-  return causes(error).some((cause) => {
-    const text = `${codeOf(cause)} ${String((cause as Error)?.message ?? '')}`;
-    return connectFailure.test(text) || connectionLost.test(text);
-  });
+  return causes(error).some((cause) => connectFailure.test(causeText(cause)) || connectionLost.test(causeText(cause)));
 }
 
 /**
@@ -201,10 +199,9 @@ function isUnreachableError(error: unknown): boolean {
  * is closed"; a request in flight when the socket closes gets the socket's error instead).
  */
 function commitNotSent(error: unknown): boolean {
-  return causes(error).some((cause) => {
-    const text = `${codeOf(cause)} ${String((cause as Error)?.message ?? '')}`;
-    return connectFailure.test(text) || ((cause as Error)?.name === 'ClosedError' && /^(Client|Stream) is closed/.test((cause as Error).message));
-  });
+  return causes(error).some(
+    (cause) => connectFailure.test(causeText(cause)) || ((cause as Error)?.name === 'ClosedError' && /^(Client|Stream) is closed/.test((cause as Error).message)),
+  );
 }
 
 /** The innermost message of an error: the socket's own words (`connect ECONNREFUSED 127.0.0.1:8080`), not the wrappers'. */
@@ -526,7 +523,7 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
  * sqld, over a WebSocket 5.7 ms (a single read 4.0 vs 1.3 ms). `http(s)://` URLs keep HTTP, for proxies that
  * do not pass WebSockets.
  */
-export function remoteClientUrl(url: string): string {
+function remoteClientUrl(url: string): string {
   if (!url.startsWith('libsql://')) return url;
   const insecure = /[?&]tls=0(&|$)/.test(url);
   return `${insecure ? 'ws' : 'wss'}://${url.slice('libsql://'.length)}`;
