@@ -49,8 +49,32 @@ class Lines {
   }
 }
 
-/** Bytes asked of the file per read call. */
-const chunkBytes = 64 * 1024;
+/**
+ * Up to `maxBytes` of `file` from `offset` on, and the file's size; nothing when it does not exist yet (a queued
+ * task has written nothing). Only bytes past `offset` are read, however large the file is.
+ */
+export async function readFileFrom(file: string, offset: number, maxBytes = Infinity): Promise<{ bytes: Buffer; size: number }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { bytes: Buffer.alloc(0), size: 0 };
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.max(0, Math.min(size - offset, maxBytes)));
+    let read = 0;
+    while (read < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, read, buffer.length - read, offset + read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    return { bytes: buffer.subarray(0, read), size };
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Yields the lines of an append-only text file in order, each once, reading only bytes it has not read before. */
 export class LogFollower implements OutputFollower {
@@ -77,26 +101,9 @@ export class LogFollower implements OutputFollower {
 
   /** The lines completed since the last call; a last line without its newline yet is held back until it has one. */
   async read(): Promise<string[]> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.file, 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    let text = '';
-    try {
-      const buffer = Buffer.alloc(chunkBytes);
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
-        if (bytesRead === 0) break;
-        this.#offset += bytesRead;
-        text += this.#decoder.write(buffer.subarray(0, bytesRead));
-      }
-    } finally {
-      await handle.close();
-    }
-    return this.#lines.push(text);
+    const { bytes } = await readFileFrom(this.file, this.#offset);
+    this.#offset += bytes.length;
+    return this.#lines.push(this.#decoder.write(bytes));
   }
 
   /** The held-back last line, for when the writer is done and will never end it with a newline. */

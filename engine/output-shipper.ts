@@ -9,7 +9,7 @@
  * a marker line says where the output was cut and where the whole log is. Where a host's shipping of a task
  * stopped is read back from the database, so a runner that adopts a run ships on without repeating a line.
  */
-import { open } from 'node:fs/promises';
+import { readFileFrom } from './log-follower.js';
 import type { Logger } from './logger.js';
 import { taskLogPaths } from './pool/protocol.js';
 import type { ShippedChunk, Store } from './store/store.js';
@@ -109,7 +109,7 @@ export class OutputShipper {
     const { chunkBytes, capBytes } = this.#shipping;
     const room = capBytes - from.stored;
     // Never more than the cap leaves room for (one byte more tells that the log goes past it).
-    const { bytes, size } = await readFrom(file, from.offset, Math.max(0, room) + 1);
+    const { bytes, size } = await readFileFrom(file, from.offset, Math.max(0, room) + 1);
     // Past the cap the log is only passed over.
     if (room <= 0) return { chunks: [], to: { offset: Math.max(from.offset, size), stored: from.stored } };
     const overflow = size - from.offset > room;
@@ -126,29 +126,5 @@ export class OutputShipper {
     const newline = length > 0 && bytes[length - 1] !== 0x0a ? '\n' : '';
     chunk(size, `${newline}[delegate] output cut here: the database keeps ${capBytes} bytes of a task's output; the whole log is ${file} on host ${this.deps.host}\n`, room - length);
     return { chunks, to: { offset: size, stored: capBytes } };
-  }
-}
-
-/** Up to `maxBytes` of `file` from `offset`, and the file's size; nothing when it does not exist yet. */
-async function readFrom(file: string, offset: number, maxBytes: number): Promise<{ bytes: Buffer; size: number }> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { bytes: Buffer.alloc(0), size: 0 };
-    throw error;
-  }
-  try {
-    const { size } = await handle.stat();
-    const buffer = Buffer.alloc(Math.max(0, Math.min(size - offset, maxBytes)));
-    let read = 0;
-    while (read < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, read, buffer.length - read, offset + read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return { bytes: buffer.subarray(0, read), size };
-  } finally {
-    await handle.close();
   }
 }
