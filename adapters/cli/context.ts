@@ -6,6 +6,7 @@
  */
 import { Command, type BaseContext } from 'clipanion';
 import { loadConfig, type DelegateConfig } from '../../engine/config.js';
+import { exitCode } from './exit-code.js';
 import { isStoreError, isUsageError, type StoreErrorCode, type UsageErrorCode } from '../../engine/errors.js';
 import { systemClock } from '../../engine/clock.js';
 import { EventBus } from '../../engine/events.js';
@@ -36,12 +37,7 @@ export interface Engine {
   ensureRunner(): Promise<void>;
 }
 
-/**
- * Exit codes (SPEC §5). `interrupted` is what a shell reports for a command ended by Ctrl-C (128 + SIGINT's
- * number 2): a command that catches SIGINT to say something first exits with it, so callers still see an
- * interrupt (bash's `$?`, make, CI runners stop the way they would for an uncaught SIGINT).
- */
-export const exitCode = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+export { exitCode };
 
 /**
  * The exit code of a usage error. A conflict is a valid request the task's state refuses (cancel a finished

@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { isStoreError, isUsageError } from '../../engine/errors.js';
+import { exitCode } from '../cli/exit-code.js';
 import { startStdioServer } from './server.js';
 
 /** What the server is started with: the process's streams and environment, or a test's. */
@@ -16,8 +17,6 @@ export interface McpStartContext {
   cwd: string;
 }
 
-/** Exit codes, as the CLI's: 0 served until stdin closed, 1 could not start, 2 bad configuration. */
-const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** Serve until the client closes stdin (or SIGINT/SIGTERM); resolves with the exit code. */
 export async function runMcpStart(context: McpStartContext): Promise<number> {
