@@ -9,7 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { agentStarts, benchEnv, dist, fmt, isMain, printTable, removeDir, repoRoot, sleep, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
+import { agentStarts, benchEnv, dist, fmt, isMain, openEngine, printTable, removeDir, repoRoot, sleep, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
 
 const N = Number(process.env.BENCH_HOSTS_N ?? 120);
 const SLOTS = 6;
@@ -60,15 +60,10 @@ async function measure(database, runners) {
       const env = { ...benchEnv(dataDir, SLOTS / runners), FAKE_CLAUDE_LOG: path.join(root, 'fake-claude.jsonl') };
       return server ? { ...env, DELEGATE_DATABASE_URL: server.url, DELEGATE_HOST_ID: `host-${i}` } : env;
     };
+    engine = await openEngine(envOf(0));
+    const { store, service } = engine;
     const { loadConfig } = await dist('engine/config.js');
-    const { openStore } = await dist('engine/store/store.js');
-    const { TaskService } = await dist('engine/task-service.js');
-    const { systemClock } = await dist('engine/clock.js');
-    await dist('adapters/agents/index.js');
-    const config = loadConfig(envOf(0));
-    const store = await openStore(config.databaseUrl);
-    const service = new TaskService(store, config, systemClock, config.dataDir);
-    engine = { config, store, service };
+    // Each runner is waited for with its own config (its data dir and host).
     for (let i = 0; i < runners; i++) children.push(await startRunner(envOf(i), { store, config: loadConfig(envOf(i)) }));
     await sleep(500);
     const t0 = Date.now();
@@ -112,11 +107,10 @@ async function idleRequests() {
   let store;
   try {
     const env = { ...benchEnv(root, 4), DELEGATE_DATABASE_URL: `http://127.0.0.1:${port}`, DELEGATE_HOST_ID: 'host-idle' };
-    const { loadConfig } = await dist('engine/config.js');
-    const { openStore } = await dist('engine/store/store.js');
-    const config = loadConfig(env);
-    store = await openStore(config.databaseUrl);
-    child = await startRunner(env, { store, config });
+    const engine = await openEngine(env);
+    store = engine.store;
+    child = await startRunner(env, engine);
+    // Only the runner's own requests are counted.
     await store.close();
     store = null;
     await sleep(3000);

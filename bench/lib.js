@@ -103,6 +103,13 @@ export function peakRss(pid) {
   return Number(kb[1]) * 1024;
 }
 
+/** Resident set (VmRSS) of a live process now, in bytes. */
+export function currentRss(pid) {
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
 /** CPU time (user + system) a live process has used, in ms. */
 export function cpuMs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -5,11 +5,9 @@
  * the database, against the same ping. No runner: the tasks stay queued (DELEGATE_AUTOSTART=0).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { bareNodePeakRss, benchEnv, cliBin, fmt, isMain, median, openEngine, printTable, removeDir, sleep, tempDir } from './lib.js';
+import { bareNodePeakRss, benchEnv, cliBin, currentRss, fmt, isMain, median, openEngine, printTable, removeDir, sleep, tempDir } from './lib.js';
 
 const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 1000);
 const QUEUED = Number(process.env.BENCH_MCP_QUEUED ?? 10_000);
@@ -32,7 +30,7 @@ async function startTime(args, env, input) {
   await new Promise((resolve) => child.stdout.once('data', resolve));
   const ms = performance.now() - t0;
   await sleep(1000);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) * 1024;
+  const rss = currentRss(child.pid);
   child.stdin.end();
   await new Promise((resolve) => child.once('exit', resolve));
   return { ms, rss };
@@ -87,7 +85,7 @@ export async function mcp() {
     const statusPage = await roundTrips(Math.min(CALLS, 300), () => client.callTool({ name: 'TaskStatus', arguments: { limit: 50 } }));
     const pingQueued = await roundTrips(CALLS, () => client.ping());
     const serverPid = client.transport?.pid;
-    const queuedRss = serverPid ? Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid}/status`, 'utf8'))[1]) * 1024 : NaN;
+    const queuedRss = serverPid ? currentRss(serverPid) : NaN;
 
     const p50 = (values) => percentile(values, 50);
     const p99 = (values) => percentile(values, 99);
