@@ -37,7 +37,7 @@ async function freePort(): Promise<number> {
 
 /** A running sqld. */
 export interface SqldServer {
-  /** `libsql://127.0.0.1:<port>?tls=0`, the form users write (WebSockets). */
+  /** `libsql://127.0.0.1:<port>?tls=0`, the form users write. */
   url: string;
   /** `http://127.0.0.1:<port>`: the same server over HTTP. */
   httpUrl: string;

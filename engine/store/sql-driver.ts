@@ -508,7 +508,7 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
   if (file) mkdirSync(path.dirname(file), { recursive: true });
   const { createClient } = await import('@libsql/client');
   const client = createClient({
-    url: isFile ? url : remoteClientUrl(url),
+    url,
     ...(options.authToken ? { authToken: options.authToken } : {}),
     // Applies the busy timeout to every pooled connection of a local file (stack.md §3).
     ...(isFile ? { timeout: busyTimeoutMs, concurrency: 1 } : {}),
@@ -516,18 +516,6 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
   return new ClientDriver(client, file ?? redactDatabaseUrl(url), file, options);
 }
 
-/**
- * The URL @libsql/client gets for a server: a `libsql://` URL speaks WebSockets (`wss://`, or `ws://` with
- * `?tls=0`), where the client on Node would pick HTTP. A runner sends many small statements, and each statement
- * of an interactive transaction is a round trip: over HTTP a 6-statement transaction took 29 ms against a local
- * sqld, over a WebSocket 5.7 ms (a single read 4.0 vs 1.3 ms). `http(s)://` URLs keep HTTP, for proxies that
- * do not pass WebSockets.
- */
-function remoteClientUrl(url: string): string {
-  if (!url.startsWith('libsql://')) return url;
-  const insecure = /[?&]tls=0(&|$)/.test(url);
-  return `${insecure ? 'ws' : 'wss'}://${url.slice('libsql://'.length)}`;
-}
 
 function filePathOf(url: string): string {
   if (url.startsWith('file://')) return fileURLToPath(url);
