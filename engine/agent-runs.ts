@@ -153,7 +153,7 @@ export class AgentRuns {
       }
       const { outcome } = report;
       if (outcome.end === 'lost') {
-        this.deps.log.warn('the run ended without an outcome (its shim was killed); handing the task back', { task: input.taskId, error: outcome.error });
+        this.deps.log.warn('the run ended without an outcome (its agent host was killed); handing the task back', { task: input.taskId, error: outcome.error });
         await this.#release(input.taskId, input.attempt, outcome.error ?? 'run lost', 'lost');
         return;
       }

@@ -35,9 +35,9 @@ export interface LaunchContext {
   killGraceMs: number;
   /** The environment agents resolve their binaries from. */
   env: NodeJS.ProcessEnv;
-  /** Modules that register agents, for the run's shim. */
+  /** Modules that register agents, for the agent host's parser of the run's output. */
   agentModules: readonly string[];
-  /** The shim ends its agent when no runner followed it this long (runs other hosts may take over); null: never. */
+  /** The agent host ends the agent when no runner followed it this long (runs other hosts may take over); null: never. */
   keepaliveMs?: number | null;
 }
 

@@ -9,7 +9,7 @@
 import type { Clock } from './clock.js';
 import { runMarker, runMarkerVariable } from './launch-plan.js';
 import type { Logger } from './logger.js';
-import { readOutcome, removeRunDir, runDirOf } from './pool/run-files.js';
+import { readOutcome, removeRunDir, runDirOf, runLiveness } from './pool/run-files.js';
 import { isProcessAlive, killGroupById, killProcessGroup, localHostIdentity, processGroupsWithEnv } from './process-info.js';
 import { commitOutcome } from './run-outcome.js';
 import type { NodeRecord, Store, TaskRecord, TaskRun } from './store/store.js';
@@ -64,13 +64,16 @@ export class LocalOrphans {
       if (!owned?.runnerDeadHere) continue;
       const { run } = owned;
       const expect = (now: TaskRecord): boolean => now.state === 'running' && now.owner === task.owner && now.attempt === task.attempt;
-      const outcome = readOutcome(runDirOf(this.logDir, task.id, task.attempt));
+      const runDir = runDirOf(this.logDir, task.id, task.attempt);
+      const outcome = readOutcome(runDir);
+      const liveness = outcome ? 'ended' : runLiveness(runDir, run.pid !== null ? { pid: run.pid, pidStart: run.pidStart } : null);
       if (outcome) {
         const result = await commitOutcome(this.actors, this.clock.now(), task.id, expect, outcome);
         if (result?.committed) this.log.info('committed the outcome a dead runner left', { task: task.id, attempt: task.attempt });
         if (!result || result.committed || result.reason !== 'contended') removeRunDir(this.logDir, task.id, task.attempt);
         found.changed.add(task.id);
-      } else if (run.pid !== null && isProcessAlive(run.pid, run.pidStart)) {
+      } else if (liveness !== 'gone') {
+        // Its agent host still runs it (or is starting it): a runner must come and follow it.
         found.adrift.add(task.id);
       } else {
         // Gone without a word: leftovers of its group go, and the task is resumed by the next runner.
@@ -100,7 +103,7 @@ export class LocalOrphans {
     return 'here';
   }
 
-  /** Kill what is left of a run: its shim's process group (pid and start time checked), and its marked processes. */
+  /** Kill what is left of a run: its agent's process group (pid and start time checked), and its marked processes. */
   async #killRun(run: TaskRun): Promise<void> {
     if (run.pid !== null) await killProcessGroup(run.pid, run.pidStart, this.killGraceMs);
     for (const group of processGroupsWithEnv(runMarkerVariable, runMarker(run.taskId, run.attempt))) await killGroupById(group, this.killGraceMs);

@@ -7,15 +7,15 @@
  * whose task moved on (cancelled while its runner was dead) just has its agent killed and its row ended.
  * Lease times are compared with the database's clock, so hosts with skewed clocks agree.
  *
- * A run whose runner died on this host costs no agent work (DESIGN §10): if its shim still runs, the run is
- * adopted (this node follows the same files); if the shim ended and left its outcome, the outcome is collected
- * and committed as if the runner had lived. Only a run whose agent is gone without an outcome, or whose host
- * is elsewhere, is lost and resumed.
+ * A run whose runner died on this host costs no agent work (DESIGN §10): if its agent host still runs it, the
+ * run is adopted (this node follows the same files); if it ended and the host left its outcome, the outcome is
+ * collected and committed as if the runner had lived. Only a run whose agent is gone without an outcome, or
+ * whose host is elsewhere, is lost and resumed.
  */
 import type { AgentRuns } from './agent-runs.js';
 import type { Logger } from './logger.js';
 import { runMarker, runMarkerVariable } from './launch-plan.js';
-import { readOutcome, removeRunDir, runDirOf } from './pool/run-files.js';
+import { readJsonIfExists, readOutcome, removeRunDir, runDirOf, runFiles, runLiveness, type ProcessRef, type ShimStarted } from './pool/run-files.js';
 import type { RunOutcome } from './pool/protocol.js';
 import { isProcessAlive, killGroupById, killProcessGroup, processGroupsWithEnv, processStartTime } from './process-info.js';
 import type { OpenRun, Store } from './store/store.js';
@@ -32,35 +32,42 @@ export interface RecoveryDeps {
   killGraceMs: number;
   /**
    * How long after its lease lapsed a run of another host may be taken over: this host cannot see that host's
-   * processes, so it waits until the run's shim has ended its agent (it does, once no runner touched its
+   * processes, so it waits until the run's agent host has ended its agent (it does, once no runner touched its
    * keepalive for a lease period; see ShimSpec.keepaliveMs).
    */
   otherHostGraceMs: number;
   logDir: string;
   log: Logger;
-  /** Follow the live shim of a run this node just adopted. */
+  /** Follow the live run this node just adopted. */
   adopt(run: { taskId: string; attempt: number; pid: number; pidStart: number | null }): void;
-  /** Commit the outcome a dead runner's shim left, as this node's own run's. */
+  /** Commit the outcome a dead runner's run left, as this node's own run's. */
   collect(run: { taskId: string; attempt: number }, outcome: RunOutcome): Promise<void>;
 }
 
-/** Adopt or collect a run of a runner that died on this host; false when its agent is gone without an outcome. */
-async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<boolean> {
-  const outcome = readOutcome(runDirOf(deps.logDir, run.taskId, run.attempt));
-  const shim = run.pid !== null ? { pid: run.pid, pidStart: run.pidStart } : shimByMarker(run);
-  const shimAlive = shim !== null && isProcessAlive(shim.pid, shim.pidStart);
-  if (!outcome && !shimAlive) return false;
+/**
+ * Adopt or collect a run of a runner that died on this host. `gone`: its agent is gone without an outcome.
+ * `later`: it was being started when its runner died; the next sweep sees whether it did.
+ */
+async function rescue(deps: RecoveryDeps, run: OpenRun): Promise<'rescued' | 'later' | 'gone'> {
+  const runDir = runDirOf(deps.logDir, run.taskId, run.attempt);
+  const agent = run.pid !== null ? { pid: run.pid, pidStart: run.pidStart } : (startedAgent(runDir) ?? agentByMarker(run));
+  const liveness = runLiveness(runDir, agent);
+  if (liveness === 'gone') return 'gone';
+  if (liveness === 'starting') return 'later';
   const adopted = await deps.store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: deps.nodeId, leaseMs: deps.leaseMs, requireLapsed: false });
   // Another node of this host got there first: it follows the run now.
-  if (!adopted) return true;
-  if (outcome) {
-    deps.log.warn('collected the outcome of a run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, end: outcome.end });
-    await deps.collect(run, outcome);
+  if (!adopted) return 'rescued';
+  const outcome = readOutcome(runDir);
+  if (outcome || !agent) {
+    // An outcome written since the first look, or a run whose host still runs it but whose agent cannot be
+    // named yet: collected, or resumed as lost, as what its files say by now.
+    deps.log.warn('collected the outcome of a run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, end: outcome?.end ?? 'lost' });
+    await deps.collect(run, outcome ?? { end: 'lost', exitCode: null, signal: null, error: 'its runner died before the agent was known', result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] });
   } else {
-    deps.log.warn('adopted a live run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, shim: shim!.pid });
-    deps.adopt({ taskId: run.taskId, attempt: run.attempt, pid: shim!.pid, pidStart: shim!.pidStart });
+    deps.log.warn('adopted a live run whose runner died', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, agent: agent.pid });
+    deps.adopt({ taskId: run.taskId, attempt: run.attempt, pid: agent.pid, pidStart: agent.pidStart });
   }
-  return true;
+  return 'rescued';
 }
 
 /** Kill what is left of a run's agent on this host: its recorded process group, and any process carrying its marker. */
@@ -72,11 +79,21 @@ async function killRunAgent(run: OpenRun, graceMs: number): Promise<boolean> {
   return gone;
 }
 
+/** The agent of a run as its host wrote it in `started.json`, if it did. */
+function startedAgent(runDir: string): ProcessRef | null {
+  try {
+    const started = readJsonIfExists<ShimStarted>(runFiles(runDir).started);
+    return started ? { pid: started.pid, pidStart: started.pidStartTime } : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The shim of a run whose runner died before it recorded the shim's pid: the one process group that carries the
- * run's marker (the shim leads its group, so the group id is its pid). Null when there is none, or no single one.
+ * The agent of a run whose runner died before it recorded the agent's pid: the one process group that carries the
+ * run's marker (the agent leads its group, so the group id is its pid). Null when there is none, or no single one.
  */
-function shimByMarker(run: OpenRun): { pid: number; pidStart: number | null } | null {
+function agentByMarker(run: OpenRun): ProcessRef | null {
   const groups = processGroupsWithEnv(runMarkerVariable, runMarker(run.taskId, run.attempt));
   if (groups.length !== 1) return null;
   const pid = groups[0]!;
@@ -99,9 +116,13 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
     const lapsed = run.leaseUntil !== null && run.leaseUntil + (run.host === host ? 0 : deps.otherHostGraceMs) < now;
     if (live ? !(nodeDeadHere || lapsed) : !(nodeGone || mine)) continue;
     // Only a run whose agent ran on this host can be adopted or collected: its pid and files are here.
-    if (live && nodeDeadHere && run.host === host && (await rescue(deps, run))) {
-      recovered++;
-      continue;
+    if (live && nodeDeadHere && run.host === host) {
+      const rescued = await rescue(deps, run);
+      if (rescued === 'later') continue;
+      if (rescued === 'rescued') {
+        recovered++;
+        continue;
+      }
     }
     if (live && !(await store.takeOverRun({ taskId: run.taskId, attempt: run.attempt, from: run.nodeId, to: nodeId, leaseMs, requireLapsed: !nodeDeadHere }))) continue;
     if (run.host === host && !(await killRunAgent(run, deps.killGraceMs))) {

@@ -91,8 +91,8 @@ export interface RunnerOptions {
   /** The environment agents resolve their binaries from (default process.env). */
   env?: NodeJS.ProcessEnv;
   /**
-   * URLs of the modules that register agents, for the shims that run agents (they start with no agents); the
-   * caller has imported them itself, so the runner and its shims know the same agents.
+   * URLs of the modules that register agents, for the agent host that runs agents (it starts with no agents);
+   * the caller has imported them itself, so the runner and its host know the same agents.
    */
   agentModules: readonly string[];
   /** In-process subscribers of this runner's events (a front door in the same process shares it). */
@@ -124,7 +124,7 @@ export class Runner {
   readonly host: string;
   /**
    * Whether runners of other hosts may share this database (a server URL, or DELEGATE_HOST_ID naming this host
-   * among several): then a run's shim ends its agent when no runner follows it, so they can take the run over,
+   * among several): then the agent host ends a run's agent when no runner follows it, so they can take the run over,
    * and runs' output is shipped to the database, so their front doors can read it.
    */
   private readonly sharedWithOtherHosts: boolean;
@@ -405,14 +405,14 @@ export class Runner {
       host,
       leaseMs: timing.leaseMs,
       killGraceMs: timing.killGraceMs,
-      // The other host's shim ends its agent a lease period after its runner stopped following it (at most a
+      // The other host's agent host ends the agent a lease period after its runner stopped following it (at most a
       // third of a lease after the last renewal), plus its kill grace, plus a check interval.
       otherHostGraceMs: Math.ceil(timing.leaseMs / 3) + timing.killGraceMs + 1000,
       logDir: this.logDir,
       log,
       adopt: ({ taskId, attempt, pid, pidStart }) => {
         runs.register(taskId, attempt);
-        this.journal.node('node:adopted', `shim pid ${pid}`, taskId, attempt);
+        this.journal.node('node:adopted', `agent pid ${pid}`, taskId, attempt);
         this.adoptions.push({ taskId, attempt, launch: { request: { kind: 'adopt', taskId, attempt, logDir: this.logDir, killGraceMs: timing.killGraceMs, pid, pidStart } } });
       },
       collect: async ({ taskId, attempt }, outcome) => {

@@ -24,7 +24,7 @@ export interface EffectContext {
   task: TaskRecord;
   step: TaskStep;
   now: number;
-  /** The git state the run's shim saw when its agent ended, when this step commits a run's outcome. */
+  /** The git state the agent host saw when its agent ended, when this step commits a run's outcome. */
   git?: GitState | undefined;
 }
 
@@ -62,7 +62,7 @@ export interface StepOptions {
   runEnd?: RunEnd;
   /** The durable timer this event comes from: deleted in the same commit, so it fires once. */
   timerId?: number;
-  /** The git state the run's shim saw when its agent ended (its checkpoint needs no git of its own). */
+  /** The git state the agent host saw when its agent ended (its checkpoint needs no git of its own). */
   git?: GitState | undefined;
 }
 

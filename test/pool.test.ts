@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { agentsModuleUrl } from '../adapters/agents/index.js';
 import { agentByName, type AgentRunSpec } from '../engine/agent.js';
 import { AgentPool } from '../engine/pool/agent-pool.js';
 import { taskLogPaths, type LaunchRequest, type LauncherMessage, type RunOutcome } from '../engine/pool/protocol.js';
+import { isProcessAlive } from '../engine/process-info.js';
+import { agentHostSocketOf, runDirOf, runFiles, runsDirOf, type ShimStarted } from '../engine/pool/run-files.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/bin/claude', import.meta.url));
 
@@ -106,7 +109,7 @@ describe('AgentPool with the fake claude', () => {
     const sessionId = req.command.args[req.command.args.indexOf('--session-id') + 1];
     expect(outcome.result.sessionId).toBe(sessionId);
     expect(outcome.lastLines).toEqual(['line 1', 'line 2', 'line 3', 'done: hello']);
-    // The shim took the checkpoint's git state itself (here: not a repository), so the runner spawns no git.
+    // The agent host took the checkpoint's git state itself (here: not a repository), so the runner spawns no git.
     expect(outcome.git).toEqual({ branch: null, sha: null, dirty: [] });
 
     const text = await textLog(req);
@@ -232,5 +235,69 @@ describe('AgentPool with the fake claude', () => {
     expect(outcome).toMatchObject({ end: 'exited', exitCode: 0 });
     expect(outcome.result).toMatchObject({ sawResult: true, isError: false, costUsd: 0 });
     expect(outcome.lastLines.join('\n')).toContain('not Claude');
+  });
+});
+
+describe('the agent host', () => {
+  function startedFile(req: LaunchRequest): ShimStarted {
+    return JSON.parse(readFileSync(runFiles(runDirOf(req.logDir, req.taskId, req.attempt)).started, 'utf8')) as ShimStarted;
+  }
+
+  it('runs the agents of one data dir in one host process, each agent leading its own process group', async () => {
+    const reqs = [request('one [sleep 300]'), request('two [sleep 300]')];
+    const runs = reqs.map((req) => launch(req));
+    const started = await Promise.all(reqs.map((req, i) => waitFor(() => startedPid(runs[i]!.messages) !== undefined && startedFile(req), 'started.json')));
+    const hosts = started.map((file) => file.host?.pid);
+    expect(hosts[0]).toBeGreaterThan(0);
+    expect(hosts[1]).toBe(hosts[0]);
+    for (const [i, file] of started.entries()) {
+      expect(file.pid).toBe(startedPid(runs[i]!.messages));
+      expect(file.pid).not.toBe(file.host!.pid);
+      // The agent leads its group: a cancel's group kill takes it and its tools, never the host.
+      expect(readFileSync(`/proc/${file.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(file.pid));
+    }
+    const outcomes = await Promise.all(runs.map((run) => run.done));
+    expect(outcomes.map((outcome) => outcome.end)).toEqual(['exited', 'exited']);
+    expect(isGone(hosts[0]!)).toBe(false);
+    // Only its owner may connect: whoever can, runs commands as this user.
+    expect(statSync(agentHostSocketOf(runsDirOf(reqs[0]!.logDir))).mode & 0o777).toBe(0o600);
+  });
+
+  it('a host killed with -9 loses its runs: the runner hears it, and the agent does not run on', async () => {
+    const req = request('long [sleep 60000]');
+    const run = launch(req);
+    const file = await waitFor(() => startedPid(run.messages) !== undefined && startedFile(req), 'started.json');
+    process.kill(file.host!.pid, 'SIGKILL');
+    const outcome = await run.done;
+    expect(outcome.end).toBe('lost');
+    expect(outcome.error).toContain('agent host ended without reporting');
+    await waitFor(() => isGone(file.pid), 'the agent to be gone');
+    // The next run starts a new host.
+    const next = request('after');
+    expect((await launch(next).done).end).toBe('exited');
+    expect(startedFile(next).host!.pid).not.toBe(file.host!.pid);
+  });
+
+  it('replaces the socket file a dead host left, and leaves once nothing uses it', async () => {
+    const logDir = join(dir, 'stale-logs');
+    const socketPath = agentHostSocketOf(runsDirOf(logDir));
+    mkdirSync(runsDirOf(logDir), { recursive: true });
+    // A process that listened there and died without removing its socket file.
+    const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => squatter.stdout.once('data', resolve));
+    squatter.kill('SIGKILL');
+    await new Promise((resolve) => squatter.once('exit', resolve));
+    expect(existsSync(socketPath)).toBe(true);
+
+    const own = new AgentPool({ maxThreads: 1 });
+    const req = request('fresh', { req: { logDir } });
+    const messages: LauncherMessage[] = [];
+    expect((await own.launch(req, (m) => messages.push(m)).done).end).toBe('exited');
+    const host = startedFile(req).host!.pid;
+    // No run and no runner connected (the pool's threads close their connections): the host leaves.
+    await own.close();
+    // Not reaped (its parent, a closed pool thread, is gone), so a zombie until this process ends: gone all the same.
+    await waitFor(() => !isProcessAlive(host, null), 'the idle host to leave', 20_000);
+    expect(existsSync(socketPath)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
  * stale runner's late writes are rejected. Real `delegate serve` processes and real signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, fakeClaudeEvents, processExists, removeDir, serve, sqlOn, stopRunners, tempDir, testEnv } from './helpers.js';
 import { decideTaskEvent } from '../engine/task-steps.js';
 import { killProcessGroup, localHostIdentity, processStartTime } from '../engine/process-info.js';
+import { runDirOf, runFiles, type ShimStarted } from '../engine/pool/run-files.js';
+import { logDirOf } from '../engine/task-service.js';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -43,9 +46,8 @@ function startServe(): ChildProcess {
 
 /**
  * Submit `prompt`, let a `delegate serve` child start its agent, wait for `ready` (what the test needs recorded
- * first), then kill -9 the runner — and with `agentToo`, the run's whole process group (its shim and agent), as
- * when the host's OOM killer takes them: then the run is lost, not adopted. Returns the task and its agent's
- * start event.
+ * first), then kill -9 the runner — and with `agentToo`, the run's agent host and the agent's process group, as
+ * when the OOM killer takes them: then the run is lost, not adopted. Returns the task and its agent's start event.
  */
 async function killRunnerMidRun(engine: EngineHarness, prompt: string, ready: (taskId: string) => Promise<unknown>, agentToo = false) {
   const { taskId } = await engine.tasks.delegate({ prompt });
@@ -55,8 +57,10 @@ async function killRunnerMidRun(engine: EngineHarness, prompt: string, ready: (t
   runner.kill('SIGKILL');
   await eventually(() => runner.exitCode !== null || runner.signalCode !== null);
   if (agentToo) {
-    const shim = (await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.pid))!;
-    process.kill(-shim, 'SIGKILL');
+    const group = (await eventually(async () => (await engine.store.taskRuns(taskId))[0]?.pid))!;
+    const started = JSON.parse(readFileSync(runFiles(runDirOf(logDirOf(dataDir), taskId, 1)).started, 'utf8')) as ShimStarted;
+    process.kill(started.host!.pid, 'SIGKILL');
+    process.kill(-group, 'SIGKILL');
     await eventually(() => !processExists(agent.pid));
   }
   return { taskId, agent };

@@ -75,7 +75,7 @@ export class AgentPool {
       (outcome) => outcome,
       (err: unknown) => {
         // The thread died under a running launcher, and the task goes back to the queue to be resumed: its
-        // shim and agent, in their own group, must not run on beside the next attempt.
+        // agent and its tools, in their own group, must not run on beside the next attempt.
         if (pid !== undefined && !exitedSeen) {
           try {
             process.kill(-pid, 'SIGKILL');

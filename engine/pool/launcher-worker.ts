@@ -1,6 +1,6 @@
 /**
  * The Piscina worker entry: one call per run attempt. Many run concurrently in one thread
- * (`concurrentTasksPerWorker`), since a launcher only starts a shim and follows its files.
+ * (`concurrentTasksPerWorker`), since a launcher only asks the agent host to start a run and follows its files.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { runLaunch } from './launcher.js';

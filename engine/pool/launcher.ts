@@ -1,16 +1,29 @@
 /**
  * The launcher a pool worker runs for one attempt of a task (DESIGN §8, §10). It does not run the agent itself:
- * it starts a shim (engine/shim) detached in its own session, with the agent's environment, and follows the
- * run's files — progress as it comes, the outcome at the end — relaying them to the main thread. A cancel kills
- * the shim's whole process group. Because nothing of the run hangs on this thread's pipes, a runner that dies
- * leaves its agents running and their output complete; the next runner adopts a live shim with the same loop.
+ * it asks the agent host of its data dir (engine/shim/host.ts, a process of ours in its own session) to start it
+ * with the agent's environment, and follows the run's files — progress as it comes, the outcome at the end —
+ * relaying them to the main thread. A cancel kills the agent's whole process group. Because nothing of the run
+ * hangs on this thread's pipes, a runner that dies leaves its agents running and their output complete; the next
+ * runner adopts a live run with the same loop.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, utimesSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { isProcessAlive, killGroupById, processStartTime } from '../process-info.js';
+import { killGroupById } from '../process-info.js';
+import { agentHostClient } from './agent-host-client.js';
 import { ChildCommand, ParentCommand, type LauncherJob, type LauncherMessage, type LaunchRequest, type RunEnd, type RunOutcome } from './protocol.js';
-import { readJsonIfExists, readOutcome, runDirOf, runFiles, writeJsonAtomic, type ShimProgress, type ShimSpec } from './run-files.js';
+import {
+  readJsonIfExists,
+  readOutcome,
+  runDirOf,
+  runFiles,
+  runLiveness,
+  runsDirOf,
+  writeJsonAtomic,
+  type ProcessRef,
+  type ShimProgress,
+  type ShimSpec,
+  type ShimStarted,
+} from './run-files.js';
 
 /** How often a run's files are looked at. */
 const FOLLOW_MS = 100;
@@ -55,11 +68,6 @@ export function launcherEnv(parent: NodeJS.ProcessEnv, extra: Record<string, str
   return { ...env, ...extra };
 }
 
-/** The shim's entry script, next to this module's directory in the build output. */
-export function shimEntry(): string {
-  return new URL('../shim/main.js', import.meta.url).pathname;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -72,8 +80,11 @@ function isCancel(message: unknown): message is Extract<LauncherMessage, { cmd: 
   return typeof message === 'object' && message !== null && (message as { cmd?: unknown }).cmd === ParentCommand.Cancel;
 }
 
-/** Start the shim of a run: its spec file, then the detached process. Returns its pid, or why it could not start. */
-async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: number; exited: Promise<void> } | { error: string }> {
+/**
+ * Start a run on the agent host of its data dir: its spec file, then the request. Resolves with the agent's pid
+ * once it runs (null when the run ended before that: its outcome is in its files), and a promise of its end.
+ */
+async function startOnHost(req: LaunchRequest, runDir: string): Promise<{ agent: ProcessRef | null; ended: Promise<void> } | { error: string } | { lost: string }> {
   const files = runFiles(runDir);
   const { env: extraEnv, ...command } = req.command;
   const spec: ShimSpec = {
@@ -88,39 +99,31 @@ async function startShim(req: LaunchRequest, runDir: string): Promise<{ pid: num
     agentModules: req.agentModules,
     keepaliveMs: req.keepaliveMs ?? null,
   };
-  try {
-    mkdirSync(runDir, { recursive: true });
-    writeJsonAtomic(files.spec, spec);
-    touchKeepalive(files.keepalive);
-  } catch (error) {
-    return { error: `cannot write the run's files in ${runDir}: ${(error as Error).message}` };
-  }
-  const shimLog = openSync(files.shimLog, 'a');
-  try {
-    const child = spawn(process.execPath, [shimEntry(), runDir], {
-      detached: true,
-      stdio: ['ignore', 'ignore', shimLog],
-      env: launcherEnv(req.baseEnv ?? process.env, extraEnv),
-      cwd: runDir,
-    });
-    const started = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-      child.once('spawn', () => resolve(null));
-      child.once('error', (error) => resolve(error));
-    });
-    child.on('error', () => {});
-    if (started || child.pid === undefined) return { error: `cannot start the run's shim (${process.execPath}): ${started?.message ?? 'no pid'}` };
-    // The shim must not keep this thread's event loop, nor die with it.
-    child.unref();
-    // While this runner lives, the shim's exit wakes the follower at once instead of at its next look.
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    return { pid: child.pid, exited };
-  } finally {
-    closeSync(shimLog);
-  }
+  const baseEnv = req.baseEnv ?? process.env;
+  const client = agentHostClient(runsDirOf(req.logDir), launcherEnv(baseEnv, {}));
+  let writeError: string | undefined;
+  const { start, ended } = await client.start(runDir, launcherEnv(baseEnv, extraEnv), () => {
+    try {
+      mkdirSync(runDir, { recursive: true });
+      writeJsonAtomic(files.spec, spec);
+      touchKeepalive(files.keepalive);
+    } catch (error) {
+      writeError = `cannot write the run's files in ${runDir}: ${(error as Error).message}`;
+    }
+  });
+  if (writeError !== undefined) return { error: writeError };
+  if ('error' in start) return { error: start.error };
+  if ('started' in start) return { agent: { pid: start.started.pid, pidStart: start.started.pidStartTime }, ended };
+  if ('ended' in start) return { agent: null, ended };
+  // The host went away before it said the agent started: its files say whether it did.
+  const started = readJsonIfExists<ShimStarted>(files.started);
+  if (started) return { agent: { pid: started.pid, pidStart: started.pidStartTime }, ended };
+  if (readOutcome(runDir)) return { agent: null, ended };
+  return { lost: 'the agent host went away before it started the agent' };
 }
 
 /**
- * Run or adopt one attempt and report on `port` (`started` with the shim's pid, throttled `progress`,
+ * Run or adopt one attempt and report on `port` (`started` with the agent's pid, throttled `progress`,
  * `exited`). Never throws for anything the agent or the system does: every failure becomes a RunOutcome.
  */
 export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<RunOutcome> {
@@ -147,31 +150,28 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
   };
 
   const runDir = runDirOf(job.logDir, taskId, job.attempt);
-  let pid: number;
-  let pidStart: number | null;
-  // An adopted shim is not our child: only its files and /proc tell of its end.
-  let exited: Promise<void> = new Promise(() => undefined);
+  let agent: ProcessRef | null;
+  // An adopted run's host does not know this runner: only the run's files and /proc tell of its end.
+  let ended: Promise<void> = new Promise(() => undefined);
   if (job.kind === 'adopt') {
-    ({ pid, pidStart } = job);
+    agent = { pid: job.pid, pidStart: job.pidStart };
   } else {
     if (cancelReason !== undefined) return finish(failed('cancelled', cancelReason));
-    const shim = await startShim(job, runDir);
-    if ('error' in shim) return finish(failed('spawn_error', shim.error));
-    pid = shim.pid;
-    exited = shim.exited;
-    pidStart = processStartTime(pid);
+    const start = await startOnHost(job, runDir);
+    if ('error' in start) return finish(failed('spawn_error', start.error));
+    if ('lost' in start) return finish(failed('lost', start.lost));
+    ({ agent, ended } = start);
   }
-  post({ cmd: ChildCommand.Started, taskId, value: { pid, pidStartTime: pidStart } });
-  return finish(await follow(runDir, pid, pidStart, job.killGraceMs, exited, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
+  if (agent) post({ cmd: ChildCommand.Started, taskId, value: { pid: agent.pid, pidStartTime: agent.pidStart } });
+  return finish(await follow(runDir, agent, job.killGraceMs, ended, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
 }
 
-/** Follow a run's files until its shim reports the end, dies without one, or the run is cancelled. */
+/** Follow a run's files until its host reports the end, goes away without one, or the run is cancelled. */
 async function follow(
   runDir: string,
-  pid: number,
-  pidStart: number | null,
+  agent: ProcessRef | null,
   killGraceMs: number,
-  exited: Promise<void>,
+  ended: Promise<void>,
   onProgress: (progress: ShimProgress) => void,
   cancelled: () => string | undefined,
 ): Promise<RunOutcome> {
@@ -179,15 +179,15 @@ async function follow(
   let last = '';
   let touchedAt = 0;
   for (;;) {
-    // This runner follows the run: a shim that watches its keepalive (a run other hosts could take over) lives on.
+    // This runner follows the run: a host that watches its keepalive (a run other hosts could take over) goes on.
     if (Date.now() - touchedAt >= KEEPALIVE_TOUCH_MS) {
       touchKeepalive(files.keepalive);
       touchedAt = Date.now();
     }
     const reason = cancelled();
     if (reason !== undefined) {
-      // The whole group: the shim, the agent and whatever the agent started.
-      await killGroupById(pid, killGraceMs);
+      // The whole group: the agent and whatever it started.
+      if (agent) await killGroupById(agent.pid, killGraceMs);
       return failed('cancelled', reason);
     }
     const outcome = readOutcome(runDir);
@@ -198,14 +198,13 @@ async function follow(
       last = seen;
       onProgress(progress);
     }
-    if (!isProcessAlive(pid, pidStart)) {
-      // Its outcome may have landed between the two looks.
-      const late = readOutcome(runDir);
-      if (late) return late;
-      // Killed from outside without a word: what it left of the agent goes too, and the run is resumed.
-      await killGroupById(pid, killGraceMs);
-      return failed('lost', `the run's shim (pid ${pid}) ended without reporting how the agent ended`);
+    const liveness = runLiveness(runDir, agent);
+    if (liveness === 'ended') continue;
+    if (liveness === 'gone') {
+      // Its host was killed without a word: what it left of the agent goes too, and the run is resumed.
+      if (agent) await killGroupById(agent.pid, killGraceMs);
+      return failed('lost', `the run's agent host ended without reporting how the agent${agent ? ` (pid ${agent.pid})` : ''} ended`);
     }
-    await Promise.race([sleep(FOLLOW_MS), exited]);
+    await Promise.race([sleep(FOLLOW_MS), ended]);
   }
 }

@@ -5,12 +5,12 @@
 import type { AgentCommand, AgentResult } from '../agent.js';
 import type { GitState } from '../checkpoint.js';
 
-/** Everything a launcher needs to start one attempt of a task in a shim. Structured-clone safe. */
+/** Everything a launcher needs to start one attempt of a task on the agent host. Structured-clone safe. */
 export interface LaunchRequest {
   kind?: 'start';
   taskId: string;
   attempt: number;
-  /** Agent name, resolved inside the shim to the same plug-in (for its output parser). */
+  /** Agent name, resolved in the agent host to the same plug-in (for its output parser). */
   agent: string;
   command: AgentCommand;
   cwd: string;
@@ -21,20 +21,20 @@ export interface LaunchRequest {
   killGraceMs: number;
   /** The environment the agent's is drawn from (through a safelist); default the worker's process.env. */
   baseEnv?: Record<string, string | undefined>;
-  /** Modules that register agents, which the shim imports for the agent's output parser. */
+  /** Modules that register agents, which the agent host imports for the agent's output parser. */
   agentModules: readonly string[];
-  /** The shim ends its agent when no runner followed it for this long; null: never (see ShimSpec). */
+  /** The agent host ends the agent when no runner followed it for this long; null: never (see ShimSpec). */
   keepaliveMs?: number | null;
 }
 
-/** Follow the shim of a run whose runner died (DESIGN §10): its files, from where they are. */
+/** Follow the live run of a runner that died (DESIGN §10): its files, from where they are. */
 export interface AdoptRequest {
   kind: 'adopt';
   taskId: string;
   attempt: number;
   logDir: string;
   killGraceMs: number;
-  /** The shim, leader of the run's process group. */
+  /** The agent (or, in a run of an earlier version, its shim): leader of the run's process group. */
   pid: number;
   pidStart: number | null;
 }
@@ -43,7 +43,7 @@ export interface AdoptRequest {
 export type LauncherJob = LaunchRequest | AdoptRequest;
 
 /**
- * Why an agent run ended. `lost`: its shim ended without an outcome (it was killed from outside), so the run
+ * Why an agent run ended. `lost`: its agent host ended without an outcome (it was killed from outside), so the run
  * counts as interrupted and is resumed.
  */
 export type RunEnd = 'exited' | 'output_limit' | 'spawn_error' | 'cancelled' | 'lost';
@@ -60,7 +60,7 @@ export interface RunOutcome {
   /** The last lines of readable output (at most 50), for checkpoints and summaries. */
   lastLines: string[];
   /**
-   * The git state of the working directory once the agent ended, for the checkpoint: taken by the shim, so the
+   * The git state of the working directory once the agent ended, for the checkpoint: taken by the agent host, so the
    * runner spawns no git of its own between a run's end and its commit (a spawn from the runner, a process of
    * 100+ MiB, cost ~25 ms of its event loop).
    */

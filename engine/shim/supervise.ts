@@ -1,15 +1,15 @@
 /**
- * What the shim does for one attempt of a task (DESIGN §10): spawn the agent in the shim's own process group,
- * feed it the prompt, log its output, enforce the output limit, and leave nothing of the group running behind
- * but the shim itself. Cancel and the run's timeout come from outside, as a kill of the whole group (the shim
- * with it). Plain Node, no engine state: everything it needs is in the spec and its environment.
+ * What the agent host does for one attempt of a task (DESIGN §10): spawn the agent as the leader of its own
+ * process group, feed it the prompt, log its output, enforce the output limit, and leave nothing of the group
+ * running behind. Cancel and the run's timeout come from outside, as a kill of that group; the host sees the
+ * agent's end like any other. No engine state: everything it needs is in the spec and the run's environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
-import { processGroupMembers, processStartTime } from '../process-info.js';
+import { killGroupById, processStartTime } from '../process-info.js';
 import { taskLogPaths, type RunEnd, type RunOutcome } from '../pool/protocol.js';
 import type { ShimProgress, ShimSpec, ShimStarted } from '../pool/run-files.js';
 
@@ -67,34 +67,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The other live members of this shim's process group: the agent and the tools it started. */
-function othersInGroup(): number[] {
-  return processGroupMembers(process.pid).filter((pid) => pid !== process.pid);
-}
-
-function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-}
-
-/**
- * SIGTERM the rest of the group, then SIGKILL what is left after `graceMs`; resolves once only the shim is left.
- * The shim stays to report how the run ended; a kill of the whole group from outside (cancel, timeout) takes it
- * too, and then there is nothing to report.
- */
-async function endGroupButSelf(graceMs: number): Promise<void> {
-  signalAll(othersInGroup(), 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (othersInGroup().length > 0 && Date.now() < deadline) await sleep(25);
-  signalAll(othersInGroup(), 'SIGKILL');
-  for (let tries = 0; tries < 40 && othersInGroup().length > 0; tries++) await sleep(25);
-}
-
 function oneLine(text: string, max = 200): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
@@ -136,7 +108,7 @@ function describeExit(
   return undefined;
 }
 
-/** How the shim hears of the run's progress. */
+/** How the host hears of the run's progress. */
 export interface SuperviseReport {
   started(agent: ShimStarted): void;
   progress(progress: ShimProgress): void;
@@ -145,9 +117,9 @@ export interface SuperviseReport {
 }
 
 /**
- * Run one attempt of a task in this process's group and report its start and progress. Never throws for
+ * Run one attempt of a task in a process group of its own and report its start and progress. Never throws for
  * anything the agent or the system does: every failure becomes a RunOutcome. On return no process of the group
- * is left but this one (SIGKILL sent at worst).
+ * is left (SIGKILL sent at worst).
  */
 export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, report: SuperviseReport): Promise<RunOutcome> {
   const blank: AgentResult = { sawResult: false, isError: false };
@@ -179,8 +151,9 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
 
   let child: ChildProcess;
   try {
-    // Not detached: the agent joins the shim's group, so one kill of the group ends the run, tools and all.
-    child = spawn(spec.command.file, spec.command.args, { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Detached: the agent leads a process group (and session) of its own, so one kill of the group ends the run,
+    // tools and all, and nothing of the host's other runs.
+    child = spawn(spec.command.file, spec.command.args, { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   } catch (err) {
     await closeLogs();
     return early('spawn_error', describeSpawnError(err as NodeJS.ErrnoException, spec.command.file, agent));
@@ -224,7 +197,7 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
     end = why;
     error = message;
     child.stdin?.destroy();
-    void endGroupButSelf(spec.killGraceMs);
+    void killGroupById(pid, spec.killGraceMs);
   };
 
   const sendProgress = (): void => {
@@ -283,7 +256,7 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
   exited = true;
   clearTimeout(progressTimer);
   // The agent is gone, but tools it started (shells, dev servers) may live on in its group.
-  await endGroupButSelf(spec.killGraceMs);
+  await killGroupById(pid, spec.killGraceMs);
   const closedInTime = await Promise.race([closeP.then(() => true), sleep(PIPE_CLOSE_WAIT_MS).then(() => false)]);
   if (!closedInTime) {
     child.stdout?.destroy();
