@@ -185,6 +185,25 @@ export function agentStarts(logFile) {
     .filter((line) => line.includes('"event":"start"')).length;
 }
 
+/**
+ * How long a slot stood empty between one agent's end and the next agent's start, from the fake claude's log:
+ * the k-th end frees the slot that the (k + slots)-th start fills (with a full queue). Both times are taken by
+ * the agent process itself, so the gap includes the next agent's own Node start-up, as in the baseline.
+ */
+export function endToNextStartGaps(logFile, slots) {
+  const events = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const starts = events.filter((event) => event.event === 'start').map((event) => event.at).sort((a, b) => a - b);
+  const ends = events.filter((event) => event.event === 'end').map((event) => event.at).sort((a, b) => a - b);
+  const gaps = [];
+  for (let k = 0; k + slots < starts.length && k < ends.length; k++) gaps.push(starts[k + slots] - ends[k]);
+  return gaps;
+}
+
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function median(values) {
