@@ -26,6 +26,9 @@ export interface LaunchHandle {
   done: Promise<RunOutcome>;
 }
 
+/** How long a launcher thread with nothing to do stays. */
+const THREAD_IDLE_MS = 10_000;
+
 /** How long to keep listening for the launcher's last message after its task settled. */
 const LATE_MESSAGE_WAIT_MS = 1000;
 
@@ -48,7 +51,10 @@ export class AgentPool {
     const maxThreads = Math.max(1, options.maxThreads ?? 2);
     this.#pool = new Piscina<LauncherTask, RunOutcome>({
       filename: options.workerFilename ?? launcherWorkerUrl().href,
-      minThreads: 1,
+      // No thread while nothing runs: an idle runner keeps ~10 MiB less, and once the threads are gone so is the
+      // agent host (its last connection closes). The first run after a quiet spell waits ~30 ms for a thread.
+      minThreads: 0,
+      idleTimeout: THREAD_IDLE_MS,
       maxThreads,
       concurrentTasksPerWorker: Math.max(1, options.concurrentTasksPerWorker ?? 32),
     });
