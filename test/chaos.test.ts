@@ -45,6 +45,11 @@ interface ChaosSetup {
   label: string;
   /** How long the runners may take to end every task. */
   budgetMs: number;
+  /**
+   * Agents sleep 50–450 ms times this: long enough that the work lasts through the ten kills (about 30 s), so
+   * late kills still hit running agents rather than idle runners.
+   */
+  sleepScale: number;
   envOf(runner: number): NodeJS.ProcessEnv;
   fakeClaudeDir: string;
 }
@@ -61,7 +66,7 @@ async function chaos(setup: ChaosSetup, scope: Scope): Promise<void> {
   for (let i = 0; i < taskCount; i++) {
     const deps = new Set<string>();
     for (let d = Math.floor(rand() * 3); d > 0 && i > 0; d--) deps.add(String(Math.floor(rand() * i)));
-    const sleep = 50 + Math.floor(rand() * 400);
+    const sleep = Math.round((50 + Math.floor(rand() * 400)) * setup.sleepScale);
     entries.push({ key: String(i), label: `chaos ${i}`, input: { prompt: `[sleep ${sleep}] chaos ${i}` }, dependsOn: [...deps] });
   }
   const ids = (await tasks.delegateGraph(entries)).map((task) => task.taskId);
@@ -151,7 +156,7 @@ describe('chaos', () => {
       const dataDir = tempDir('delegate-chaos-');
       scope.cleanups.push(() => removeDir(dataDir));
       const env = testEnv(dataDir, chaosEnv);
-      await chaos({ label: 'one file, one host', budgetMs: 240_000, envOf: () => env, fakeClaudeDir: dataDir }, scope);
+      await chaos({ label: 'one file, one host', budgetMs: 240_000, sleepScale: 3, envOf: () => env, fakeClaudeDir: dataDir }, scope);
     } finally {
       await scope.close();
     }
@@ -174,7 +179,7 @@ describe('chaos', () => {
       });
       // Every step is several requests to the server, ~4× the file's time here alone (75–95 s); under a loaded
       // 2-core CI machine it has run past 240 s, so it gets more room. (Fewer round trips: the performance issue.)
-      await chaos({ label: 'sqld, three hosts', budgetMs: 480_000, envOf, fakeClaudeDir: root }, scope);
+      await chaos({ label: 'sqld, three hosts', budgetMs: 480_000, sleepScale: 1, envOf, fakeClaudeDir: root }, scope);
     } finally {
       await scope.close();
     }
