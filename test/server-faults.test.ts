@@ -82,26 +82,29 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A TCP proxy in front of the server that, when told, lets the first request carrying `marker` through to the
- * server and then drops the server's answer and the connection: the request was applied, and the client never
- * hears of it (a network that fails at the worst moment). HTTP only: WebSocket frames from a client are masked.
+ * server and then drops the server's answer: with the connection (`reset`), or keeping it open in silence
+ * (`silence`, an answer lost on the way). The request was applied, and the client never hears of it (a network
+ * that fails at the worst moment). HTTP only: WebSocket frames from a client are masked.
  */
-async function lossyProxy(target: string): Promise<{ url: string; loseAnswerTo(marker: string): void; close(): Promise<void> }> {
+async function lossyProxy(target: string): Promise<{ url: string; loseAnswerTo(marker: string, how?: 'reset' | 'silence'): void; close(): Promise<void> }> {
   const { port: targetPort } = new URL(target);
   let armed: string | null = null;
+  let mode: 'reset' | 'silence' = 'reset';
   const sockets = new Set<net.Socket>();
   const proxy = net.createServer((client) => {
     const upstream = net.connect(Number(targetPort), '127.0.0.1');
     sockets.add(client).add(upstream);
-    let dropping = false;
+    let dropping: 'reset' | 'silence' | null = null;
     client.on('data', (chunk) => {
       if (armed && chunk.includes(armed)) {
         armed = null;
-        dropping = true;
+        dropping = mode;
       }
       upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
       if (!dropping) return void client.write(chunk);
+      if (dropping === 'silence') return;
       client.resetAndDestroy();
       upstream.destroy();
     });
@@ -118,7 +121,10 @@ async function lossyProxy(target: string): Promise<{ url: string; loseAnswerTo(m
   const { port } = proxy.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    loseAnswerTo: (marker) => (armed = marker),
+    loseAnswerTo: (marker, how = 'reset') => {
+      armed = marker;
+      mode = how;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => proxy.close(resolve));
@@ -176,6 +182,42 @@ describe('a statement on a server that went away', () => {
       new RegExp(`^lost the connection to the database server while committing: ${proxy.url} \\(.+\\); the change may or may not have been saved: look \\(delegate status\\) before doing it again$`),
     );
     // The COMMIT reached the server and was applied, once: the transaction was not run again.
+    expect(runs).toBe(1);
+    expect(await db.all('SELECT x FROM t')).toEqual([{ x: 1 }]);
+  });
+});
+
+describe('an answer that never comes', () => {
+  it.skipIf(!sqldAvailable)('gives up a request after the request timeout and sends it again on a new connection', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const waits: string[] = [];
+    const db = await openSqlDriver(proxy.url, { requestTimeoutMs: 500, onWait: (message) => waits.push(message) });
+    cleanups.push(() => db.close());
+    await db.run('CREATE TABLE t (x INTEGER)');
+    await db.run('INSERT INTO t VALUES (7)');
+    proxy.loseAnswerTo('lost_answer', 'silence');
+    // Without the timeout this waits for ever: the connection is open, and nothing comes back on it.
+    expect(await db.all('SELECT x AS lost_answer FROM t')).toEqual([{ lost_answer: 7 }]);
+    expect(waits[0]).toMatch(/^database server unreachable: \S+ \(no answer from the database server in 0\.5 s\); retrying for up to 10 s…$/);
+    expect(waits[1]).toMatch(/^database server reachable again: /);
+  });
+
+  it.skipIf(!sqldAvailable)('reports a COMMIT whose answer never came as commit_unknown, applied once', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const db = await openSqlDriver(proxy.url, { requestTimeoutMs: 500 });
+    cleanups.push(() => db.close());
+    await db.run('CREATE TABLE t (x INTEGER)');
+    proxy.loseAnswerTo('COMMIT', 'silence');
+    let runs = 0;
+    const failure = await db
+      .write(async (tx) => {
+        runs++;
+        await tx.run('INSERT INTO t VALUES (1)');
+      })
+      .catch((error: unknown) => error);
+    expect((failure as StoreError).code).toBe('commit_unknown');
     expect(runs).toBe(1);
     expect(await db.all('SELECT x FROM t')).toEqual([{ x: 1 }]);
   });

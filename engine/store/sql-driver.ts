@@ -97,7 +97,16 @@ export interface DriverOptions {
   unreachableDeadlineMs?: number | undefined;
   /** Once aborted, statements stop waiting for an unreachable server: each is tried once and fails (a stopping runner). */
   stopWaiting?: AbortSignal | undefined;
+  /**
+   * How long one request to a database server may go unanswered before its connection is given up and a new one
+   * made (default 30 s; tests shorten it). Without it an answer lost on the way would hold the connection, and
+   * every statement queued behind it, for ever.
+   */
+  requestTimeoutMs?: number | undefined;
 }
+
+/** See DriverOptions.requestTimeoutMs. */
+const defaultRequestTimeoutMs = 30_000;
 
 /** Retries statements that found the write lock taken, and turns SQLite's faults into StoreErrors naming the database. */
 class BusyWait {
@@ -405,16 +414,20 @@ class ClientDriver implements SqlDriver {
   private readonly mutex = new Mutex();
   private readonly busy: BusyWait;
   private readonly server: ServerWait;
+  private readonly requestTimeoutMs: number;
+  private client: Client;
 
   constructor(
-    private readonly client: Client,
+    private readonly newClient: () => Client,
     readonly label: string,
     /** The local file, or null for a remote database. */
     private readonly localFile: string | null,
     options: DriverOptions,
   ) {
+    this.client = newClient();
     this.busy = new BusyWait(label, localFile, options);
     this.server = new ServerWait(label, options);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
   }
 
   async open(): Promise<void> {
@@ -424,10 +437,33 @@ class ClientDriver implements SqlDriver {
     if (row?.journal_mode !== 'wal') await this.all('PRAGMA journal_mode = WAL');
   }
 
-  private static executor(target: Client | Transaction): SqlExecutor {
+  /**
+   * One request to a remote server, given up after requestTimeoutMs: the connection it hangs on is closed and
+   * replaced, and the request fails as a lost connection (ETIMEDOUT), which ServerWait retries on the new one or,
+   * for a COMMIT, reports as commit_unknown. A local file's requests are not timed: they cannot get lost.
+   */
+  private request<T>(send: () => Promise<T>): Promise<T> {
+    if (this.localFile) return send();
+    const client = this.client;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (this.client === client) {
+          this.client = this.newClient();
+          client.close();
+        }
+        const error = new Error(`no answer from the database server in ${seconds(this.requestTimeoutMs)}`) as NodeJS.ErrnoException;
+        error.code = 'ETIMEDOUT';
+        reject(error);
+      }, this.requestTimeoutMs);
+    });
+    return Promise.race([send(), timedOut]).finally(() => clearTimeout(timer));
+  }
+
+  private executor(target: Client | Transaction): SqlExecutor {
     return {
       all: async (sql, args) => {
-        const result = await target.execute({ sql, args: toArgs(args) as InValue[] });
+        const result = await this.request(() => target.execute({ sql, args: toArgs(args) as InValue[] }));
         return result.rows.map((row) => {
           const out: SqlRow = {};
           for (const column of result.columns) out[column] = row[column] as SqlValue;
@@ -435,7 +471,7 @@ class ClientDriver implements SqlDriver {
         });
       },
       run: async (sql, args) => {
-        const result = await target.execute({ sql, args: toArgs(args) as InValue[] });
+        const result = await this.request(() => target.execute({ sql, args: toArgs(args) as InValue[] }));
         // With RETURNING, rowsAffected is 0 (stack.md §3): count returned rows instead.
         return { changes: result.columns.length > 0 ? result.rows.length : result.rowsAffected };
       },
@@ -444,12 +480,12 @@ class ClientDriver implements SqlDriver {
 
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
     const askedAt = Date.now();
-    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => ClientDriver.executor(this.client).all(sql, args))));
+    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => this.executor(this.client).all(sql, args))));
   }
 
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
     const askedAt = Date.now();
-    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => ClientDriver.executor(this.client).run(sql, args))));
+    return this.mutex.run(() => this.server.run(askedAt, () => this.busy.run(() => this.executor(this.client).run(sql, args))));
   }
 
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -457,15 +493,16 @@ class ClientDriver implements SqlDriver {
     return this.mutex.run(() =>
       this.server.run(askedAt, () =>
         this.busy.run(async () => {
-          const tx = await this.client.transaction('write');
+          const client = this.client;
+          const tx = await this.request(() => client.transaction('write'));
           let committing = false;
           try {
-            const result = await fn(ClientDriver.executor(tx));
+            const result = await fn(this.executor(tx));
             committing = true;
-            await tx.commit();
+            await this.request(() => tx.commit());
             return result;
           } catch (error) {
-            if (!tx.closed) await tx.rollback().catch(() => undefined);
+            if (!tx.closed && this.client === client) await this.request(() => tx.rollback()).catch(() => undefined);
             // Up to here a lost connection left nothing committed, and ServerWait runs it all again; from the
             // COMMIT on it may have been applied, unless the COMMIT provably never left (see ServerWait).
             if (committing && isUnreachableError(error) && !commitNotSent(error)) throw new CommitUnknown('commit outcome unknown', { cause: error });
@@ -507,13 +544,14 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
   const file = isFile ? filePathOf(url) : null;
   if (file) mkdirSync(path.dirname(file), { recursive: true });
   const { createClient } = await import('@libsql/client');
-  const client = createClient({
-    url,
-    ...(options.authToken ? { authToken: options.authToken } : {}),
-    // Applies the busy timeout to every pooled connection of a local file (stack.md §3).
-    ...(isFile ? { timeout: busyTimeoutMs, concurrency: 1 } : {}),
-  });
-  return new ClientDriver(client, file ?? redactDatabaseUrl(url), file, options);
+  const newClient = (): Client =>
+    createClient({
+      url,
+      ...(options.authToken ? { authToken: options.authToken } : {}),
+      // Applies the busy timeout to every pooled connection of a local file (stack.md §3).
+      ...(isFile ? { timeout: busyTimeoutMs, concurrency: 1 } : {}),
+    });
+  return new ClientDriver(newClient, file ?? redactDatabaseUrl(url), file, options);
 }
 
 
