@@ -277,6 +277,14 @@ export const migrations: readonly string[][] = [
     )`,
     `CREATE INDEX task_output_by_task ON task_output (task_id, seq)`,
   ],
+  // 8: listings are ordered by (created_at, id), and the tasks of one graph or pipeline share a created_at: with
+  // the id in the index, a page of 50 of 10,000 tasks reads 50 rows instead of sorting every tie (1.5 → 0.1 ms).
+  [
+    `DROP INDEX tasks_created`,
+    `CREATE INDEX tasks_created ON tasks (created_at, id)`,
+    `DROP INDEX tasks_state`,
+    `CREATE INDEX tasks_state ON tasks (state, created_at, id)`,
+  ],
 ];
 
 /**
