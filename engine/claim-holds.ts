@@ -12,7 +12,7 @@ import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { ClaimHold, Store, UsageHold } from './store/store.js';
-import { localTimeZone, startOfDay, startOfNextDay } from './wall-clock.js';
+import { dayBounds, localTimeZone } from './wall-clock.js';
 
 /** Share of a budget at which a warning is logged and shown. */
 export const budgetWarningShare = 0.8;
@@ -63,7 +63,7 @@ function levelOf(spentUsd: number, budgetUsd: number): BudgetLevel {
 /** Read the limits in force at `now`: holds, and each budget against the spend of the local day. */
 export async function readLimits(store: Store, now: number, options: LimitsOptions): Promise<ClaimLimits> {
   const zone = options.zone ?? localTimeZone();
-  const dayStart = startOfDay(now, zone);
+  const { start: dayStart, end: nextDayStart } = dayBounds(now, zone);
   const [holds, scheduleBudgets] = await Promise.all([store.usageHolds(now), store.scheduleBudgets()]);
   const budgets: BudgetStatus[] = [];
   const scheduleIds = Object.keys(scheduleBudgets);
@@ -79,7 +79,7 @@ export async function readLimits(store: Store, now: number, options: LimitsOptio
       budgets.push({ scope: 'schedule', scheduleId, spentUsd, budgetUsd, level: levelOf(spentUsd, budgetUsd) });
     }
   }
-  return { at: now, dayStart, nextDayStart: startOfNextDay(now, zone), holds, budgets };
+  return { at: now, dayStart, nextDayStart, holds, budgets };
 }
 
 /** The claim verdict of `limits` for a runner of `account`. */

@@ -14,7 +14,7 @@ import { printable } from './control-characters.js';
 import { UsageError } from './errors.js';
 import { TaskOutputFollower, type OutputFollower } from './log-follower.js';
 import { taskLogPaths } from './pool/protocol.js';
-import type { Checkpoint, NewTask, NewTaskNode, NewWorktree, Store, SubmitDecider, TaskRecord } from './store/store.js';
+import type { Checkpoint, NewTask, NewTaskNode, NewWorktree, Store, SubmitDecider, TaskLinks, TaskRecord } from './store/store.js';
 import { finishedStates, unfinishedStates } from './store/store.js';
 import { decideSubmit } from './task-steps.js';
 import { TaskActors } from './task-actors.js';
@@ -28,6 +28,12 @@ import { createWorktree, discardWorktree, worktreeBranch } from './worktrees.js'
 import { additionalContextSchema, cancelReasonSchema, checkWorkingDirectory, delegateTaskSchema, parseInput, shown, type DelegateTaskInput } from './task-input.js';
 
 /** A task as front doors show it (times in ISO 8601 UTC). */
+/** Which tasks a listing shows: one status (default all), newest first, at most `limit` (default 50). */
+export interface TaskListFilter {
+  status?: string | undefined;
+  limit?: number | undefined;
+}
+
 export interface TaskView {
   taskId: string;
   status: string;
@@ -175,7 +181,8 @@ export class TaskService {
     const {
       tasks: [task],
     } = await this.insertGraph([node]);
-    return this.view(task!);
+    // Just inserted: what it depends on is what it was given, and nothing depends on it yet.
+    return this.view(task!, { dependsOn: [...new Set(node.dependsOn)].sort(), dependants: [] });
   }
 
   /** Place the graph's worktrees, then insert it in one transaction; worktrees made for a graph not stored are undone. */
@@ -249,7 +256,7 @@ export class TaskService {
       nodes.push(this.prepare(input, {}, previous ? (step.delayMs ?? 0) : 0));
     });
     const { tasks } = await this.insertGraph(nodes);
-    return Promise.all(tasks.map((task) => this.view(task)));
+    return this.linkedViews(tasks);
   }
 
   /**
@@ -281,7 +288,7 @@ export class TaskService {
       nodes.push(node);
     }
     const { tasks } = await this.insertGraph(nodes);
-    return Promise.all(tasks.map((task) => this.view(task)));
+    return this.linkedViews(tasks);
   }
 
   /**
@@ -397,6 +404,14 @@ export class TaskService {
     return view!;
   }
 
+  /** One task and the limits in force, read once for both (TaskStatus, `delegate status <id>`). */
+  async getWithLimits(taskId: string): Promise<{ task: TaskView; limits: LimitsView }> {
+    const task = await this.require(taskId);
+    const limits = await this.readLimits();
+    const [view] = await this.views([task], limits);
+    return { task: view!, limits: limitsView(limits) };
+  }
+
   /** Usage limits in force and budgets with today's spend. */
   async limits(): Promise<LimitsView> {
     return limitsView(await this.readLimits());
@@ -407,32 +422,42 @@ export class TaskService {
   }
 
   /** Newest first. */
-  async list(filter: { status?: string | undefined; limit?: number | undefined } = {}): Promise<TaskView[]> {
+  async list(filter: TaskListFilter = {}): Promise<TaskView[]> {
+    return this.views(await this.listRecords(filter));
+  }
+
+  /** A page of tasks and the limits in force, read once for both (TaskStatus, `delegate status`). */
+  async listWithLimits(filter: TaskListFilter = {}): Promise<{ tasks: TaskView[]; limits: LimitsView }> {
+    const records = await this.listRecords(filter);
+    const limits = await this.readLimits();
+    return { tasks: await this.views(records, limits), limits: limitsView(limits) };
+  }
+
+  private listRecords(filter: TaskListFilter): Promise<TaskRecord[]> {
     const allStates = [...unfinishedStates, ...finishedStates] as readonly string[];
     if (filter.status !== undefined && !allStates.includes(filter.status)) {
       throw new UsageError('invalid_input', `status ${shown(filter.status)}: expected one of ${allStates.join(', ')}`);
     }
-    const tasks = await this.store.listTasks({ states: filter.status ? [filter.status] : undefined, limit: filter.limit ?? 50 });
-    return this.views(tasks);
+    return this.store.listTasks({ states: filter.status ? [filter.status] : undefined, limit: filter.limit ?? 50 });
   }
 
   /**
    * Views that do not lie: a running task whose runner died on this host is first settled with what its agent
    * left (or handed back when the agent is gone), and one whose agent runs on says so and calls for a runner.
    */
-  private async views(tasks: readonly TaskRecord[]): Promise<TaskView[]> {
+  private async views(tasks: readonly TaskRecord[], readLimits?: ClaimLimits): Promise<TaskView[]> {
     const { changed, adrift } = await this.orphans.reconcile(tasks);
     if (adrift.size > 0) await this.options.onAdrift?.();
     const current = await Promise.all(tasks.map(async (task) => (changed.has(task.id) ? ((await this.store.getTask(task.id)) ?? task) : task)));
     // Read once for the whole list, and only when some task could be waiting on a limit.
-    const limits = current.some((task) => task.state === 'ready' || task.state === 'paused') ? await this.readLimits() : undefined;
-    return Promise.all(
-      current.map(async (task) => {
-        const view = await this.view(task, limits);
-        if (adrift.has(task.id)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
-        return view;
-      }),
-    );
+    const limits = readLimits ?? (current.some((task) => task.state === 'ready' || task.state === 'paused') ? await this.readLimits() : undefined);
+    // Two queries for the page, not two per task.
+    const links = await this.store.taskLinks(current.map((task) => task.id));
+    return current.map((task) => {
+      const view = this.view(task, links.get(task.id)!, limits);
+      if (adrift.has(task.id)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
+      return view;
+    });
   }
 
   /**
@@ -453,7 +478,8 @@ export class TaskService {
       const agentStop = ((await result.results.get('killAgent')) as AgentStop | undefined) ?? null;
       // The commit's events are exactly the cascade it wrote: read after it, a dependant could have failed for another reason.
       const failedDependants = result.events.filter((event) => event.kind === 'task' && event.actorId !== taskId && event.to === 'failed').map((event) => event.actorId);
-      return { task: { ...(await this.view(result.task)), agentStop }, failedDependants };
+      const [view] = await this.linkedViews([result.task]);
+      return { task: { ...view!, agentStop }, failedDependants };
     }
     if (result.reason === 'refused') throw new UsageError('conflict', `task ${taskId} is already ${result.task?.state}; only unfinished tasks can be cancelled`);
     // The task moved on between each read and write (claimed, finished) more often than the step retries.
@@ -503,8 +529,13 @@ export class TaskService {
     return task;
   }
 
-  private async view(task: TaskRecord, limits?: ClaimLimits): Promise<TaskView> {
-    const [dependsOn, dependants] = await Promise.all([this.store.dependenciesOf(task.id), this.store.dependantsOf(task.id)]);
+  /** Views of tasks as they are, with their links read in two queries. */
+  private async linkedViews(tasks: readonly TaskRecord[]): Promise<TaskView[]> {
+    const links = await this.store.taskLinks(tasks.map((task) => task.id));
+    return tasks.map((task) => this.view(task, links.get(task.id)!));
+  }
+
+  private view(task: TaskRecord, { dependsOn, dependants }: TaskLinks, limits?: ClaimLimits): TaskView {
     const waiting = limits ? this.waitingOf(task, limits) : null;
     return {
       taskId: task.id,

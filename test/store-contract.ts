@@ -165,6 +165,14 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(c).toMatchObject({ state: 'waiting', pendingDeps: 2 });
       expect(await store.dependenciesOf(c.id)).toEqual([a.id, b.id].sort());
       expect(await store.dependantsOf(a.id)).toEqual([c.id]);
+      // The same for many tasks at once, each id with an entry (the view of a page).
+      const links = await store.taskLinks([a.id, c.id, e.id, 'task-none']);
+      expect(Object.fromEntries(links)).toEqual({
+        [a.id]: { dependsOn: [], dependants: [c.id] },
+        [c.id]: { dependsOn: [a.id, b.id].sort(), dependants: [d.id] },
+        [e.id]: { dependsOn: [d.id], dependants: [] },
+        'task-none': { dependsOn: [], dependants: [] },
+      });
       const ca = (await claim(store, 'n', 2000))!;
       expect(await finish(store, ca, 'n', 2001, 0)).toBe(true);
       expect(await store.getTask(c.id)).toMatchObject({ state: 'waiting', pendingDeps: 1 });

@@ -337,6 +337,12 @@ export interface NodeRecord {
 }
 
 /** Task list filter. */
+/** What a task depends on and what depends on it, ids sorted. */
+export interface TaskLinks {
+  dependsOn: string[];
+  dependants: string[];
+}
+
 export interface TaskFilter {
   states?: readonly string[] | undefined;
   limit?: number | undefined;

@@ -41,6 +41,7 @@ import type {
   TaskEvent,
   TaskFence,
   TaskFilter,
+  TaskLinks,
   TaskRecord,
   TaskRun,
   TaskStep,
@@ -89,6 +90,10 @@ export class SqlStore implements Store {
 
   dependantsOf(id: string): Promise<string[]> {
     return tasks.dependantsOf(this.db, id);
+  }
+
+  taskLinks(ids: readonly string[]): Promise<Map<string, TaskLinks>> {
+    return tasks.taskLinks(this.db, ids);
   }
 
   taskEvents(id: string): Promise<TaskEvent[]> {

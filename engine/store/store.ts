@@ -36,6 +36,7 @@ import type {
   TaskEvent,
   TaskFence,
   TaskFilter,
+  TaskLinks,
   TaskRecord,
   TaskRun,
   TaskStep,
@@ -64,6 +65,8 @@ export interface Store {
   listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
   dependenciesOf(id: string): Promise<string[]>;
   dependantsOf(id: string): Promise<string[]>;
+  /** Both, for many tasks in two queries (a page of views): every id of `ids` has an entry. */
+  taskLinks(ids: readonly string[]): Promise<Map<string, TaskLinks>>;
   taskEvents(id: string): Promise<TaskEvent[]>;
   taskRuns(id: string): Promise<TaskRun[]>;
   /** Cost, turns and tokens of ended runs, summed per group (a read on the runs' end-time index). */

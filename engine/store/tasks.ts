@@ -28,6 +28,7 @@ import {
   type TaskEvent,
   type TaskFence,
   type TaskFilter,
+  type TaskLinks,
   type TaskRecord,
   type TaskStep,
   type RunEnd,
@@ -223,6 +224,25 @@ export async function dependenciesOf(db: SqlExecutor, id: string): Promise<strin
 export async function dependantsOf(db: SqlExecutor, id: string): Promise<string[]> {
   const rows = await db.all(`SELECT task_id FROM task_deps WHERE depends_on = ? ORDER BY task_id`, [id]);
   return rows.map((row) => String(row.task_id));
+}
+
+/** SQLite's default limit on bound parameters is 999 (older builds): stay under it per query. */
+const maxIdsPerQuery = 500;
+
+/** Dependencies and dependants of many tasks, in two queries per 500 ids instead of two per task. */
+export async function taskLinks(db: SqlExecutor, ids: readonly string[]): Promise<Map<string, TaskLinks>> {
+  const links = new Map<string, TaskLinks>(ids.map((id) => [id, { dependsOn: [], dependants: [] }]));
+  for (let start = 0; start < ids.length; start += maxIdsPerQuery) {
+    const chunk = ids.slice(start, start + maxIdsPerQuery);
+    const marks = placeholders(chunk.length);
+    const [forward, backward] = await Promise.all([
+      db.all(`SELECT task_id, depends_on FROM task_deps WHERE task_id IN (${marks}) ORDER BY task_id, depends_on`, chunk),
+      db.all(`SELECT depends_on, task_id FROM task_deps WHERE depends_on IN (${marks}) ORDER BY depends_on, task_id`, chunk),
+    ]);
+    for (const row of forward) links.get(String(row.task_id))?.dependsOn.push(String(row.depends_on));
+    for (const row of backward) links.get(String(row.depends_on))?.dependants.push(String(row.task_id));
+  }
+  return links;
 }
 
 /** A task's lifecycle history, oldest first (as far as the bounded events table still holds it). */

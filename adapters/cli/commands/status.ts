@@ -32,9 +32,10 @@ export class StatusCommand extends EngineCommand {
         const task = await engine.tasks.get(this.taskId);
         return this.json ? formatJson(task, 2) : formatTaskDetail(task);
       }
-      const tasks = await engine.tasks.list({ status: this.status, limit });
       // --json keeps its shape (an array of tasks); the limits are in TaskStatus and in the text.
-      return this.json ? formatJson(tasks, 2) : formatLimits(await engine.tasks.limits()) + formatTaskTable(tasks);
+      if (this.json) return formatJson(await engine.tasks.list({ status: this.status, limit }), 2);
+      const { tasks, limits } = await engine.tasks.listWithLimits({ status: this.status, limit });
+      return formatLimits(limits) + formatTaskTable(tasks);
     };
     if (!this.watch || this.json) {
       this.print(await render());

@@ -25,10 +25,10 @@ export const taskStatus = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async run(input, deps) {
     if (input.taskId !== undefined) {
-      const [task, limits] = await Promise.all([deps.tasks.get(input.taskId), deps.tasks.limits()]);
+      const { task, limits } = await deps.tasks.getWithLimits(input.taskId);
       return { text: formatTaskDetail(task), data: { task, limits } };
     }
-    const [tasks, limits] = await Promise.all([deps.tasks.list({ status: input.status, limit: input.limit }), deps.tasks.limits()]);
+    const { tasks, limits } = await deps.tasks.listWithLimits({ status: input.status, limit: input.limit });
     const none = input.status ? `no ${input.status} tasks` : 'no tasks';
     return { text: formatLimits(limits) + (tasks.length ? formatTaskTable(tasks) : none), data: { tasks, limits } };
   },
