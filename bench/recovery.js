@@ -1,7 +1,7 @@
 /**
  * Recovery: time from `kill -9` of a runner running 4 agents to all 4 runs followed by a runner again, (a) when a
  * front door starts a new runner right after the crash, and (b) when a second runner on the same host survives it.
- * The agents outlive their runner (their shims run on), so a runner adopts them: none is started again, which the
+ * The agents outlive their runner (the agent host runs them on), so a runner adopts them: none is started again, which the
  * table checks. Baseline, in the same run: a cold start — a fresh runner starting the same 4 queued tasks.
  */
 import path from 'node:path';
@@ -119,7 +119,7 @@ export async function main() {
     ],
     [
       `agents started again after the crashes: ${restarted} (their work is kept: the runs are adopted, not restarted)`,
-      'a runner on another host takes over only after the lease lapsed and the run\'s shim ended its agent: DELEGATE_LEASE_MS (30 s) + a third of it + the kill grace (5 s) + 1 s, plus one sweep (2 s)',
+      'a runner on another host takes over only after the lease lapsed and the agent host ended the run\'s agent: DELEGATE_LEASE_MS (30 s) + a third of it + the kill grace (5 s) + 1 s, plus one sweep (2 s)',
       `all rounds (s): cold ${cold.map(fmt.s).join(', ')}; restart ${restartTimes.map(fmt.s).join(', ')}; peer ${peerTimes.map(fmt.s).join(', ')}`,
     ],
   );

@@ -35,19 +35,27 @@ function connect(socketPath: string): Promise<net.Socket | NodeJS.ErrnoException
   });
 }
 
-/** Start a host for `runsDir`; resolves once it listens (or found another host listening), or with why not. */
+/**
+ * Start a host for `runsDir`; resolves once it listens (or found another host listening), or with why not. It is
+ * started through a shell that leaves at once, so the host is not this process's child: a host that leaves when
+ * idle is reaped by init, not left a zombie of a runner whose launcher thread (its parent's handle) is gone.
+ */
 async function startHost(runsDir: string, env: Record<string, string>): Promise<string | null> {
   mkdirSync(runsDir, { recursive: true });
-  const log = openSync(path.join(runsDir, 'agent-host.log'), 'a');
+  const logFile = path.join(runsDir, 'agent-host.log');
+  const log = openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [agentHostEntry(), runsDir], { detached: true, stdio: ['ignore', 'pipe', log], env, cwd: runsDir });
+    const shell = spawn('/bin/sh', ['-c', '"$@" &', 'agent-host', process.execPath, agentHostEntry(), runsDir], { detached: true, stdio: ['ignore', 'pipe', log], env, cwd: runsDir });
+    shell.on('error', () => undefined);
     const ready = await new Promise<string | null>((resolve) => {
-      child.once('error', (error) => resolve(`cannot start the agent host (${process.execPath}): ${error.message}`));
-      child.once('exit', (code) => resolve(code === 0 ? null : `the agent host exited with code ${code}; see ${path.join(runsDir, 'agent-host.log')}`));
-      child.stdout?.once('data', () => resolve(null));
+      shell.once('error', (error) => resolve(`cannot start the agent host (/bin/sh, ${process.execPath}): ${error.message}`));
+      // The host says "ready" once it listens, or found another host listening; its end of the pipe closing
+      // without a word means it could not start.
+      shell.stdout?.once('data', () => resolve(null));
+      shell.stdout?.once('end', () => resolve(`the agent host could not start; see ${logFile}`));
     });
-    child.stdout?.destroy();
-    child.unref();
+    shell.stdout?.destroy();
+    shell.unref();
     return ready;
   } finally {
     closeSync(log);
