@@ -101,17 +101,16 @@ async function startOnHost(req: LaunchRequest, runDir: string): Promise<{ agent:
   };
   const baseEnv = req.baseEnv ?? process.env;
   const client = agentHostClient(runsDirOf(req.logDir), launcherEnv(baseEnv, {}));
-  let writeError: string | undefined;
   const { start, ended } = await client.start(runDir, launcherEnv(baseEnv, extraEnv), () => {
     try {
       mkdirSync(runDir, { recursive: true });
       writeJsonAtomic(files.spec, spec);
       touchKeepalive(files.keepalive);
+      return null;
     } catch (error) {
-      writeError = `cannot write the run's files in ${runDir}: ${(error as Error).message}`;
+      return `cannot write the run's files in ${runDir}: ${(error as Error).message}`;
     }
   });
-  if (writeError !== undefined) return { error: writeError };
   if ('error' in start) return { error: start.error };
   if ('started' in start) return { agent: { pid: start.started.pid, pidStart: start.started.pidStartTime }, ended };
   if ('ended' in start) return { agent: null, ended };
