@@ -352,7 +352,9 @@ describe('a front door on a server that stops', () => {
     const client = new Client({ name: 'delegate-test', version: '0.0.0' });
     await client.connect(transport);
     cleanups.push(() => client.close());
-    // The server goes away after the MCP server opened its store: the task's insert is what meets the outage.
+    // The server goes away after the MCP server opened its store (it answers initialize while it opens it, and
+    // logs this line once it has): the task's insert is what meets the outage.
+    await eventually(() => stderr.includes('serving MCP on stdio'));
     await server.stop();
     const started = Date.now();
     const result = (await client.callTool({ name: 'DelegateTask', arguments: { prompt: 'written during the outage' } })) as CallToolResult;

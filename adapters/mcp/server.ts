@@ -9,6 +9,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import {
   ErrorCode,
   isJSONRPCErrorResponse,
@@ -75,10 +77,19 @@ const instructions =
   'UsageSummary sums what the runs cost (dollars, tokens, turns), per day, agent or schedule.';
 
 /** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
-export function createMcpServer(deps: ToolDeps): McpServer {
-  const server = new McpServer({ name: 'delegate', version: delegateVersion }, { instructions });
+export function createMcpServer(deps: ToolDeps | Promise<ToolDeps>): McpServer {
+  const server = new McpServer({ name: 'delegate', version: delegateVersion }, { instructions, jsonSchemaValidator: lazyAjv() });
   for (const tool of mcpTools) tool.register(server, deps);
   return server;
+}
+
+/**
+ * The SDK's default validator, built on first use: the SDK only validates with it what an elicitation returns,
+ * which this server never asks for, and building it (Ajv with its formats) costs every start ~5 ms.
+ */
+function lazyAjv(): jsonSchemaValidator {
+  let ajv: AjvJsonSchemaValidator | undefined;
+  return { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) };
 }
 
 /** A front door's runner check as a report for tool results. Never throws: the task is saved before it runs. */
@@ -180,27 +191,39 @@ export async function startStdioServer(
 ): Promise<StdioServer> {
   const config = loadConfig(env);
   const logger = createLogger('mcp', config.logLevel);
-  const store = await openStore(config.databaseUrl, { authToken: config.databaseToken, onWait: (message) => logger.warn(message) });
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
-  const ensureRunner = runnerStarter(store, config, env, logger);
   // Ends waits (WaitForTask) when the server closes, so closing does not sit out their timeouts.
   const serverClosing = new AbortController();
-  // Task ends this server commits (a cancel, what a dead runner's agent left) are announced by it (engine/notifier.ts).
-  const bus = new EventBus();
-  const notifier = createNotifier(config.notify, (id) => store.getTask(id), logger.child('notify'), { env });
-  if (notifier) bus.subscribe((event) => notifier.onEvent(event));
-  // A task whose runner died here while its agent runs on needs a runner to adopt it.
-  const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner(), bus });
-  const server = createMcpServer({
-    tasks,
-    schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
-    usage: new UsageService(store, systemClock),
-    ensureRunner,
-    logger,
-    closing: serverClosing.signal,
-    allowShellAgent: config.allowShellAgent,
-  });
+  // initialize and tools/list need no database, so the store opens while they are answered (after the
+  // first read of stdin, which usually holds initialize already); tool calls wait for it. A store that
+  // cannot open still ends the server as before, just after it may have answered initialize.
+  const opening = (async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    const store = await openStore(config.databaseUrl, { authToken: config.databaseToken, onWait: (message) => logger.warn(message) });
+    const ensureRunner = runnerStarter(store, config, env, logger);
+    // Task ends this server commits (a cancel, what a dead runner's agent left) are announced by it (engine/notifier.ts).
+    const bus = new EventBus();
+    const notifier = createNotifier(config.notify, (id) => store.getTask(id), logger.child('notify'), { env });
+    if (notifier) bus.subscribe((event) => notifier.onEvent(event));
+    // A task whose runner died here while its agent runs on needs a runner to adopt it.
+    const tasks = new TaskService(store, config, systemClock, cwd, { onAdrift: () => ensureRunner(), bus });
+    const deps: ToolDeps = {
+      tasks,
+      schedules: new ScheduleService(store, config, systemClock, cwd, tasks),
+      usage: new UsageService(store, systemClock),
+      ensureRunner,
+      logger,
+      closing: serverClosing.signal,
+      allowShellAgent: config.allowShellAgent,
+    };
+    return { store, notifier, deps };
+  })();
+  const deps = opening.then((opened) => opened.deps);
+  // Both are awaited (below, and by tool calls); until then a failure must not count as unhandled.
+  opening.catch(() => undefined);
+  deps.catch(() => undefined);
+  const server = createMcpServer(deps);
   const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);
 
@@ -214,8 +237,9 @@ export async function startStdioServer(
     serverClosing.abort(new Error(`the server is closing (${why})`));
     await transport.drained(drainMs);
     await server.close().catch((error: unknown) => logger.warn('closing the transport failed', { error: String(error) }));
-    await notifier?.close(frontDoorNotifyGraceMs);
-    await store.close();
+    const opened = await opening.catch(() => undefined);
+    await opened?.notifier?.close(frontDoorNotifyGraceMs);
+    await opened?.store.close();
     markClosed();
     return closed;
   };
@@ -226,6 +250,15 @@ export async function startStdioServer(
   server.server.onerror = (error) => logger.warn('protocol error', { error: error.message });
   server.server.onclose = () => void close('transport closed');
   await server.connect(transport);
+  try {
+    await opening;
+  } catch (error) {
+    // Not serving without a database: stop reading, and let the caller say why, as when nothing was answered yet.
+    closing = true;
+    serverClosing.abort(error);
+    await server.close().catch(() => undefined);
+    throw error;
+  }
   logger.info('serving MCP on stdio', { dataDir: config.dataDir, cwd, pid: process.pid, version: delegateVersion });
   return { closed, close };
 }

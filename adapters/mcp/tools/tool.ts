@@ -75,7 +75,8 @@ export interface ToolSpec<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
 /** A declared tool, ready to be registered on a server. */
 export interface McpTool {
   name: string;
-  register(server: McpServer, deps: ToolDeps): void;
+  /** `deps` may still be on its way (the stdio server opens its database while it answers initialize); calls wait for it. */
+  register(server: McpServer, deps: ToolDeps | Promise<ToolDeps>): void;
 }
 
 /** Declare a tool. */
@@ -93,7 +94,10 @@ export function defineTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
           outputSchema: z.object(spec.output),
           annotations: { title: spec.title, ...spec.annotations },
         },
-        (args, extra) => answer(spec, schema, args, deps, callOf(extra, deps)),
+        async (args, extra) => {
+          const ready = await deps;
+          return answer(spec, schema, args, ready, callOf(extra, ready));
+        },
       );
     },
   };
