@@ -10,8 +10,10 @@ if (!existsSync(fileURLToPath(main))) {
 }
 const args = process.argv.slice(2);
 if (args.length === 2 && args[0] === 'mcp' && args[1] === 'start') {
-  // What MCP clients start at every session: straight to the server, without loading every CLI command.
-  const { runMcpStart } = await import(new URL('../dist/adapters/mcp/start.js', import.meta.url).href);
+  // What MCP clients start at every session: straight to the server, without loading every CLI command, from
+  // its single-file bundle (see scripts/bundle-mcp.js).
+  const { loadMcpBundle } = await import(new URL('../dist/adapters/mcp/bundle-loader.js', import.meta.url).href);
+  const { runMcpStart } = loadMcpBundle(process.env);
   process.exitCode = await runMcpStart({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
 } else {
   const { main: run } = await import(main.href);
