@@ -278,7 +278,9 @@ function readyQuery(now: number, skip: ReadonlySet<string>, hold: ClaimHold | un
     where += ` AND (schedule_id IS NULL OR schedule_id NOT IN (${placeholders(hold.schedules.length)}))`;
     args.push(...hold.schedules);
   }
-  return { sql: `SELECT * FROM tasks WHERE ${where} ORDER BY priority, created_at LIMIT 8`, args };
+  // Named, because without statistics SQLite picks tasks_state and sorts every ready task: 6 ms a claim with
+  // 10,000 queued, against 0.08 ms reading the first rows of the partial index in order.
+  return { sql: `SELECT * FROM tasks INDEXED BY tasks_ready WHERE ${where} ORDER BY priority, created_at LIMIT 8`, args };
 }
 
 /** Whether any task may be claimed now (a read without the write lock). */
