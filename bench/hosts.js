@@ -156,7 +156,7 @@ export async function hosts() {
     [
       'all tasks queued in one transaction while the runners idle; wall = submit → last task ended; every task completed and its agent started once',
       idle === null ? 'idle runner: not measured (no sqld)' : `an idle runner on sqld sends ${idle.toFixed(1)} requests/s (over HTTP through a counting proxy, ${IDLE_MS / 1000} s after it settled): watch, heartbeat and lease renewal, recovery sweep, timers`,
-      databases.includes('sqld') ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), runners connect with libsql://…?tls=0 (WebSockets), each its own DELEGATE_HOST_ID and data dir' : 'sqld skipped: no binary (node scripts/ensure-sqld.js)',
+      databases.includes('sqld') ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), runners connect with libsql://…?tls=0 (HTTP, one request per statement), each its own DELEGATE_HOST_ID and data dir' : 'sqld skipped: no binary (node scripts/ensure-sqld.js)',
     ],
   );
 }
