@@ -135,9 +135,10 @@ export class AgentHostClient {
 
   /**
    * Ask the host to start the run in `runDir`. `writeSpec` is called once connected, just before the request, so
-   * the spec's age measures the request's; it returns why it could not write the spec, or null. `start`: the agent's pid once it runs; `ended` when the run ended
-   * before that (a spawn error: its outcome is in the run's files); `hostGone` when the connection broke first.
-   * `ended` resolves when the host says the run ended, or the connection breaks.
+   * the spec's age measures the request's; it returns why it could not write the spec, or null.
+   * `start`: the agent's pid once it runs; `ended` when the run ended before that (a spawn error: its outcome is
+   * in the run's files); `hostGone` when the connection broke first. `ended` resolves when the host says the run
+   * ended, or the connection breaks.
    */
   async start(runDir: string, env: Record<string, string>, writeSpec: () => string | null): Promise<{ start: HostStart; ended: Promise<void> }> {
     const connection = await this.#connection();
