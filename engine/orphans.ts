@@ -95,7 +95,9 @@ export class LocalOrphans {
     const nodes = await this.store.listNodes(localHostIdentity());
     const run = (await this.store.taskRuns(taskId)).find((candidate) => candidate.attempt === attempt);
     if (!run || run.host !== localHostIdentity()) return 'requested';
-    const node = nodes.find((candidate) => candidate.id === owner);
+    // The run row names the node that holds the run now (an adoption moves it); the statechart's owner is the
+    // one that claimed it.
+    const node = nodes.find((candidate) => candidate.id === run.nodeId) ?? nodes.find((candidate) => candidate.id === owner);
     if (node && isProcessAlive(node.pid, node.pidStart)) return 'runner';
     await this.#killRun(run);
     await this.store.endRun(taskId, attempt, 'cancelled', this.clock.now());
