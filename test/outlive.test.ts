@@ -121,11 +121,25 @@ describe('a runner killed with -9', () => {
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'cancelled', agentStop: 'here' });
     expect(processExists(agent.pid)).toBe(false);
-    const shim = (await store.taskRuns(id!))[0]!;
-    expect(shim.pid === null || !processExists(shim.pid)).toBe(true);
-    expect(shim).toMatchObject({ outcome: 'cancelled' });
+    const run = (await store.taskRuns(id!))[0]!;
+    expect(run.pid === null || !processExists(run.pid)).toBe(true);
+    expect(run).toMatchObject({ outcome: 'cancelled' });
     const plain = await cli(['cancel', id!], env);
     expect(plain.code).not.toBe(0);
+  });
+
+  it('once adopted, is cancelled through the runner that follows it now, not as if its runner were still dead', async () => {
+    const [id] = await queue(['[sleep 60000] adopted, then cancelled']);
+    await killRunnerWhileAgentsRun(1);
+    const agent = starts()[0]!;
+    children.push(serve(env));
+    await eventually(async () => (await cli(['events', '--json'], env)).stdout.includes('"node:adopted"'), 20_000);
+    const cancelled = await cli(['cancel', id!, '--json'], env);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    // The statechart still names the runner that claimed it, and died; the run row names the one that adopted it.
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'cancelled', agentStop: 'runner' });
+    await eventually(() => !processExists(agent.pid), 20_000);
+    expect(starts()).toHaveLength(1);
   });
 });
 
