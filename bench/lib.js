@@ -199,6 +199,7 @@ export function endToNextStartGaps(logFile, slots) {
   return gaps;
 }
 
+/** The p-th percentile (0–100) of values, nearest rank. */
 export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];

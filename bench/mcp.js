@@ -7,16 +7,12 @@
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { bareNodePeakRss, benchEnv, cliBin, currentRss, fmt, isMain, median, openEngine, printTable, removeDir, sleep, tempDir } from './lib.js';
+import { bareNodePeakRss, benchEnv, cliBin, currentRss, fmt, isMain, median, openEngine, percentile, printTable, removeDir, sleep, tempDir } from './lib.js';
 
 const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 1000);
 const QUEUED = Number(process.env.BENCH_MCP_QUEUED ?? 10_000);
 const STARTS = 7;
 
-const percentile = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 
 /** Wall ms from spawn to the first line on stdout after `input` (or to exit when there is no input). */
 async function startTime(args, env, input) {

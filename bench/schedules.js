@@ -8,16 +8,13 @@
  */
 import path from 'node:path';
 import { createClient } from '@libsql/client';
-import { benchEnv, dist, fmt, isMain, openEngine, printTable, removeDir, sleep, startRunner, stopRunner, tempDir } from './lib.js';
+import { benchEnv, dist, fmt, isMain, openEngine, percentile, printTable, removeDir, sleep, startRunner, stopRunner, tempDir } from './lib.js';
+
+/** The q-th quantile (0..1) of values, nearest rank. */
+const quantile = (values, q) => percentile(values, q * 100);
 
 const N = Number(process.env.BENCH_SCHEDULES_N ?? 1000);
 const WORKERS = 4;
-
-/** The q-th quantile (0..1) of values, nearest rank. */
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 
 /** Lag of N setTimeouts all due at one instant. */
 async function timerBaseline() {
