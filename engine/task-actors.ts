@@ -13,6 +13,7 @@ import type { GitState } from './checkpoint.js';
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
+import { isStoreError } from './errors.js';
 import { Mailboxes } from './mailboxes.js';
 import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep, UsageHold } from './store/store.js';
 import { decideTaskEvent, dependantDecider, type DecidedStep, type TaskAction } from './task-steps.js';
@@ -128,14 +129,27 @@ export class TaskActors {
       if (!decided) return this.#drop(options, { committed: false, reason: 'refused', task });
       if (options.detail !== undefined) decided.step.detail = options.detail;
       const additions = await this.#prepare(decided, task, now, options.git);
-      const events = await this.store.commitTaskStep(taskId, rowFence(task), decided.step, {
-        now,
-        nodeId: this.nodeId,
-        ...(options.runEnd ? { runEnd: options.runEnd } : {}),
-        ...(options.timerId !== undefined ? { timerId: options.timerId } : {}),
-        ...additions,
-        decideDependant: dependantDecider(now),
-      });
+      let events: EngineEvent[] | null;
+      try {
+        events = await this.store.commitTaskStep(taskId, rowFence(task), decided.step, {
+          now,
+          nodeId: this.nodeId,
+          ...(options.runEnd ? { runEnd: options.runEnd } : {}),
+          ...(options.timerId !== undefined ? { timerId: options.timerId } : {}),
+          ...additions,
+          decideDependant: dependantDecider(now),
+        });
+      } catch (error) {
+        // A COMMIT whose answer was lost may have been applied. A step that leaves its state cannot be applied
+        // twice (its fence is that state, and a run's owner and attempt), so a caller that judges a task that
+        // moved on itself (`expect`: a runner settling or handing back its run) looks again rather than give up:
+        // a run's end lost this way would otherwise run the task again. A step that stays in its state (a
+        // dependency counted down) could apply twice, and a front door's user is told it may not have been saved.
+        const lookAgain = isStoreError(error) && error.code === 'commit_unknown' && options.expect !== undefined && decided.step.snapshot.value !== task.state;
+        if (!lookAgain) throw error;
+        this.log.warn('the answer to a commit was lost; reading the task again to see whether it was applied', { task: taskId, event: event.type });
+        continue;
+      }
       if (!events) {
         // A timer another node already delivered is gone: nothing to decide again.
         if (options.timerId !== undefined && !(await this.store.timerExists(options.timerId))) return { committed: false, reason: 'moved-on', task };

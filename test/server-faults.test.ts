@@ -19,7 +19,11 @@ import { systemClock } from '../engine/clock.js';
 import { loadConfig } from '../engine/config.js';
 import { StoreError } from '../engine/errors.js';
 import { openSqlDriver } from '../engine/store/sql-driver.js';
-import { openStore, type Store } from '../engine/store/store.js';
+import { EventBus } from '../engine/events.js';
+import { createLogger } from '../engine/logger.js';
+import { openStore, type Store, type TaskRecord } from '../engine/store/store.js';
+import { TaskActors } from '../engine/task-actors.js';
+import { runnerEffects } from '../engine/task-effects.js';
 import { TaskService } from '../engine/task-service.js';
 import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, tempDir, testEnv } from './helpers.js';
 import { sqldAvailable, startSqld, type SqldServer } from './sqld.js';
@@ -191,6 +195,30 @@ describe('a statement on a server that went away', () => {
   }
 });
 
+describe('a run whose end was committed but not heard of', () => {
+  it.skipIf(!sqldAvailable)('is read again, found applied, and not run a second time', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const dataDir = tempDir('delegate-lost-commit-');
+    cleanups.push(async () => removeDir(dataDir));
+    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'ends once' });
+    const log = createLogger('test', 'error');
+    const actors = new TaskActors(store, systemClock, 'node-t', runnerEffects({ nodeId: 'node-t', logDir: dataDir, account: 'test', startRun: async () => ({ error: 'not launched' }), revokeRun: () => undefined, wake: () => undefined }), new EventBus(), log);
+    expect((await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set()))?.committed).toBe(true);
+    // The run's end is committed by the server, and the answer is lost with the connection.
+    proxy.loseAnswerTo('COMMIT');
+    const owned = (task: TaskRecord) => task.state === 'running' && task.owner === 'node-t' && task.attempt === 1;
+    const result = await actors.send(taskId, { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false }, { expect: owned });
+    // Read again: applied once, so this step has nothing left to do (before, commit_unknown, and the sweep ran it again).
+    expect(result).toMatchObject({ committed: false, reason: 'moved-on' });
+    expect(await store.getTask(taskId)).toMatchObject({ state: 'completed', attempt: 1 });
+    expect((await store.taskEvents(taskId)).map((event) => event.to)).toEqual(['ready', 'running', 'completed']);
+  });
+});
+
 describe('an answer that never comes', () => {
   it.skipIf(!sqldAvailable)('gives up a request after the request timeout and sends it again on a new connection', async () => {
     const proxy = await lossyProxy(server.httpUrl);
@@ -228,13 +256,14 @@ describe('a runner on a server that stops', () => {
       const rows = await Promise.all(ids.map((id) => store.getTask(id)));
       return rows.every((row) => row?.state === 'completed') ? rows : null;
     }, 30_000, 100);
-    expect(finished.map((row) => row!.attempt)).toEqual([1, 1, 1]);
+    expect(finished.map((row) => row!.attempt), runner.output()).toEqual([1, 1, 1]);
     const starts = fakeClaudeEvents(root).filter((event) => event.event === 'start');
     expect(starts.map((event) => event.prompt).sort()).toEqual([...prompts].sort());
     const output = runner.output();
-    // The reason is the first failure's: a refused connection, or a connection the stopping server dropped.
+    // The reason is the first failure's: a refused connection, or a connection the stopping server dropped (over
+    // HTTP, undici's "other side closed" or a reset).
     const said = output.split('\n').filter((line) => line.includes('database server')).join('\n');
-    expect(said).toMatch(/^\S+ warn +\[runner\] database server unreachable: libsql:\/\/127\.0\.0\.1:\d+\?tls=0 \((connect ECONNREFUSED|WebSocket was closed)[^)]+\); retrying for up to 30 s…\n\S+ warn +\[runner\] database server reachable again: libsql:\/\/127\.0\.0\.1:\d+\?tls=0 \(unreachable for [\d.]+ s\)$/);
+    expect(said).toMatch(/^\S+ warn +\[runner\] database server unreachable: libsql:\/\/127\.0\.0\.1:\d+\?tls=0 \((connect ECONNREFUSED|other side closed|socket hang up|read ECONNRESET|WebSocket was closed)[^)]*\); retrying for up to 30 s…\n\S+ warn +\[runner\] database server reachable again: libsql:\/\/127\.0\.0\.1:\d+\?tls=0 \(unreachable for [\d.]+ s\)$/);
     const events = await store.eventsAfter(0, {}, 100_000);
     expect(events.filter((event) => event.type === 'node:fenced')).toEqual([]);
   }, 60_000);
