@@ -451,13 +451,11 @@ export class TaskService {
     const current = await Promise.all(tasks.map(async (task) => (changed.has(task.id) ? ((await this.store.getTask(task.id)) ?? task) : task)));
     // Read once for the whole list, and only when some task could be waiting on a limit.
     const limits = readLimits ?? (current.some((task) => task.state === 'ready' || task.state === 'paused') ? await this.readLimits() : undefined);
-    // Two queries for the page, not two per task.
-    const links = await this.store.taskLinks(current.map((task) => task.id));
-    return current.map((task) => {
-      const view = this.view(task, links.get(task.id)!, limits);
-      if (adrift.has(task.id)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
-      return view;
-    });
+    const views = await this.linkedViews(current, limits);
+    for (const view of views) {
+      if (adrift.has(view.taskId)) view.note = 'its runner died; the agent is still running and the next runner on this host adopts it';
+    }
+    return views;
   }
 
   /**
@@ -529,10 +527,10 @@ export class TaskService {
     return task;
   }
 
-  /** Views of tasks as they are, with their links read in two queries. */
-  private async linkedViews(tasks: readonly TaskRecord[]): Promise<TaskView[]> {
+  /** Views of tasks as they are, with their links read in two queries for all of them, not two per task. */
+  private async linkedViews(tasks: readonly TaskRecord[], limits?: ClaimLimits): Promise<TaskView[]> {
     const links = await this.store.taskLinks(tasks.map((task) => task.id));
-    return tasks.map((task) => this.view(task, links.get(task.id)!));
+    return tasks.map((task) => this.view(task, links.get(task.id)!, limits));
   }
 
   private view(task: TaskRecord, { dependsOn, dependants }: TaskLinks, limits?: ClaimLimits): TaskView {
