@@ -7,12 +7,20 @@ export class Mailboxes {
 
   /** Run `step` after every step queued before it for `key`. */
   run<T>(key: string, step: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(step);
+    return this.runAll([key], step);
+  }
+
+  /**
+   * Run `step` once every step queued before it for each of `keys` has finished, holding all their mailboxes
+   * meanwhile: one step for several actors (a batch committed in one transaction).
+   */
+  runAll<T>(keys: readonly string[], step: () => Promise<T>): Promise<T> {
+    const previous = keys.map((key) => this.#tails.get(key)).filter((tail) => tail !== undefined);
+    const result = (previous.length === 0 ? Promise.resolve() : Promise.all(previous)).then(step);
     const tail = result.catch(() => undefined);
-    this.#tails.set(key, tail);
+    for (const key of keys) this.#tails.set(key, tail);
     void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      for (const key of keys) if (this.#tails.get(key) === tail) this.#tails.delete(key);
     });
     return result;
   }

@@ -304,7 +304,7 @@ export class Runner {
         this.tell({ type: 'FENCE', fenced });
       },
     });
-    this.timers = new TimerLoop(store, clock, nodeId, (timer) => this.deliverTimer(timer), this.log, {
+    this.timers = new TimerLoop(store, clock, nodeId, (timers) => this.deliverTimers(timers), this.log, {
       lockMs: timing.leaseMs,
       fallbackMs: Math.max(timing.sweepMs, 1000),
     });
@@ -425,6 +425,29 @@ export class Runner {
   }
 
   /** A due durable timer: its event goes to its actor (a task, or a `sched-…` schedule), and the step that takes it deletes it. */
+  /** Schedules that came due together fire in one transaction; every other timer takes its own step. */
+  private async deliverTimers(timers: DueTimer[]): Promise<void> {
+    const due = timers.filter((timer) => isScheduleId(timer.actorId) && (timer.event as ScheduleEvent).type === 'DUE');
+    if (due.length > 0) {
+      try {
+        const fired = await this.schedules.fireDue(due.map((timer) => ({ scheduleId: timer.actorId, timerId: timer.id })));
+        if (fired > 0) this.log.info('schedules fired', { count: fired, schedules: abbreviatedList(due.map((timer) => timer.actorId)) });
+      } catch (error) {
+        // Left locked: they are claimed again once the lock lapses; the other timers go on.
+        this.log.error('schedule timers not delivered', { schedules: abbreviatedList(due.map((timer) => timer.actorId)), error: String(error) });
+      }
+    }
+    for (const timer of timers) {
+      if (due.includes(timer)) continue;
+      try {
+        await this.deliverTimer(timer);
+      } catch (error) {
+        // Left locked: it is claimed again once the lock lapses.
+        this.log.error('timer delivery failed', { actor: timer.actorId, timer: timer.key, error: String(error) });
+      }
+    }
+  }
+
   private async deliverTimer(timer: DueTimer): Promise<void> {
     if (isScheduleId(timer.actorId)) {
       const fired = await this.schedules.send(timer.actorId, timer.event as ScheduleEvent, timer.id);
@@ -517,4 +540,9 @@ export class Runner {
     })();
     return this.stopping;
   }
+}
+
+/** Up to five ids, then how many more: one log line for a burst of a thousand. */
+function abbreviatedList(ids: readonly string[]): string {
+  return ids.length <= 5 ? ids.join(',') : `${ids.slice(0, 5).join(',')} and ${ids.length - 5} more`;
 }

@@ -51,9 +51,77 @@ export class ScheduleActors {
     return this.#mailboxes.run(id, () => this.#step(id, event, timerId));
   }
 
+  /**
+   * Fire the schedules whose DUE timers came due together: one read of them all, a decision each, and one
+   * transaction for every firing. A burst of schedules due in the same second (the top of the hour) would
+   * otherwise pay a transaction and three reads per firing, a few milliseconds each while agents take the CPU.
+   * All or none: when any one is refused (another node fired it, it moved on), the batch is rolled back and each
+   * schedule takes its own step instead, which decides again on what it finds. Resolves to how many committed.
+   */
+  fireDue(due: ReadonlyArray<{ scheduleId: string; timerId: number }>): Promise<number> {
+    const ids = [...new Set(due.map((timer) => timer.scheduleId))];
+    return this.#mailboxes.runAll(ids, async () => {
+      const one = async (timers: typeof due) => {
+        let committed = 0;
+        for (const timer of timers) if ((await this.#step(timer.scheduleId, { type: 'DUE' }, timer.timerId)).committed) committed++;
+        return committed;
+      };
+      // A schedule twice in one batch has two timers of one key: rare enough to take the one-by-one path.
+      if (ids.length !== due.length || due.length === 1) return one(due);
+      const now = this.clock.now();
+      const records = new Map((await this.store.getSchedules(ids)).map((schedule) => [schedule.id, schedule]));
+      const busy = new Set(await this.store.busySchedules(ids));
+      const batch: Array<{ timer: (typeof due)[number]; schedule: ScheduleRecord; decided: DecidedScheduleStep; firing: ScheduleFiring | undefined }> = [];
+      const alone: Array<(typeof due)[number]> = [];
+      for (const timer of due) {
+        const schedule = records.get(timer.scheduleId);
+        const planned = schedule && this.#decide(schedule, { type: 'DUE' }, now, busy.has(schedule.id));
+        if (schedule && planned) batch.push({ timer, schedule, ...planned });
+        else alone.push(timer); // gone or refused: its own step drops the timer
+      }
+      const written =
+        batch.length === 0
+          ? null
+          : await this.store.commitScheduleSteps(
+              batch.map(({ timer, schedule, decided, firing }) => ({
+                id: schedule.id,
+                fence: { state: schedule.state, runs: schedule.runs },
+                step: decided.step,
+                now,
+                nodeId: this.nodeId,
+                timerId: timer.timerId,
+                ...(firing ? { firing } : {}),
+              })),
+            );
+      if (!written) return one([...batch.map((item) => item.timer), ...alone]);
+      this.bus.publish(written.flat());
+      await Promise.all(batch.flatMap(({ decided, schedule }) => decided.actions.map((action) => this.#act(action, schedule))));
+      return batch.length + (await one(alone));
+    });
+  }
+
   /** Wait until every step queued so far has finished. */
   idle(): Promise<void> {
     return this.#mailboxes.idle();
+  }
+
+  /**
+   * Decide `event` for `schedule` at `now`; a due timer or a followed schedule's run becomes FIRE with the firing
+   * it writes. `busy`: a task of the schedule is unfinished (a DUE only). Null when the statechart refuses it.
+   */
+  #decide(schedule: ScheduleRecord, event: ScheduleEvent, now: number, busy: boolean): { decided: DecidedScheduleStep; firing: ScheduleFiring | undefined } | null {
+    if (event.type !== 'DUE' && event.type !== 'UPSTREAM_RAN') {
+      const decided = decideScheduleEvent(schedule, event, now);
+      return decided && { decided, firing: undefined };
+    }
+    const newTask = () => this.options.newTask(schedule);
+    const plan = event.type === 'DUE' ? planFiring(schedule, now, busy, newTask) : planFollowing(schedule, now, event, newTask);
+    const decided = decideScheduleEvent(schedule, plan.event, now);
+    if (!decided) return null;
+    if (plan.detail) decided.step.detail = plan.detail;
+    // A run is news even when the schedule ends with it: active followers fire rather than being cancelled.
+    if (plan.followers) decided.step.followers = { ...decided.step.followers, ran: plan.followers };
+    return { decided, firing: plan.firing };
   }
 
   async #step(id: string, event: ScheduleEvent, timerId: number | undefined): Promise<ScheduleStepResult> {
@@ -63,37 +131,31 @@ export class ScheduleActors {
         if (timerId !== undefined) await this.store.dropTimer(timerId);
         return { committed: false, reason: 'gone', schedule: null };
       }
+      const busy = event.type === 'DUE' && (await this.store.busySchedules([id])).length > 0;
       const now = this.clock.now();
-      let firing: ScheduleFiring | undefined;
-      let detail: string | undefined;
-      let decided: DecidedScheduleStep | null;
-      if (event.type === 'DUE' || event.type === 'UPSTREAM_RAN') {
-        const newTask = () => this.options.newTask(schedule);
-        const plan = event.type === 'DUE' ? planFiring(schedule, now, await this.previousUnfinished(schedule), newTask) : planFollowing(schedule, now, event, newTask);
-        decided = decideScheduleEvent(schedule, plan.event, now);
-        firing = plan.firing;
-        detail = plan.detail || undefined;
-        // A run is news even when the schedule ends with it: active followers fire rather than being cancelled.
-        if (decided && plan.followers) decided.step.followers = { ...decided.step.followers, ran: plan.followers };
-      } else {
-        decided = decideScheduleEvent(schedule, event, now);
-      }
-      if (!decided) {
+      const planned = this.#decide(schedule, event, now, busy);
+      if (!planned) {
         if (timerId !== undefined) await this.store.dropTimer(timerId);
         return { committed: false, reason: 'refused', schedule };
       }
-      if (detail !== undefined) decided.step.detail = detail;
-      const events = await this.store.commitScheduleStep(id, { state: schedule.state, runs: schedule.runs }, decided.step, {
-        now,
-        nodeId: this.nodeId,
-        ...(timerId !== undefined ? { timerId } : {}),
-        ...(firing ? { firing } : {}),
-      });
-      if (!events) {
+      const { decided, firing } = planned;
+      const written = await this.store.commitScheduleSteps([
+        {
+          id,
+          fence: { state: schedule.state, runs: schedule.runs },
+          step: decided.step,
+          now,
+          nodeId: this.nodeId,
+          ...(timerId !== undefined ? { timerId } : {}),
+          ...(firing ? { firing } : {}),
+        },
+      ]);
+      if (!written) {
         // Another node delivered this timer (or fired the slot): nothing to decide again.
         if (timerId !== undefined && !(await this.store.timerExists(timerId))) return { committed: false, reason: 'moved-on', schedule };
         continue;
       }
+      const events = written.flat();
       const after = (await this.store.getSchedule(id)) ?? schedule;
       this.bus.publish(events);
       // Awaited inside the mailbox, so a front door that answers after the step has also cancelled the tasks.
@@ -101,11 +163,6 @@ export class ScheduleActors {
       return { committed: true, schedule: after, events };
     }
     return { committed: false, reason: 'contended', schedule: await this.store.getSchedule(id) };
-  }
-
-  /** Whether a task of the schedule is still unfinished (concurrent-run prevention). */
-  private async previousUnfinished(schedule: ScheduleRecord): Promise<boolean> {
-    return (await this.store.unfinishedScheduleTasks(schedule.id)).length > 0;
   }
 
   /** Run one effect; a failure is logged, never thrown into the committed step. */

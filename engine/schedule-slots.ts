@@ -17,9 +17,20 @@ export interface SlotRule {
 /** At most this many missed slots are enumerated after a downtime (a per-second schedule down for a day has 86 400). */
 export const maxMissedSlots = 1000;
 
-/** A croner job that never runs itself; it only answers `nextRun`. */
+/** Parsed rules by time zone and pattern: a burst of firings of one pattern parses it once, not three times each. */
+const parsedRules = new Map<string, Cron>();
+const maxParsedRules = 1000;
+
+/** A croner job that never runs itself; it only answers `nextRun`, a function of its argument alone. */
 function cronOf(rule: SlotRule): Cron {
-  return new Cron(rule.cronExpression ?? '', { timezone: rule.timezone, paused: true });
+  const key = `${rule.timezone} ${rule.cronExpression ?? ''}`;
+  let job = parsedRules.get(key);
+  if (!job) {
+    if (parsedRules.size >= maxParsedRules) parsedRules.clear();
+    job = new Cron(rule.cronExpression ?? '', { timezone: rule.timezone, paused: true });
+    parsedRules.set(key, job);
+  }
+  return job;
 }
 
 /**

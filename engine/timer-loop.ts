@@ -20,8 +20,12 @@ export interface TimerLoopOptions {
   batch?: number;
 }
 
-/** Delivers one due timer to its actor; resolves once the step that consumes it is done. */
-export type DeliverTimer = (timer: DueTimer) => Promise<void>;
+/**
+ * Delivers the timers claimed in one round to their actors (several at once where their steps can share a
+ * transaction); resolves once the steps that consume them are done. A timer it fails to deliver stays locked
+ * and is claimed again once its lock lapses.
+ */
+export type DeliverTimers = (timers: DueTimer[]) => Promise<void>;
 
 /** One node's timer loop. */
 export class TimerLoop {
@@ -34,7 +38,7 @@ export class TimerLoop {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly nodeId: string,
-    private readonly deliver: DeliverTimer,
+    private readonly deliver: DeliverTimers,
     private readonly log: Logger,
     private readonly options: TimerLoopOptions,
   ) {}
@@ -75,12 +79,12 @@ export class TimerLoop {
       const batch = this.options.batch ?? 100;
       for (;;) {
         const due = await this.store.claimDueTimers(this.nodeId, this.clock.now(), this.options.lockMs, batch);
-        for (const timer of due) {
+        if (due.length > 0) {
           try {
-            await this.deliver(timer);
+            await this.deliver(due);
           } catch (error) {
-            // Left locked: it is claimed again once the lock lapses.
-            this.log.error('timer delivery failed', { actor: timer.actorId, timer: timer.key, error: String(error) });
+            // Left locked: they are claimed again once the lock lapses.
+            this.log.error('timer delivery failed', { timers: due.length, error: String(error) });
           }
         }
         if (due.length < batch || this.#stopped) break;

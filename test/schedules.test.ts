@@ -6,6 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { planFiring, decideScheduleEvent } from '../engine/schedule-steps.js';
 import { scheduledTask } from '../engine/schedule-input.js';
+import { ScheduleActors, scheduleEffects } from '../engine/schedule-actors.js';
+import { createLogger } from '../engine/logger.js';
+import type { Store } from '../engine/store/store.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, removeDir, tempDir } from './helpers.js';
 
@@ -297,6 +300,62 @@ describe('schedules on a simulated clock', () => {
     expect(stopped).toBe(false);
   });
 
+  it('fires schedules due together in one commit; one that moved on after its timer was claimed fires alone, not at all', async () => {
+    const clock = simulatedNow();
+    const e = await start(clock, false);
+    const created = [];
+    for (let i = 0; i < 6; i++) created.push(await e.schedules.create({ prompt: `burst ${i}`, cronExpression: '*/10 * * * *' }));
+    const slot = Date.parse(created[0]!.nextRunAt!);
+    let commits = 0;
+    let beforeCommit: (() => Promise<unknown>) | null = null;
+    // Counts the transactions that write schedule steps, and lets another writer in before one; everything else
+    // goes straight to the store.
+    const store = new Proxy(e.store, {
+      get: (target, key: keyof Store) => {
+        if (key !== 'commitScheduleSteps') return (target[key] as unknown as Function).bind(target);
+        return async (...args: Parameters<Store['commitScheduleSteps']>) => {
+          commits++;
+          const other = beforeCommit;
+          beforeCommit = null;
+          await other?.();
+          return target.commitScheduleSteps(...args);
+        };
+      },
+    });
+    const wakes: number[] = [];
+    const actors = new ScheduleActors(store, clock, 'node-test', scheduleEffects({ wake: () => wakes.push(1), cancelTask: async () => undefined, unfinishedTasks: async () => [] }), e.bus, createLogger('test', 'error'), {
+      newTask: (schedule) => scheduledTask(schedule, e.config),
+    });
+    const fire = async () => {
+      const due = await e.store.claimDueTimers('node-test', clock.now(), 60_000, 100);
+      return actors.fireDue(due.map((timer) => ({ scheduleId: timer.actorId, timerId: timer.id })));
+    };
+
+    jumpTo(clock, slot);
+    const [, second, ...rest] = created;
+    // The first half fires in one transaction.
+    await e.schedules.pause(second!.scheduleId);
+    await e.schedules.pause(rest[0]!.scheduleId);
+    await e.schedules.pause(rest[1]!.scheduleId);
+    expect(await fire()).toBe(3);
+    expect(commits).toBe(1);
+    expect(wakes).toHaveLength(3);
+    // The rest resume. One of them is cancelled after the batch read it and before it commits (another process's
+    // front door), so the batch is refused whole and each schedule takes its own step: the other two fire, the
+    // cancelled one drops its timer.
+    for (const id of [second!.scheduleId, rest[0]!.scheduleId, rest[1]!.scheduleId]) await e.schedules.resume(id);
+    commits = 0;
+    beforeCommit = () => e.schedules.cancel(rest[1]!.scheduleId);
+    expect(await fire()).toBe(2);
+    expect(commits).toBe(3); // the refused batch, then one each for the two that fire
+    for (const view of created.filter((view) => view !== rest[1])) {
+      expect((await e.store.scheduleRuns(view.scheduleId, 5)).map((run) => [run.scheduledFor, run.outcome]), view.scheduleId).toEqual([[slot, 'started']]);
+    }
+    expect(await e.store.scheduleRuns(rest[1]!.scheduleId, 5)).toEqual([]);
+    expect(await e.store.listTasks()).toHaveLength(5);
+    expect(await e.store.nextTimerDueAt()).toBe(slot + 10 * minute);
+  });
+
   it('writes nothing for a second firing of a recorded slot (UNIQUE schedule_id, scheduled_for)', async () => {
     const clock = simulatedNow();
     const e = await start(clock, false);
@@ -307,7 +366,7 @@ describe('schedules on a simulated clock', () => {
       // Both decisions are made for the same slot, as two nodes would that both read the row before either wrote.
       const plan = planFiring({ ...row, nextRunAt: slot }, slot, false, () => scheduledTask(row, e.config));
       const decided = decideScheduleEvent(row, plan.event, slot)!;
-      return e.store.commitScheduleStep(scheduleId, { state: row.state, runs: row.runs }, decided.step, { now: slot, firing: plan.firing });
+      return e.store.commitScheduleSteps([{ id: scheduleId, fence: { state: row.state, runs: row.runs }, step: decided.step, now: slot, firing: plan.firing }]);
     };
     expect(await fire()).not.toBeNull();
     expect(await fire()).toBeNull();

@@ -7,6 +7,11 @@ import type { NewTask, Store, TaskRecord } from '../engine/store/store.js';
 import type { TaskEvent } from '../actors/task.machine.js';
 import { decideSubmit, decideTaskEvent, dependantDecider } from '../engine/task-steps.js';
 import { UsageError } from '../engine/errors.js';
+// The agent registry names the agents a schedule may use.
+import '../adapters/agents/index.js';
+import { checkScheduleInput } from '../engine/schedule-input.js';
+import { decideCreate, decideScheduleEvent, planFiring } from '../engine/schedule-steps.js';
+import type { ScheduleRecord, ScheduleStepCommit } from '../engine/store/schedule-records.js';
 
 /** Opens a store; `second` opens another connection to the same database (null where there is only one). */
 export interface StoreFactory {
@@ -66,6 +71,21 @@ async function finish(store: Store, task: TaskRecord, nodeId: string, now: numbe
     decideDependant: dependantDecider(now),
   });
   return events !== null;
+}
+
+/** A cron schedule due every ten minutes, created at `now`. */
+async function insertSchedule(store: Store, now: number): Promise<ScheduleRecord> {
+  const { schedule, firstRunAt } = checkScheduleInput({ prompt: 'tick', cronExpression: '*/10 * * * *' }, now, '/tmp');
+  const step = decideCreate({ at: now, nextRunAt: firstRunAt, oneTime: false, maxRuns: null, expiresAt: null });
+  return (await store.insertSchedule(schedule, step, now)).schedule;
+}
+
+/** The firing of a schedule's armed slot, as a timer's delivery decides it. */
+function firingOf(schedule: ScheduleRecord, timerId?: number): ScheduleStepCommit {
+  const now = schedule.nextRunAt!;
+  const plan = planFiring(schedule, now, false, () => newTask());
+  const decided = decideScheduleEvent(schedule, plan.event, now)!;
+  return { id: schedule.id, fence: { state: schedule.state, runs: schedule.runs }, step: decided.step, now, firing: plan.firing, ...(timerId !== undefined ? { timerId } : {}) };
 }
 
 /** Run the whole contract against one driver. */
@@ -320,6 +340,35 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(await store.spendSince(6000)).toEqual({ totalUsd: 0.5, bySchedule: {} });
       expect(await store.spendSince(8000)).toEqual({ totalUsd: 0, bySchedule: {} });
       expect(await store.scheduleBudgets()).toEqual({});
+    });
+
+    it('commits schedule firings together or not at all, and reads schedules and their unfinished tasks in one query', async () => {
+      const [a, b, c] = [await insertSchedule(store, 1000), await insertSchedule(store, 1000), await insertSchedule(store, 1000)];
+      expect((await store.getSchedules([a.id, c.id, 'sched-nope'])).map((s) => s.id).sort()).toEqual([a.id, c.id].sort());
+      expect(await store.getSchedules([])).toEqual([]);
+      const due = await store.claimDueTimers('n', a.nextRunAt!, 30_000, 10);
+      const timerOf = (id: string) => due.find((timer) => timer.actorId === id)!.id;
+      expect(due).toHaveLength(3);
+      // b's fence is stale (its runs moved on), so the batch is refused whole: a's firing is rolled back with it.
+      const stale = { ...firingOf(b, timerOf(b.id)), fence: { state: b.state, runs: b.runs + 1 } };
+      expect(await store.commitScheduleSteps([firingOf(a, timerOf(a.id)), stale])).toBeNull();
+      expect(await store.scheduleRuns(a.id, 5)).toEqual([]);
+      expect(await store.listTasks()).toEqual([]);
+      expect((await store.getSchedule(a.id))!.runs).toBe(0);
+      expect(await store.timerExists(timerOf(a.id))).toBe(true);
+      // Without it, both fire in one commit: a run row and a task each, their timers consumed.
+      const written = await store.commitScheduleSteps([firingOf(a, timerOf(a.id)), firingOf(b, timerOf(b.id))]);
+      expect(written).toHaveLength(2);
+      expect(written!.flat().filter((event) => event.kind === 'schedule').map((event) => event.actorId)).toEqual([a.id, b.id]);
+      for (const id of [a.id, b.id]) {
+        expect((await store.scheduleRuns(id, 5)).map((run) => run.outcome)).toEqual(['started']);
+        expect(await store.timerExists(timerOf(id))).toBe(false);
+      }
+      expect(await store.listTasks()).toHaveLength(2);
+      expect((await store.busySchedules([a.id, b.id, c.id])).sort()).toEqual([a.id, b.id].sort());
+      expect(await store.busySchedules([])).toEqual([]);
+      // A timer delivered already refuses the step that would consume it again.
+      expect(await store.commitScheduleSteps([firingOf((await store.getSchedule(a.id))!, timerOf(a.id))])).toBeNull();
     });
 
     it('writes every step as an event, readable after an id, by actor and time', async () => {

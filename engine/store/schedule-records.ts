@@ -75,6 +75,19 @@ export interface ScheduleFence {
   runs: number;
 }
 
+/** One schedule step to commit: the step, the fence it was decided under, and what it writes besides. */
+export interface ScheduleStepCommit {
+  id: string;
+  fence: ScheduleFence;
+  step: ScheduleStep;
+  now: number;
+  nodeId?: string | null;
+  /** The durable timer the step consumes. */
+  timerId?: number;
+  /** A firing's run rows and task. */
+  firing?: ScheduleFiring;
+}
+
 /** How a slot ended: a task started for it (`started`; `catchup` for missed slots run together), or none did. */
 export type ScheduleRunOutcome = 'started' | 'catchup' | 'missed' | 'skipped_overlap';
 

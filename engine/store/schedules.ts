@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { finishedStates } from './records.js';
 import { appendEvents } from './events.js';
 import { placeholders, priorityNumber } from './rows.js';
-import { toSchedule, toScheduleRun, type FollowerNews, type NewSchedule, type ScheduleFence, type ScheduleFilter, type ScheduleFiring, type ScheduleRecord, type ScheduleRunRecord, type ScheduleStep } from './schedule-records.js';
+import { toSchedule, toScheduleRun, type FollowerNews, type NewSchedule, type ScheduleFilter, type ScheduleFiring, type ScheduleRecord, type ScheduleRunRecord, type ScheduleStep, type ScheduleStepCommit } from './schedule-records.js';
 import type { SqlExecutor } from './sql-driver.js';
 import type { EngineEvent } from './records.js';
 import { insertTaskGraph } from './tasks.js';
@@ -74,6 +74,13 @@ export async function getSchedule(db: SqlExecutor, id: string): Promise<Schedule
   return rows[0] ? toSchedule(rows[0]) : null;
 }
 
+/** The schedules of `ids` that exist, in no particular order. */
+export async function getSchedules(db: SqlExecutor, ids: readonly string[]): Promise<ScheduleRecord[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.all(`SELECT * FROM schedules WHERE id IN (${placeholders(ids.length)})`, [...ids]);
+  return rows.map(toSchedule);
+}
+
 /** Newest first, optionally of some states only (100 unless a limit is given). */
 export async function listSchedules(db: SqlExecutor, filter: ScheduleFilter = {}): Promise<ScheduleRecord[]> {
   const states = filter.states ?? [];
@@ -83,27 +90,24 @@ export async function listSchedules(db: SqlExecutor, filter: ScheduleFilter = {}
 }
 
 /**
- * Commit a schedule step on `tx`. Throws ScheduleStepRefused (the caller rolls back) when the fence fails after
- * a timer was consumed, or when a slot of the firing is already recorded; null when nothing was written yet.
+ * Commit schedule steps on `tx`, in order. Throws ScheduleStepRefused (the caller rolls back all of them) when a
+ * fence fails, a consumed timer is gone, or a slot of a firing is already recorded.
  */
-export async function commitScheduleStep(
-  tx: SqlExecutor,
-  id: string,
-  fence: ScheduleFence,
-  step: ScheduleStep,
-  options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring },
-): Promise<EngineEvent[] | null> {
+export async function commitScheduleSteps(tx: SqlExecutor, commits: readonly ScheduleStepCommit[]): Promise<EngineEvent[][]> {
+  const written: EngineEvent[][] = [];
+  for (const commit of commits) written.push(await commitScheduleStep(tx, commit));
+  return written;
+}
+
+async function commitScheduleStep(tx: SqlExecutor, { id, fence, step, ...options }: ScheduleStepCommit): Promise<EngineEvent[]> {
   const { now } = options;
   const nodeId = options.nodeId ?? null;
-  if (options.timerId !== undefined && !(await consumeTimer(tx, options.timerId))) return null;
+  if (options.timerId !== undefined && !(await consumeTimer(tx, options.timerId))) throw new ScheduleStepRefused('the timer was delivered already');
   const updated = await tx.run(
     `UPDATE schedules SET state = ?, snapshot = ?, runs = ?, next_run_at = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND state = ? AND runs = ?`,
     [step.snapshot.value, JSON.stringify(step.snapshot), step.set.runs, step.set.nextRunAt, step.set.cancelReason, now, id, fence.state, fence.runs],
   );
-  if (updated.changes === 0) {
-    if (options.timerId !== undefined) throw new ScheduleStepRefused('the schedule moved on');
-    return null;
-  }
+  if (updated.changes === 0) throw new ScheduleStepRefused('the schedule moved on');
   await applyTimerChanges(tx, id, 0, step.timers, now);
   const events = await appendEvents(tx, [
     { at: now, actorId: id, kind: 'schedule', type: `schedule:${step.snapshot.value}`, from: fence.state, to: step.snapshot.value, cause: step.event, nodeId, attempt: null, detail: step.detail ?? null },
@@ -172,6 +176,16 @@ export async function scheduleRuns(db: SqlExecutor, id: string, limit: number): 
 export async function unfinishedScheduleTasks(db: SqlExecutor, id: string): Promise<string[]> {
   const rows = await db.all(`SELECT id FROM tasks WHERE schedule_id = ? AND state NOT IN (${placeholders(finishedStates.length)}) ORDER BY created_at`, [id, ...finishedStates]);
   return rows.map((row) => String(row.id));
+}
+
+/** Which of the schedules `ids` have a task that is not finished. */
+export async function busySchedules(db: SqlExecutor, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.all(
+    `SELECT DISTINCT schedule_id FROM tasks WHERE schedule_id IN (${placeholders(ids.length)}) AND state NOT IN (${placeholders(finishedStates.length)})`,
+    [...ids, ...finishedStates],
+  );
+  return rows.map((row) => String(row.schedule_id));
 }
 
 /** How many schedules are active. */

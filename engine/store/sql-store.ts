@@ -9,7 +9,7 @@ import * as nodes from './nodes.js';
 import * as output from './output.js';
 import * as runs from './runs.js';
 import * as schedules from './schedules.js';
-import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
+import type { NewSchedule, ScheduleFilter, ScheduleRecord, ScheduleRunRecord, ScheduleStep, ScheduleStepCommit } from './schedule-records.js';
 import * as timers from './timers.js';
 import * as worktrees from './worktrees.js';
 import type { SqlDriver } from './sql-driver.js';
@@ -245,14 +245,13 @@ export class SqlStore implements Store {
     return schedules.listSchedules(this.db, filter);
   }
 
-  async commitScheduleStep(
-    id: string,
-    fence: ScheduleFence,
-    step: ScheduleStep,
-    options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring },
-  ): Promise<EngineEvent[] | null> {
+  getSchedules(ids: readonly string[]): Promise<ScheduleRecord[]> {
+    return schedules.getSchedules(this.db, ids);
+  }
+
+  async commitScheduleSteps(commits: readonly ScheduleStepCommit[]): Promise<EngineEvent[][] | null> {
     try {
-      return await this.db.write((tx) => schedules.commitScheduleStep(tx, id, fence, step, options));
+      return await this.db.write((tx) => schedules.commitScheduleSteps(tx, commits));
     } catch (error) {
       if (error instanceof schedules.ScheduleStepRefused) return null;
       throw error;
@@ -281,6 +280,10 @@ export class SqlStore implements Store {
 
   unfinishedScheduleTasks(id: string): Promise<string[]> {
     return schedules.unfinishedScheduleTasks(this.db, id);
+  }
+
+  busySchedules(ids: readonly string[]): Promise<string[]> {
+    return schedules.busySchedules(this.db, ids);
   }
 
   countActiveSchedules(): Promise<number> {

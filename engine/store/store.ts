@@ -46,7 +46,7 @@ import type {
 
 export * from './records.js';
 export { usageBucketMs } from './usage.js';
-import type { NewSchedule, ScheduleFence, ScheduleFilter, ScheduleFiring, ScheduleRecord, ScheduleRunRecord, ScheduleStep } from './schedule-records.js';
+import type { NewSchedule, ScheduleFilter, ScheduleRecord, ScheduleRunRecord, ScheduleStep, ScheduleStepCommit } from './schedule-records.js';
 
 /** The store's verbs. */
 export interface Store {
@@ -143,16 +143,20 @@ export interface Store {
   getSchedule(id: string): Promise<ScheduleRecord | null>;
   /** Newest schedules first. */
   listSchedules(filter?: ScheduleFilter): Promise<ScheduleRecord[]>;
+  /** The schedules of `ids` that exist, in no particular order. */
+  getSchedules(ids: readonly string[]): Promise<ScheduleRecord[]>;
   /**
-   * Commit one schedule step guarded by `fence`, with its event, its timers, the timer it consumes and, for a
-   * firing, its run rows and its task, all in one transaction. Null (nothing written) when the schedule moved on,
-   * the timer is gone, or another node already recorded one of the slots.
+   * Commit schedule steps in one transaction, each guarded by its fence, with its event, its timers, the timer it
+   * consumes and, for a firing, its run rows and its task. All of them or none: null (nothing written) when any
+   * one's schedule moved on, its timer is gone, or another node already recorded one of its slots.
    */
-  commitScheduleStep(id: string, fence: ScheduleFence, step: ScheduleStep, options: { now: number; nodeId?: string | null; timerId?: number; firing?: ScheduleFiring }): Promise<EngineEvent[] | null>;
+  commitScheduleSteps(commits: readonly ScheduleStepCommit[]): Promise<EngineEvent[][] | null>;
   /** A schedule's run history, newest slot first, with each task's state. */
   scheduleRuns(id: string, limit: number): Promise<ScheduleRunRecord[]>;
   /** Ids of a schedule's tasks that are not finished. */
   unfinishedScheduleTasks(id: string): Promise<string[]>;
+  /** Which of the schedules `ids` have a task that is not finished. */
+  busySchedules(ids: readonly string[]): Promise<string[]>;
   /** How many schedules are active (a runner with any must not idle out). */
   countActiveSchedules(): Promise<number>;
   /** A worktree by path. */
