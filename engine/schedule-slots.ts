@@ -84,9 +84,10 @@ export function nextSlots(rule: SlotRule, after: number, count: number): number[
 
 /**
  * The slots from `first` (itself a slot) up to and including `until`, at most `cap` of them, oldest first;
- * `more` says the cap cut the list short.
+ * `more` says the cap cut the list short. `after` is the first slot past `until` (null when there is none),
+ * found on the way; undefined when the cap cut the walk short.
  */
-export function slotsThrough(rule: SlotRule, first: number, until: number, cap = maxMissedSlots): { slots: number[]; more: boolean } {
+export function slotsThrough(rule: SlotRule, first: number, until: number, cap = maxMissedSlots): { slots: number[]; more: boolean; after?: number | null } {
   const slots: number[] = [];
   let slot: number | null = first;
   while (slot !== null && slot <= until) {
@@ -94,5 +95,5 @@ export function slotsThrough(rule: SlotRule, first: number, until: number, cap =
     slots.push(slot);
     slot = nextSlot(rule, slot);
   }
-  return { slots, more: false };
+  return { slots, more: false, after: slot };
 }

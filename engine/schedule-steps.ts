@@ -105,9 +105,11 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function planFiring(schedule: ScheduleRecord, now: number, previousUnfinished: boolean, newTask: () => NewTask): FiringPlan {
   const rule = ruleOf(schedule);
   const first = schedule.nextRunAt;
-  const due = first === null ? [] : slotsThrough(rule, first, now).slots.filter((slot) => schedule.expiresAt === null || slot <= schedule.expiresAt);
+  const walked = first === null ? null : slotsThrough(rule, first, now);
+  const due = walked === null ? [] : walked.slots.filter((slot) => schedule.expiresAt === null || slot <= schedule.expiresAt);
   const after = due.length > 0 ? Math.max(now, due.at(-1)!) : now;
-  const nextRunAt = schedule.type === 'one_time' ? null : due.length === 0 && first !== null && first > now ? first : nextSlot(rule, after);
+  // The walk's first slot past `now` is the next one: a slot between the last due one and `now` would be due.
+  const nextRunAt = schedule.type === 'one_time' ? null : due.length === 0 && first !== null && first > now ? first : walked?.after !== undefined ? walked.after : nextSlot(rule, after);
   const newest = due.at(-1);
   const onTime = newest !== undefined && now - newest <= missedGraceMs ? newest : undefined;
   const missed = onTime === undefined ? due : due.slice(0, -1);

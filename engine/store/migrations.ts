@@ -285,6 +285,9 @@ export const migrations: readonly string[][] = [
     `DROP INDEX tasks_state`,
     `CREATE INDEX tasks_state ON tasks (state, created_at, id)`,
   ],
+  // 9: every firing looks for the schedules that follow the one that fired. Without this index that read walked
+  // every active schedule, so a burst of N firings cost N² row reads.
+  [`CREATE INDEX schedules_after ON schedules (after_schedule_id) WHERE after_schedule_id IS NOT NULL`],
 ];
 
 /**
