@@ -12,7 +12,7 @@ import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
 import { decideScheduleEvent, planFiring, planFollowing, type DecidedScheduleStep, type ScheduleAction } from './schedule-steps.js';
-import type { ScheduleFiring, ScheduleRecord } from './store/schedule-records.js';
+import type { ScheduleFiring, ScheduleRecord, ScheduleStepCommit } from './store/schedule-records.js';
 import type { EngineEvent, NewTask, Store } from './store/store.js';
 
 /** How one schedule effect is carried out after its step committed. */
@@ -82,17 +82,7 @@ export class ScheduleActors {
       const written =
         batch.length === 0
           ? null
-          : await this.store.commitScheduleSteps(
-              batch.map(({ timer, schedule, decided, firing }) => ({
-                id: schedule.id,
-                fence: { state: schedule.state, runs: schedule.runs },
-                step: decided.step,
-                now,
-                nodeId: this.nodeId,
-                timerId: timer.timerId,
-                ...(firing ? { firing } : {}),
-              })),
-            );
+          : await this.store.commitScheduleSteps(batch.map((item) => this.#commitOf(item.schedule, item, now, item.timer.timerId)));
       if (!written) return one([...batch.map((item) => item.timer), ...alone]);
       this.bus.publish(written.flat());
       await Promise.all(batch.flatMap(({ decided, schedule }) => decided.actions.map((action) => this.#act(action, schedule))));
@@ -124,6 +114,19 @@ export class ScheduleActors {
     return { decided, firing: plan.firing };
   }
 
+  /** What committing a decided step writes: fenced on the state and run count it was decided from. */
+  #commitOf(schedule: ScheduleRecord, { decided, firing }: { decided: DecidedScheduleStep; firing: ScheduleFiring | undefined }, now: number, timerId: number | undefined): ScheduleStepCommit {
+    return {
+      id: schedule.id,
+      fence: { state: schedule.state, runs: schedule.runs },
+      step: decided.step,
+      now,
+      nodeId: this.nodeId,
+      ...(timerId !== undefined ? { timerId } : {}),
+      ...(firing ? { firing } : {}),
+    };
+  }
+
   async #step(id: string, event: ScheduleEvent, timerId: number | undefined): Promise<ScheduleStepResult> {
     for (let tries = 0; tries < 5; tries++) {
       const schedule = await this.store.getSchedule(id);
@@ -138,18 +141,8 @@ export class ScheduleActors {
         if (timerId !== undefined) await this.store.dropTimer(timerId);
         return { committed: false, reason: 'refused', schedule };
       }
-      const { decided, firing } = planned;
-      const written = await this.store.commitScheduleSteps([
-        {
-          id,
-          fence: { state: schedule.state, runs: schedule.runs },
-          step: decided.step,
-          now,
-          nodeId: this.nodeId,
-          ...(timerId !== undefined ? { timerId } : {}),
-          ...(firing ? { firing } : {}),
-        },
-      ]);
+      const { decided } = planned;
+      const written = await this.store.commitScheduleSteps([this.#commitOf(schedule, planned, now, timerId)]);
       if (!written) {
         // Another node delivered this timer (or fired the slot): nothing to decide again.
         if (timerId !== undefined && !(await this.store.timerExists(timerId))) return { committed: false, reason: 'moved-on', schedule };
