@@ -40,13 +40,14 @@ export interface CliResult {
 }
 
 /** Run `delegate …` as a real child process; `input`, when given, is written to its stdin, which is then closed. */
-export function cli(args: string[], env: NodeJS.ProcessEnv, cwd: string = repoRoot, input?: string): Promise<CliResult> {
+export function cli(args: string[], env: NodeJS.ProcessEnv, cwd: string = repoRoot, input?: string, onStderr?: (chunk: string) => void): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [cliBin, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
     if (input !== undefined) child.stdin?.end(input);
+    if (onStderr) child.stderr?.on('data', (chunk: Buffer | string) => onStderr(String(chunk)));
   });
 }
 

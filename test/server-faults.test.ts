@@ -362,8 +362,15 @@ describe('a front door on a server that stops', () => {
     const env = hostEnv();
     const { store } = await openEngine(env);
     await server.stop();
-    const submitted = cli(['delegate', 'written across a restart', '--json'], env);
-    await sleep(2000);
+    // The server comes back once the CLI has said it waits for it (a CLI start can take seconds under load).
+    let sawWait!: () => void;
+    const waiting = new Promise<void>((resolve) => (sawWait = resolve));
+    let said = '';
+    const submitted = cli(['delegate', 'written across a restart', '--json'], env, undefined, undefined, (chunk) => {
+      said += chunk;
+      if (said.includes('retrying for up to 10 s')) sawWait();
+    });
+    await Promise.race([waiting, submitted]);
     await server.start();
     const result = await submitted;
     expect(result.code, result.stderr).toBe(0);
