@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { decideSubmit } from '../engine/task-steps.js';
 import { initialTransition, transition } from 'xstate';
 import {
   activeTaskStates,
@@ -389,5 +390,23 @@ describe('task machine', () => {
     const [same, effects] = step(restored, { type: 'CANCEL' });
     expect(same.value).toBe('completed');
     expect(effects).toEqual([]);
+  });
+});
+
+describe('decideSubmit', () => {
+  test('decides each submit from its own inputs and places its timers at its own time, however often the same inputs come', () => {
+    const delayed = { timeoutMs: 60_000, startDelayMs: 5_000 };
+    const first = decideSubmit(delayed, 0, null, 1_000);
+    const second = decideSubmit(delayed, 0, null, 9_000);
+    expect(first.snapshot.value).toBe('waiting');
+    expect(first.timers).toEqual([expect.objectContaining({ kind: 'arm', dueAt: 6_000 })]);
+    expect(second.timers).toEqual([expect.objectContaining({ kind: 'arm', dueAt: 14_000 })]);
+    expect(decideSubmit({ timeoutMs: 60_000, startDelayMs: 0 }, 0, null, 1_000).snapshot.value).toBe('ready');
+    expect(decideSubmit({ timeoutMs: 60_000, startDelayMs: 0 }, 2, null, 1_000)).toMatchObject({ snapshot: { value: 'waiting' }, set: { pendingDeps: 2 } });
+    const failed = decideSubmit({ timeoutMs: 60_000, startDelayMs: 0 }, 1, 'task-upstream', 2_000);
+    expect(failed).toMatchObject({ snapshot: { value: 'failed' }, set: { endedAt: 2_000, failReason: 'dependency_failed' } });
+    expect(decideSubmit({ timeoutMs: 60_000, startDelayMs: 0 }, 1, 'task-other', 3_000).set.error).toContain('task-other');
+    // The decided context is shared between submits: nothing may change it.
+    expect(() => Object.assign(first.snapshot.context, { pendingDeps: 7 })).toThrow();
   });
 });
