@@ -2,17 +2,38 @@
  * The MCP front door (issue 17), each against a baseline measured in the same run: `delegate mcp start` →
  * initialized against `node -e 0`; its idle RSS against a bare Node process; the DelegateTask round trip over
  * stdio against an MCP `ping` on the same server; TaskStatus of one task and of a page of 50 with 10,000 tasks in
- * the database, against the same ping. No runner: the tasks stay queued (DELEGATE_AUTOSTART=0).
+ * the database, against the same ping. No runner: the tasks stay queued (DELEGATE_AUTOSTART=0). Then the memory of
+ * a `delegate serve` runner over those 10,000 queued tasks, which a usage limit holds back so it runs none of
+ * them, against a runner on an empty data dir, and with the MCP server's, against issue 17's targets.
  */
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { bareNodePeakRss, benchEnv, cliBin, currentRss, fmt, isMain, median, openEngine, percentile, printTable, removeDir, sleep, tempDir } from './lib.js';
+import {
+  agentStarts,
+  bareNodePeakRss,
+  benchEnv,
+  cliBin,
+  currentRss,
+  fmt,
+  isMain,
+  median,
+  openEngine,
+  peakRss,
+  percentile,
+  printTable,
+  removeDir,
+  sleep,
+  startRunner,
+  stopRunner,
+  tempDir,
+} from './lib.js';
 
 const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 1000);
 const QUEUED = Number(process.env.BENCH_MCP_QUEUED ?? 10_000);
 const STARTS = 7;
-
+/** How long a runner is left alone after it registered before its memory is read. */
+const RUNNER_SETTLE_MS = 5000;
 
 /** Wall ms from spawn to the first line on stdout after `input` (or to exit when there is no input). */
 async function startTime(args, env, input) {
@@ -44,6 +65,35 @@ async function roundTrips(count, call) {
   return times;
 }
 
+/** A fresh `delegate serve` on `env`'s data dir, left alone for RUNNER_SETTLE_MS after it registered. */
+async function settledRunner(env, engine) {
+  const runner = await startRunner(env, engine);
+  await sleep(RUNNER_SETTLE_MS);
+  return runner;
+}
+
+/**
+ * Hold back every queued claude task with a usage limit, as a real one would: a P0 task whose fake claude
+ * reports the limit (reset in an hour) is the only one a runner with one slot claims; it pauses, and the hold
+ * it writes keeps the runner from claiming the rest. That runner is stopped again; resolves with the P0 task.
+ */
+async function holdQueue(env, engine) {
+  const resetAt = Math.floor(Date.now() / 1000) + 3600;
+  const limited = await engine.service.delegate({ prompt: `[usage_limit ${resetAt}]`, workingDirectory: env.DELEGATE_DATA_DIR, priority: 'P0' });
+  const runner = await startRunner({ ...env, DELEGATE_MAX_WORKERS: '1' }, engine);
+  try {
+    const deadline = Date.now() + 30_000;
+    let task;
+    while ((task = await engine.store.getTask(limited.taskId)).state !== 'paused') {
+      if (Date.now() > deadline) throw new Error(`the usage-limited task is ${task.state}, not paused (${task.failReason ?? ''} ${task.error ?? ''})`);
+      await sleep(100);
+    }
+    return task;
+  } finally {
+    await stopRunner(runner);
+  }
+}
+
 async function connect(env) {
   const transport = new StdioClientTransport({ command: process.execPath, args: [cliBin, 'mcp', 'start'], env, stderr: 'ignore' });
   const client = new Client({ name: 'bench', version: '0' });
@@ -56,6 +106,9 @@ export async function mcp() {
   const env = { ...benchEnv(dataDir, 4), LOG_LEVEL: 'warn' };
   let client;
   let engine;
+  let emptyEngine;
+  const runners = [];
+  const emptyDir = tempDir();
   try {
     // Start-up: the database exists and is migrated first, as it is for a user's second session.
     engine = await openEngine(env);
@@ -83,6 +136,27 @@ export async function mcp() {
     const serverPid = client.transport?.pid;
     const queuedRss = serverPid ? currentRss(serverPid) : NaN;
 
+    // The runner: idle on an empty data dir, then over the QUEUED tasks, held back so that it runs none of them.
+    const emptyEnv = { ...benchEnv(emptyDir, 4), LOG_LEVEL: 'warn' };
+    emptyEngine = await openEngine(emptyEnv);
+    const idleRunner = await settledRunner(emptyEnv, emptyEngine);
+    runners.push(idleRunner);
+    const runnerIdleRss = currentRss(idleRunner.pid);
+    const runnerIdlePeak = peakRss(idleRunner.pid);
+    await stopRunner(idleRunner);
+    const limited = await holdQueue(env, engine);
+    const queuedRunner = await settledRunner(env, engine);
+    runners.push(queuedRunner);
+    const runnerQueuedRss = currentRss(queuedRunner.pid);
+    const serverWithRunnerRss = serverPid ? currentRss(serverPid) : NaN;
+    const runnerQueuedPeak = peakRss(queuedRunner.pid);
+    const unfinished = await engine.store.countUnfinished();
+    const agentRuns = agentStarts(env.FAKE_CLAUDE_LOG);
+    await stopRunner(queuedRunner);
+    if (agentRuns !== 1 || unfinished !== QUEUED + 1) {
+      throw new Error(`the held runner ran tasks: ${agentRuns} agent starts (expected 1, the limited task ${limited.id}), ${unfinished} tasks unfinished (expected ${QUEUED + 1})`);
+    }
+
     const p50 = (values) => percentile(values, 50);
     const p99 = (values) => percentile(values, 99);
     const startMs = median(starts.map((start) => start.ms));
@@ -98,16 +172,24 @@ export async function mcp() {
         ['DelegateTask round trip p99 (ms)', fmt.ms(p99(ping)), fmt.ms(p99(delegate)), fmt.ms(p99(delegate) - p99(ping)), '≤ 3'],
         [`TaskStatus one id p99, ${QUEUED} tasks (ms)`, fmt.ms(p99(pingQueued)), fmt.ms(p99(statusOne)), fmt.ms(p99(statusOne) - p99(pingQueued)), '≤ 1.5'],
         [`TaskStatus page of 50 p99, ${QUEUED} tasks (ms)`, fmt.ms(p99(pingQueued)), fmt.ms(p99(statusPage)), fmt.ms(p99(statusPage) - p99(pingQueued)), '≤ 4'],
+        ['runner RSS idle, empty data dir (MiB; baseline bare node)', fmt.mib(bareRss), fmt.mib(runnerIdleRss), fmt.mib(runnerIdleRss - bareRss), '≤ 90 in all'],
+        [`runner RSS, ${QUEUED} tasks queued and held (MiB; baseline the runner on an empty dir)`, fmt.mib(runnerIdleRss), fmt.mib(runnerQueuedRss), fmt.mib(runnerQueuedRss - runnerIdleRss), '≤ 90 in all'],
+        [`MCP server + runner RSS, ${QUEUED} tasks queued (MiB; baseline both idle, empty)`, fmt.mib(idleRss + runnerIdleRss), fmt.mib(serverWithRunnerRss + runnerQueuedRss), fmt.mib(serverWithRunnerRss + runnerQueuedRss - idleRss - runnerIdleRss), '≤ 180 in all'],
       ],
       [
         `start-up: median of ${STARTS}, spawn → the initialize response on stdout, with the database already migrated`,
         'round trips: an MCP client (the SDK) over stdio to `delegate mcp start`, DELEGATE_AUTOSTART=0, so no runner competes for the CPU',
+        `runner RSS: VmRSS of a fresh \`delegate serve\` (DELEGATE_MAX_WORKERS=4), ${RUNNER_SETTLE_MS / 1000} s after it registered; peak (VmHWM) ${fmt.mib(runnerIdlePeak)} MiB on the empty dir, ${fmt.mib(runnerQueuedPeak)} MiB over the queue`,
+        `held: a usage limit (reset in an hour) that one P0 task's fake claude reported to an earlier runner keeps the ${QUEUED} claude tasks ready but unclaimed; the runner claimed none (1 agent start in all, that task's); MCP server + runner: both read at the same moment (the server: ${fmt.mib(serverWithRunnerRss)} MiB)`,
       ],
     );
   } finally {
+    for (const runner of runners) await stopRunner(runner);
     await client?.close().catch(() => undefined);
     await engine?.store.close().catch(() => undefined);
+    await emptyEngine?.store.close().catch(() => undefined);
     removeDir(dataDir);
+    removeDir(emptyDir);
   }
 }
 
