@@ -30,7 +30,16 @@ export function tempDir(prefix = 'delegate-bench-') {
 }
 
 export function removeDir(dir) {
-  rmSync(dir, { recursive: true, force: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      // The agent host outlives the runners and may write a run's exit into the dir while it goes; rmSync's own
+      // retries only retry the rmdir, so each attempt here lists the dir again.
+      if (error.code !== 'ENOTEMPTY' || attempt === 5) throw error;
+    }
+  }
 }
 
 /** The environment of a runner and of the baseline spawns: the fake claude first on PATH, no autostart, no idle exit. */
