@@ -215,6 +215,18 @@ export function endToNextStartGaps(logFile, slots) {
   return gaps;
 }
 
+/**
+ * The most intervals (`[start, end]` pairs) open at one time. An end at the same instant as a start counts
+ * first: it is the run whose slot that start took.
+ */
+export function peakOverlap(intervals) {
+  const steps = intervals.flatMap(([start, end]) => [{ at: start, step: 1 }, { at: end, step: -1 }]).sort((a, b) => a.at - b.at || a.step - b.step);
+  let open = 0;
+  let peak = 0;
+  for (const { step } of steps) peak = Math.max(peak, (open += step));
+  return peak;
+}
+
 /** The p-th percentile (0–100) of values, nearest rank. */
 export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
