@@ -22,18 +22,23 @@ import {
   peakRss,
   percentile,
   printTable,
+  quick,
+  recordFigure,
   removeDir,
   sleep,
   startRunner,
   stopRunner,
+  targetCell,
   tempDir,
 } from './lib.js';
 
-const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 1000);
-const QUEUED = Number(process.env.BENCH_MCP_QUEUED ?? 10_000);
-const STARTS = 7;
-/** How long a runner is left alone after it registered before its memory is read. */
-const RUNNER_SETTLE_MS = 5000;
+const CALLS = Number(process.env.BENCH_MCP_CALLS ?? (quick ? 50 : 1000));
+const QUEUED = Number(process.env.BENCH_MCP_QUEUED ?? (quick ? 300 : 10_000));
+const STARTS = quick ? 1 : 7;
+const WARMUP_CALLS = quick ? 5 : 50;
+/** How long a runner is left alone after it registered, and a server after it initialized, before their memory is read. */
+const RUNNER_SETTLE_MS = quick ? 300 : 5000;
+const SERVER_SETTLE_MS = quick ? 200 : 1000;
 
 /** Wall ms from spawn to the first line on stdout after `input` (or to exit when there is no input). */
 async function startTime(args, env, input) {
@@ -46,16 +51,16 @@ async function startTime(args, env, input) {
   child.stdin.write(`${input}\n`);
   await new Promise((resolve) => child.stdout.once('data', resolve));
   const ms = performance.now() - t0;
-  await sleep(1000);
+  await sleep(SERVER_SETTLE_MS);
   const rss = currentRss(child.pid);
   child.stdin.end();
   await new Promise((resolve) => child.once('exit', resolve));
   return { ms, rss };
 }
 
-/** Round trips of `call` in ms, after 50 warm-up calls. */
+/** Round trips of `call` in ms, after WARMUP_CALLS warm-up calls. */
 async function roundTrips(count, call) {
-  for (let i = 0; i < 50; i++) await call(i);
+  for (let i = 0; i < WARMUP_CALLS; i++) await call(i);
   const times = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
@@ -161,21 +166,24 @@ export async function mcp() {
     const p99 = (values) => percentile(values, 99);
     const startMs = median(starts.map((start) => start.ms));
     const idleRss = median(starts.map((start) => start.rss));
+    const mib = (bytes) => bytes / 1048576;
+    const figures = [
+      { figure: 'start → initialized (ms; baseline `node -e 0` to exit)', baseline: median(bare), value: startMs, unit: 'ms', target: '≤ baseline + 150' },
+      { figure: `idle RSS, ${SERVER_SETTLE_MS / 1000} s after initialize (MiB; baseline bare node)`, baseline: mib(bareRss), value: mib(idleRss), unit: 'MiB', target: '≤ 60' },
+      { figure: `RSS with ${QUEUED} tasks queued (MiB)`, baseline: mib(bareRss), value: mib(queuedRss), unit: 'MiB' },
+      { figure: 'DelegateTask round trip p50 (ms; baseline ping)', baseline: p50(ping), value: p50(delegate), unit: 'ms', target: '≤ baseline + 0.25' },
+      { figure: 'DelegateTask round trip p99 (ms)', baseline: p99(ping), value: p99(delegate), unit: 'ms', target: '≤ 3' },
+      { figure: `TaskStatus one id p99, ${QUEUED} tasks (ms)`, baseline: p99(pingQueued), value: p99(statusOne), unit: 'ms', target: '≤ 1.5' },
+      { figure: `TaskStatus page of 50 p99, ${QUEUED} tasks (ms)`, baseline: p99(pingQueued), value: p99(statusPage), unit: 'ms', target: '≤ 4' },
+      { figure: 'runner RSS idle, empty data dir (MiB; baseline bare node)', baseline: mib(bareRss), value: mib(runnerIdleRss), unit: 'MiB', target: '≤ 90' },
+      { figure: `runner RSS, ${QUEUED} tasks queued and held (MiB; baseline the runner on an empty dir)`, baseline: mib(runnerIdleRss), value: mib(runnerQueuedRss), unit: 'MiB', target: '≤ 90' },
+      { figure: `MCP server + runner RSS, ${QUEUED} tasks queued (MiB; baseline both idle, empty)`, baseline: mib(idleRss + runnerIdleRss), value: mib(serverWithRunnerRss + runnerQueuedRss), unit: 'MiB', target: '≤ 180' },
+    ].map(recordFigure);
+    const cell = (value, unit) => (unit === 'MiB' ? value.toFixed(1) : fmt.ms(value));
     printTable(
       `MCP front door: start-up, memory, round trips (${CALLS} calls each, ${QUEUED} tasks queued for TaskStatus)`,
       ['metric', 'baseline', 'delegate', 'delegate − baseline', 'target'],
-      [
-        ['start → initialized (ms; baseline `node -e 0` to exit)', fmt.ms(median(bare)), fmt.ms(startMs), fmt.ms(startMs - median(bare)), '≤ 150 above'],
-        ['idle RSS, 1 s after initialize (MiB; baseline bare node)', fmt.mib(bareRss), fmt.mib(idleRss), fmt.mib(idleRss - bareRss), '≤ 60 in all'],
-        [`RSS with ${QUEUED} tasks queued (MiB)`, fmt.mib(bareRss), fmt.mib(queuedRss), fmt.mib(queuedRss - bareRss), '—'],
-        ['DelegateTask round trip p50 (ms; baseline ping)', fmt.ms(p50(ping)), fmt.ms(p50(delegate)), fmt.ms(p50(delegate) - p50(ping)), '≤ ping + 0.25'],
-        ['DelegateTask round trip p99 (ms)', fmt.ms(p99(ping)), fmt.ms(p99(delegate)), fmt.ms(p99(delegate) - p99(ping)), '≤ 3'],
-        [`TaskStatus one id p99, ${QUEUED} tasks (ms)`, fmt.ms(p99(pingQueued)), fmt.ms(p99(statusOne)), fmt.ms(p99(statusOne) - p99(pingQueued)), '≤ 1.5'],
-        [`TaskStatus page of 50 p99, ${QUEUED} tasks (ms)`, fmt.ms(p99(pingQueued)), fmt.ms(p99(statusPage)), fmt.ms(p99(statusPage) - p99(pingQueued)), '≤ 4'],
-        ['runner RSS idle, empty data dir (MiB; baseline bare node)', fmt.mib(bareRss), fmt.mib(runnerIdleRss), fmt.mib(runnerIdleRss - bareRss), '≤ 90 in all'],
-        [`runner RSS, ${QUEUED} tasks queued and held (MiB; baseline the runner on an empty dir)`, fmt.mib(runnerIdleRss), fmt.mib(runnerQueuedRss), fmt.mib(runnerQueuedRss - runnerIdleRss), '≤ 90 in all'],
-        [`MCP server + runner RSS, ${QUEUED} tasks queued (MiB; baseline both idle, empty)`, fmt.mib(idleRss + runnerIdleRss), fmt.mib(serverWithRunnerRss + runnerQueuedRss), fmt.mib(serverWithRunnerRss + runnerQueuedRss - idleRss - runnerIdleRss), '≤ 180 in all'],
-      ],
+      figures.map((f) => [f.figure, cell(f.baseline, f.unit), cell(f.value, f.unit), cell(f.value - f.baseline, f.unit), targetCell(f)]),
       [
         `start-up: median of ${STARTS}, spawn → the initialize response on stdout, with the database already migrated`,
         'round trips: an MCP client (the SDK) over stdio to `delegate mcp start`, DELEGATE_AUTOSTART=0, so no runner competes for the CPU',
