@@ -16,20 +16,24 @@ import {
   peakRss,
   pool,
   printTable,
+  quick,
+  recordFigure,
   removeDir,
   seededRandom,
   spawnFakeClaude,
   startRunner,
   stopRunner,
+  targetCell,
   tempDir,
   waitAllFinished,
 } from './lib.js';
 
-const N = Number(process.env.BENCH_DAG_N ?? 1000);
+const N = Number(process.env.BENCH_DAG_N ?? (quick ? 16 : 1000));
 const WORKERS = 4;
 const SEED = 20240601;
-const SERIAL_SAMPLES = 20;
-const PARALLEL_SAMPLES = 40;
+const WARMUPS = quick ? 0 : 3;
+const SERIAL_SAMPLES = quick ? 2 : 20;
+const PARALLEL_SAMPLES = quick ? 4 : 40;
 
 /** deps[i]: indexes of the earlier tasks task i depends on (0–3 distinct ones). */
 function randomDag(n, seed) {
@@ -64,7 +68,7 @@ export async function dag() {
 
     // Baseline: the per-task time of an instant fake claude, direct spawns measured now.
     const baseEnv = { ...env, FAKE_CLAUDE_LOG: '' };
-    for (let i = 0; i < 3; i++) await spawnFakeClaude(`warmup ${i}`, baseEnv, dataDir);
+    for (let i = 0; i < WARMUPS; i++) await spawnFakeClaude(`warmup ${i}`, baseEnv, dataDir);
     const serial = [];
     for (let i = 0; i < SERIAL_SAMPLES; i++) serial.push(await spawnFakeClaude(`s${i}`, baseEnv, dataDir));
     const perTask = median(serial);
@@ -111,20 +115,26 @@ export async function dag() {
     const slotMs = mean(tasks.map((task) => task.endedAt - task.startedAt));
     const benchMs = performance.now() - benchStart;
 
+    // Issue 17's target is on the ideal from spawns measured in this run: the formula's ideal leaves out what
+    // 4 agents at once cost this machine.
+    const vsIdeal = recordFigure({ figure: 'wall time, first claim → last completion, vs ideal (s)', baseline: ideal / 1000, value: total / 1000, unit: 's' });
+    const vsMeasured = recordFigure({ figure: 'wall time vs ideal from measured 4-parallel spawns (s)', baseline: idealAt4 / 1000, value: total / 1000, unit: 's', target: '≤ 1.10 × baseline' });
+    const insertPerTask = recordFigure({ figure: 'insert per task (ms)', value: insertMs / N, unit: 'ms' });
+    const wallRow = (f) => [f.figure, f.baseline.toFixed(2), f.value.toFixed(2), fmt.ratio(f.value / f.baseline), targetCell(f)];
     printTable(
       `dag: ${N} instant fake-claude tasks, random DAG (seed ${SEED}), ${WORKERS} workers`,
-      ['metric', 'baseline', 'delegate', 'delegate/baseline'],
+      ['metric', 'baseline', 'delegate', 'delegate/baseline', 'target'],
       [
-        ['wall time, first claim → last completion, vs ideal (s)', fmt.s(ideal), fmt.s(total), fmt.ratio(total / ideal)],
-        ['scheduling overhead, total − ideal (s)', '0', fmt.s(total - ideal), '—'],
-        ['wall time vs ideal from measured 4-parallel spawns (s)', fmt.s(idealAt4), fmt.s(total), fmt.ratio(total / idealAt4)],
-        ['wall time per completion (ms)', fmt.ms(ideal / N), fmt.ms(total / N), fmt.ratio(total / ideal)],
-        ['time per task: serial spawn median / mean in a slot (ms)', fmt.ms(perTask), fmt.ms(slotMs), fmt.ratio(slotMs / perTask)],
-        [`mean busy slots (of ${WORKERS}): Σ slot time / wall`, ((perTask * N) / ideal).toFixed(2), ((slotMs * N) / total).toFixed(2), '—'],
-        ['runner CPU per completion (ms)', '—', fmt.ms(runnerCpuMs / N), '—'],
-        [`insert ${N} tasks + ${edges} edges via TaskService (s)`, '—', fmt.s(insertMs), '—'],
-        ['insert per task (ms)', '—', fmt.ms(insertMs / N), '—'],
-        ['runner peak RSS, VmHWM (MiB)', '—', fmt.mib(runnerRss), '—'],
+        wallRow(vsIdeal),
+        ['scheduling overhead, total − ideal (s)', '0', fmt.s(total - ideal), '—', '—'],
+        wallRow(vsMeasured),
+        ['wall time per completion (ms)', fmt.ms(ideal / N), fmt.ms(total / N), fmt.ratio(total / ideal), '—'],
+        ['time per task: serial spawn median / mean in a slot (ms)', fmt.ms(perTask), fmt.ms(slotMs), fmt.ratio(slotMs / perTask), '—'],
+        [`mean busy slots (of ${WORKERS}): Σ slot time / wall`, ((perTask * N) / ideal).toFixed(2), ((slotMs * N) / total).toFixed(2), '—', '—'],
+        ['runner CPU per completion (ms)', '—', fmt.ms(runnerCpuMs / N), '—', '—'],
+        [`insert ${N} tasks + ${edges} edges via TaskService (s)`, '—', fmt.s(insertMs), '—', '—'],
+        [insertPerTask.figure, '—', fmt.ms(insertPerTask.value), '—', '—'],
+        ['runner peak RSS, VmHWM (MiB)', '—', fmt.mib(runnerRss), '—', '—'],
       ],
       [
         `DAG: ${N} tasks, ${edges} edges, critical path ${path} tasks; ideal = max(critical path × t, N × t / ${WORKERS}) with t = median of ${SERIAL_SAMPLES} serial direct spawns (${fmt.ms(perTask)} ms)`,

