@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentCommand } from '../agent.js';
@@ -162,4 +163,12 @@ export function runLiveness(runDir: string, recorded: ProcessRef | null, now = D
 /** Remove a run's files once its end is committed (they hold its prompt; the task's logs stay). */
 export function removeRunDir(logDir: string, taskId: string, attempt: number): void {
   rmSync(runDirOf(logDir, taskId, attempt), { recursive: true, force: true });
+}
+
+/**
+ * removeRunDir off the event loop: a run's end is followed by the next claim, and the six unlinks and the rmdir
+ * took ~2.5 ms of the runner's main thread per run.
+ */
+export function removeRunDirLater(logDir: string, taskId: string, attempt: number): Promise<void> {
+  return rm(runDirOf(logDir, taskId, attempt), { recursive: true, force: true });
 }
