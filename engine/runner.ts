@@ -424,21 +424,21 @@ export class Runner {
     if (recovered > 0) this.tell({ type: 'WAKE' });
   }
 
-  /** A due durable timer: its event goes to its actor (a task, or a `sched-…` schedule), and the step that takes it deletes it. */
   /** Schedules that came due together fire in one transaction; every other timer takes its own step. */
   private async deliverTimers(timers: DueTimer[]): Promise<void> {
-    const due = timers.filter((timer) => isScheduleId(timer.actorId) && (timer.event as ScheduleEvent).type === 'DUE');
+    const isDue = (timer: DueTimer) => isScheduleId(timer.actorId) && (timer.event as ScheduleEvent).type === 'DUE';
+    const due = timers.filter(isDue);
     if (due.length > 0) {
+      const schedules = abbreviatedList(due.map((timer) => timer.actorId));
       try {
         const fired = await this.schedules.fireDue(due.map((timer) => ({ scheduleId: timer.actorId, timerId: timer.id })));
-        if (fired > 0) this.log.info('schedules fired', { count: fired, schedules: abbreviatedList(due.map((timer) => timer.actorId)) });
+        if (fired > 0) this.log.info('schedules fired', { count: fired, schedules });
       } catch (error) {
         // Left locked: they are claimed again once the lock lapses; the other timers go on.
-        this.log.error('schedule timers not delivered', { schedules: abbreviatedList(due.map((timer) => timer.actorId)), error: String(error) });
+        this.log.error('schedule timers not delivered', { schedules, error: String(error) });
       }
     }
-    for (const timer of timers) {
-      if (due.includes(timer)) continue;
+    for (const timer of timers.filter((timer) => !isDue(timer))) {
       try {
         await this.deliverTimer(timer);
       } catch (error) {
@@ -448,6 +448,7 @@ export class Runner {
     }
   }
 
+  /** A due durable timer: its event goes to its actor (a task, or a `sched-…` schedule), and the step that takes it deletes it. */
   private async deliverTimer(timer: DueTimer): Promise<void> {
     if (isScheduleId(timer.actorId)) {
       const fired = await this.schedules.send(timer.actorId, timer.event as ScheduleEvent, timer.id);
