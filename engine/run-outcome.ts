@@ -100,5 +100,5 @@ export function runEndOf(end: string, outcome: RunOutcome | undefined): RunEnd {
 export async function commitOutcome(actors: TaskActors, now: number, taskId: string, expect: (task: TaskRecord) => boolean, outcome: RunOutcome): Promise<StepResult | null> {
   const event = outcomeEvent(outcome, now);
   if (!event) return null;
-  return actors.send(taskId, event, { expect, extra: outcomeColumns(outcome), runEnd: runEndOf(outcome.end, outcome), git: outcome.git });
+  return actors.send(taskId, event, { expect, extra: outcomeColumns(outcome), runEnd: runEndOf(outcome.end, outcome), runReport: { git: outcome.git, lastLines: outcome.lastLines } });
 }

@@ -25,8 +25,18 @@ export interface EffectContext {
   task: TaskRecord;
   step: TaskStep;
   now: number;
-  /** The git state the agent host saw when its agent ended, when this step commits a run's outcome. */
+  /** What the agent host saw when the agent ended, when this step commits a run's outcome. */
+  runReport?: RunReport | undefined;
+}
+
+/**
+ * What the agent host reports of a run at its end that a checkpoint needs: the git state of its directory and
+ * the last lines of its output, so the step between a run's end and the next claim spawns no git and reads no
+ * log file of its own.
+ */
+export interface RunReport {
   git?: GitState | undefined;
+  lastLines?: string[] | undefined;
 }
 
 /** What commit-phase effects add to the step's own transaction. */
@@ -63,8 +73,8 @@ export interface StepOptions {
   runEnd?: RunEnd;
   /** The durable timer this event comes from: deleted in the same commit, so it fires once. */
   timerId?: number;
-  /** The git state the agent host saw when its agent ended (its checkpoint needs no git of its own). */
-  git?: GitState | undefined;
+  /** What the agent host saw when the agent ended (its checkpoint needs no git and no log read of its own). */
+  runReport?: RunReport | undefined;
 }
 
 /** What a node claims with; `extra` adds columns to the CLAIM step (the pre-assigned agent session). */
@@ -128,7 +138,7 @@ export class TaskActors {
       }
       if (!decided) return this.#drop(options, { committed: false, reason: 'refused', task });
       if (options.detail !== undefined) decided.step.detail = options.detail;
-      const additions = await this.#prepare(decided, task, now, options.git);
+      const additions = await this.#prepare(decided, task, now, options.runReport);
       let events: EngineEvent[] | null;
       try {
         events = await this.store.commitTaskStep(taskId, rowFence(task), decided.step, {
@@ -185,12 +195,12 @@ export class TaskActors {
     return this.#afterCommit(claimed.task.id, claimed.task, decided, claimed.events, now);
   }
 
-  async #prepare(decided: DecidedStep, before: TaskRecord, now: number, git?: GitState): Promise<CommitAdditions> {
+  async #prepare(decided: DecidedStep, before: TaskRecord, now: number, runReport?: RunReport): Promise<CommitAdditions> {
     let additions: CommitAdditions = {};
     for (const action of decided.actions) {
       const handler = this.effects[action.type] as EffectHandler<typeof action.type>;
       if (handler.phase !== 'commit') continue;
-      additions = { ...additions, ...(await handler.prepare(action.params as never, { taskId: before.id, before, step: decided.step, now, git })) };
+      additions = { ...additions, ...(await handler.prepare(action.params as never, { taskId: before.id, before, step: decided.step, now, runReport })) };
     }
     return additions;
   }

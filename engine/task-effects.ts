@@ -16,14 +16,15 @@ import type { EffectHandler, TaskEffects } from './task-actors.js';
 /**
  * recordCheckpoint: what the attempt left behind — the git state of its directory, the last lines of its log,
  * its error and agent session — prepared before the commit and written in it, so a finished task always has it.
+ * A run's end reports its git state and last lines; a step without that report (a run handed back) reads them.
  */
 export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoint'> {
   return {
     phase: 'commit',
-    async prepare(params, { before, step, now, git: reported }) {
+    async prepare(params, { before, step, now, runReport }) {
       const [git, lastLines] = await Promise.all([
-        reported ?? captureGitState(before.workingDirectory),
-        readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
+        runReport?.git ?? captureGitState(before.workingDirectory),
+        runReport?.lastLines?.slice(-checkpointLines) ?? readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
       ]);
       return {
         checkpoint: {

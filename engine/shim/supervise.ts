@@ -5,8 +5,7 @@
  * agent's end like any other. No engine state: everything it needs is in the spec and the run's environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, statSync, type WriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, statSync, type WriteStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { agentByName, type Agent, type AgentOutputParser, type AgentResult } from '../agent.js';
 import { killGroupById, processStartTime } from '../process-info.js';
@@ -60,6 +59,14 @@ class LogFile {
       this.#stream.once('close', () => resolve());
       this.#stream.end();
     });
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
@@ -133,14 +140,15 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
   } catch (err) {
     return early('spawn_error', (err as Error).message);
   }
+  // Synchronous: each is one short system call, and on a busy machine a round trip through libuv's thread pool
+  // can wait several milliseconds for a turn, all of it between a slot's claim and its agent's start.
   try {
-    await mkdir(spec.logDir, { recursive: true });
+    mkdirSync(spec.logDir, { recursive: true });
   } catch (err) {
     return early('spawn_error', `cannot create log directory ${spec.logDir}: ${oneLine((err as Error).message)}`);
   }
   // spawn reports a missing cwd as ENOENT of the binary, which would send the user looking in the wrong place.
-  const cwdOk = await stat(spec.cwd).then((s) => s.isDirectory(), () => false);
-  if (!cwdOk) return early('spawn_error', `working directory ${spec.cwd} does not exist or is not a directory`);
+  if (!isDirectory(spec.cwd)) return early('spawn_error', `working directory ${spec.cwd} does not exist or is not a directory`);
 
   const paths = taskLogPaths(spec.logDir, spec.taskId);
   const rawLog = new LogFile(paths.raw);
