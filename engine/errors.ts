@@ -24,11 +24,12 @@ export function isUsageError(error: unknown): error is UsageError {
 
 /**
  * Codes of database errors a user must act on: `locked` (another process held the write lock until the wait
- * gave up), `not_a_database` (the file is not SQLite, or is corrupt), `newer_schema` (a newer delegate migrated it),
- * `unreachable` (the database server could not be reached until the wait gave up; nothing was written), and
+ * gave up), `not_a_database` (the file is not SQLite, or is corrupt), `cannot_open` (the file or its directory
+ * cannot be created or opened: a directory in its place, no permission), `newer_schema` (a newer delegate migrated
+ * it), `unreachable` (the database server could not be reached until the wait gave up; nothing was written), and
  * `commit_unknown` (the connection was lost while a commit was on its way: it may or may not have been applied).
  */
-export type StoreErrorCode = 'locked' | 'not_a_database' | 'newer_schema' | 'unreachable' | 'commit_unknown';
+export type StoreErrorCode = 'cannot_open' | 'locked' | 'not_a_database' | 'newer_schema' | 'unreachable' | 'commit_unknown';
 
 /** A database the engine cannot use, for a reason outside it. The message is one line naming the database and the fix. */
 export class StoreError extends Error {

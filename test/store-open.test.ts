@@ -4,7 +4,7 @@
  * and a real database file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -178,6 +178,18 @@ describe('a file that is not a delegate database', () => {
     expect(result.stderr).toBe(
       `delegate: the MCP server could not start: not a delegate database: ${file} (file is not a database); move it aside or set DELEGATE_DATA_DIR to another directory\n`,
     );
+  });
+
+  it('a directory in its place: delegate status exits 1 with one line naming the file', async () => {
+    mkdirSync(file);
+    const result = await cli(['status'], env);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      `delegate: cannot open the database file ${file} (a directory is in its place); check that it is a file this user can read and write, or set DELEGATE_DATA_DIR to another directory\n`,
+    );
+    const failure = await openStore(`file:${file}`).catch((error: unknown) => error);
+    expect((failure as StoreError).code).toBe('cannot_open');
   });
 
   it('a schema from a newer delegate is refused by name', async () => {

@@ -4,7 +4,7 @@
  * shared/research/stack.md §3); remote `libsql://` / `https://` URLs use @libsql/client, which is async and
  * does not block the event loop on the network. Only engine/store uses this module.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'libsql';
@@ -220,6 +220,12 @@ function reasonOf(error: unknown): string {
   return message.replace(/^[A-Z_]+: /, '').split('\n')[0]!;
 }
 
+/** Why a database file did not open, in words: the driver says only `ConnectionFailed("…: 14")` (SQLITE_CANTOPEN). */
+function openFailure(file: string, error: unknown): string {
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return 'a directory is in its place';
+  return reasonOf(error).replace(/^ConnectionFailed\("(.*)"\)$/, '$1').replace(/: 14$/, ': SQLITE_CANTOPEN');
+}
+
 /** Marks a write whose COMMIT may have reached the server: never retried. */
 class CommitUnknown extends Error {}
 
@@ -315,10 +321,16 @@ class EmbeddedDriver implements SqlDriver {
   readonly label: string;
 
   constructor(Driver: typeof Database, file: string, options: DriverOptions) {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
     this.label = file;
     this.busy = new BusyWait(file, file === ':memory:' ? null : file, options);
-    this.db = new Driver(file);
+    try {
+      if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+      this.db = new Driver(file);
+    } catch (error) {
+      throw new StoreError('cannot_open', `cannot open the database file ${file} (${openFailure(file, error)}); check that it is a file this user can read and write, or set DELEGATE_DATA_DIR to another directory`, {
+        cause: error,
+      });
+    }
     // First, so that the setup below already waits for a process that is creating the same file.
     this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
   }
