@@ -3,7 +3,7 @@
  * database file, runners started on demand, the fake claude. One test drives the server in-process.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -688,6 +688,19 @@ describe('lifetime', () => {
     expect(done.exitCode).toBe(0);
     const { client } = await connect();
     expect((await ok<{ lines: string[] }>(client, 'TaskLogs', { taskId })).lines).toEqual(expect.arrayContaining(['line 1', 'line 2']));
+  });
+
+  it('answers initialize without waiting for the database; one it cannot open then ends the server with one line', async () => {
+    // The database file is a directory: opening it fails. The client's first message is in the pipe from the start.
+    const badDir = tempDir();
+    mkdirSync(path.join(badDir, 'delegate.db'));
+    const server = rawServer(testEnv(badDir, { DELEGATE_AUTOSTART: '0', LOG_LEVEL: 'info' }));
+    const init = await server.request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } });
+    expect(init.result).toMatchObject({ serverInfo: { name: 'delegate' } });
+    expect(await server.exited).toEqual({ code: 1, signal: null });
+    expect(server.stderr()).toContain(`delegate: the MCP server could not start: cannot open the database file ${path.join(badDir, 'delegate.db')} (a directory is in its place); check`);
+    expect(server.stderr()).not.toMatch(/^\s+at /m);
+    removeDir(badDir);
   });
 
   it('two servers on one data dir: every task runs exactly once', async () => {

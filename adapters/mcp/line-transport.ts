@@ -49,6 +49,9 @@ export class LineTransport implements Transport {
   private skipping = false;
   private started = false;
   private closed = false;
+  private markFirstInput!: () => void;
+  /** Resolves once the first input read has been handled (or the input ended, or the transport closed). */
+  readonly firstInput = new Promise<void>((resolve) => (this.markFirstInput = resolve));
 
   constructor(
     private readonly input: Readable,
@@ -78,6 +81,7 @@ export class LineTransport implements Transport {
     if (this.input.listenerCount('data') === 0) this.input.pause();
     this.pieces = [];
     this.pendingBytes = 0;
+    this.markFirstInput();
     this.onclose?.();
   }
 
@@ -87,15 +91,17 @@ export class LineTransport implements Transport {
     while (!this.closed) {
       const end = bytes.indexOf(newline, start);
       this.take(bytes.subarray(start, end === -1 ? bytes.length : end));
-      if (end === -1) return;
+      if (end === -1) break;
       this.lineEnded();
       start = end + 1;
     }
+    this.markFirstInput();
   };
 
   private readonly onEnd = (): void => {
     // A last message without its newline is still a message: answer it rather than drop it silently.
     if (!this.skipping && this.pendingBytes > 0) this.lineEnded();
+    this.markFirstInput();
     this.onend?.();
   };
 

@@ -125,6 +125,9 @@ export interface StdioServer {
 /** How long a closing server waits for unanswered requests (a DelegateTask may be starting a runner). */
 const drainMs = 10_000;
 
+/** How long the store waits for the client's first message before it opens anyway. */
+const firstInputWaitMs = 100;
+
 /**
  * A transport that knows which requests it has not answered yet, so a server whose client went away still
  * finishes what it was asked (the task is queued, a runner started) before it exits. It also answers requests
@@ -195,10 +198,14 @@ export async function startStdioServer(
   const stdout = io.stdout ?? process.stdout;
   // Ends waits (WaitForTask) when the server closes, so closing does not sit out their timeouts.
   const serverClosing = new AbortController();
-  // initialize and tools/list need no database, so the store opens while they are answered (after the
-  // first read of stdin, which usually holds initialize already); tool calls wait for it. A store that
-  // cannot open still ends the server as before, just after it may have answered initialize.
+  const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
+  // initialize and tools/list need no database, so the store opens once the first read of stdin (which usually
+  // holds initialize) is answered: opening it loads the native driver and reads the schema, ~20–30 ms that a
+  // client would otherwise wait for its first answer. A client that says nothing for a while does not hold it
+  // up; tool calls wait for it. A store that cannot open still ends the server, just after it may have answered.
   const opening = (async () => {
+    await Promise.race([lines.firstInput, new Promise((resolve) => setTimeout(resolve, firstInputWaitMs))]);
+    // The answer to that input is written in the microtasks after its read: after them, not before.
     await new Promise((resolve) => setImmediate(resolve));
     const store = await openStore(config.databaseUrl, { authToken: config.databaseToken, onWait: (message) => logger.warn(message) });
     const ensureRunner = runnerStarter(store, config, env, logger);
@@ -224,7 +231,6 @@ export async function startStdioServer(
   opening.catch(() => undefined);
   deps.catch(() => undefined);
   const server = createMcpServer(deps);
-  const lines = new LineTransport(stdin, stdout, { maxMessageBytes: config.mcpMaxMessageBytes });
   const transport = new AnsweringTransport(lines);
 
   let markClosed!: () => void;
