@@ -27,7 +27,8 @@ function slotState(value: unknown): string {
 /** A node's journal of its live actors. */
 export class NodeJournal {
   #events: NewEngineEvent[] = [];
-  readonly #snapshots = new Map<string, ActorSnapshotRow>();
+  /** The latest snapshot of each actor, serialized only when written: most are replaced before a flush. */
+  readonly #snapshots = new Map<string, Omit<ActorSnapshotRow, 'snapshot'> & { snapshot: { value: unknown; context: unknown } }>();
   readonly #slotStates = new Map<string, string>();
   #handle: unknown = null;
   #flushing: Promise<void> = Promise.resolve();
@@ -54,7 +55,8 @@ export class NodeJournal {
     const kind = id.startsWith('slot-') ? 'slot' : id === 'supervisor' ? 'supervisor' : null;
     if (!kind) return;
     const actorId = `${this.nodeId}/${id}`;
-    this.#snapshots.set(actorId, { actorId, kind, nodeId: this.nodeId, snapshot: JSON.stringify({ value: snapshot.value, context: snapshot.context }), updatedAt: this.clock.now() });
+    // XState snapshots are immutable: keeping the reference until the flush is safe.
+    this.#snapshots.set(actorId, { actorId, kind, nodeId: this.nodeId, snapshot: { value: snapshot.value, context: snapshot.context }, updatedAt: this.clock.now() });
     if (kind === 'slot') {
       const to = slotState(snapshot.value);
       const from = this.#slotStates.get(actorId) ?? null;
@@ -85,7 +87,7 @@ export class NodeJournal {
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
       const events = this.#events;
-      const snapshots = [...this.#snapshots.values()];
+      const snapshots = [...this.#snapshots.values()].map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) }));
       this.#events = [];
       this.#snapshots.clear();
       if (events.length === 0 && snapshots.length === 0) return;
