@@ -9,6 +9,7 @@ import { closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DelegateConfig } from './config.js';
+import { openRotatedLog } from './log-file.js';
 import { isProcessAlive, localHostIdentity } from './process-info.js';
 import { isLiveLocalNode } from './node-liveness.js';
 import type { NodeRecord, Store } from './store/store.js';
@@ -31,7 +32,7 @@ export async function liveLocalRunners(store: Store, config: DelegateConfig): Pr
 /** Start `delegate serve` detached (its output to runner.log); returns its pid. */
 export function spawnDetachedRunner(config: DelegateConfig, env: NodeJS.ProcessEnv = process.env, extraArgs: string[] = []): number {
   mkdirSync(config.dataDir, { recursive: true });
-  const log = openSync(path.join(config.dataDir, 'runner.log'), 'a');
+  const log = openRotatedLog(path.join(config.dataDir, 'runner.log'));
   try {
     // A front door run by an agent carries that agent's run marker; the runner must not, or recovering that
     // agent's run would take the runner for part of it.

@@ -3,9 +3,10 @@
  * the host when there is none (or only a dead one's socket file), asks it to start runs and hears when they end.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { openRotatedLog } from '../log-file.js';
 import type { AgentHostReply, AgentHostRequest } from '../shim/host-protocol.js';
 import { agentHostSocketOf, type ShimStarted } from './run-files.js';
 
@@ -43,7 +44,7 @@ function connect(socketPath: string): Promise<net.Socket | NodeJS.ErrnoException
 async function startHost(runsDir: string, env: Record<string, string>): Promise<string | null> {
   mkdirSync(runsDir, { recursive: true });
   const logFile = path.join(runsDir, 'agent-host.log');
-  const log = openSync(logFile, 'a');
+  const log = openRotatedLog(logFile);
   try {
     const shell = spawn('/bin/sh', ['-c', '"$@" &', 'agent-host', process.execPath, agentHostEntry(), runsDir], { detached: true, stdio: ['ignore', 'pipe', log], env, cwd: runsDir });
     shell.on('error', () => undefined);
