@@ -12,7 +12,7 @@ import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTask
 import { insertRun, recordRunEnd } from './runs.js';
 import { applyTimerChanges, consumeTimer } from './timers.js';
 import { insertWorktree } from './worktrees.js';
-import type { SqlExecutor, SqlValue } from './sql-driver.js';
+import type { SqlExecutor, SqlRow, SqlValue } from './sql-driver.js';
 import {
   unfinishedStates,
   type CommitOptions,
@@ -38,7 +38,8 @@ import {
  * Write one fenced step with its event and its timers, and end the run row of its attempt when the step knows
  * how the agent ended (`runEnd`). A step that leaves `running` without knowing (a cancel, a timeout) leaves
  * the run open: its agent may still be alive, and whoever sees it gone ends the run (its runner, or the
- * recovery sweep). Null when the fence did not match.
+ * recovery sweep). A claim (`leaseMs`) starts the lease by the database's clock in the same UPDATE, and gets
+ * the whole row back. Null when the fence did not match.
  */
 export async function applyStep(
   tx: SqlExecutor,
@@ -47,13 +48,17 @@ export async function applyStep(
   step: TaskStep,
   now: number,
   nodeId: string | null,
-  runEnd?: RunEnd,
-): Promise<EngineEvent | null> {
+  write: { runEnd?: RunEnd | undefined; leaseMs?: number } = {},
+): Promise<{ event: EngineEvent; row: SqlRow } | null> {
   const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
   const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
   for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) {
     sets.push(`${columnNames[key]} = ?`);
     args.push(encodeColumn(step.set[key]));
+  }
+  if (write.leaseMs !== undefined) {
+    sets.push(`lease_until = ${dbNowSql} + ?`);
+    args.push(write.leaseMs);
   }
   let where = 'id = ? AND state = ?';
   args.push(id, fence.state);
@@ -65,16 +70,16 @@ export async function applyStep(
     where += ' AND attempt = ?';
     args.push(fence.attempt);
   }
-  const updated = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING attempt`, args);
-  if (updated.length === 0) return null;
-  const attempt = Number(updated[0]?.attempt ?? 0);
+  const [row] = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING ${write.leaseMs !== undefined ? '*' : 'attempt'}`, args);
+  if (!row) return null;
+  const attempt = Number(row.attempt ?? 0);
   if (step.timers?.length) await applyTimerChanges(tx, id, attempt, step.timers, now);
   const to = step.snapshot.value;
-  if (runEnd) await recordRunEnd(tx, id, attempt, runEnd, now);
+  if (write.runEnd) await recordRunEnd(tx, id, attempt, write.runEnd, now);
   const [event] = await appendEvents(tx, [
     { at: now, actorId: id, kind: 'task', type: `task:${to}`, from: fence.state, to, cause: step.event, nodeId, attempt, detail: step.detail ?? null },
   ]);
-  return event!;
+  return { event: event!, row };
 }
 
 /**
@@ -102,7 +107,7 @@ export async function cascadeToDependants(
       const step = decide(dependant, id, outcome, rootId);
       if (!step) continue;
       const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
-      if (applied) events.push(applied);
+      if (applied) events.push(applied.event);
       if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
     }
   }
@@ -147,7 +152,7 @@ export async function insertTaskGraph(
     // The insert is the `queued` state; the submit step moves it on within the same transaction.
     const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
     if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
-    events.push(applied);
+    events.push(applied.event);
     states.set(task.id, step.snapshot.value);
   }
   const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
@@ -308,12 +313,10 @@ export async function claimNextTask(
     if (!step) continue;
     const attempt = task.attempt + 1;
     step.set = { ...step.set, owner: claim.nodeId, attempt, startedAt: claim.now };
-    const event = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId);
-    if (!event) return null;
-    await tx.run(`UPDATE tasks SET lease_until = ${dbNowSql} + ? WHERE id = ?`, [claim.leaseMs, task.id]);
+    const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId, { leaseMs: claim.leaseMs });
+    if (!applied) return null;
     await insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now });
-    const claimed = await tx.all(`SELECT * FROM tasks WHERE id = ?`, [task.id]);
-    return { task: toTask(claimed[0]!), events: [event] };
+    return { task: toTask(applied.row), events: [applied.event] };
   }
   return null;
 }
@@ -327,14 +330,14 @@ export async function claimNextTask(
 export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null> {
   const nodeId = options.nodeId ?? null;
   if (options.timerId !== undefined && !(await consumeTimer(tx, options.timerId))) return null;
-  const applied = await applyStep(tx, id, fence, step, options.now, nodeId, options.runEnd);
+  const applied = await applyStep(tx, id, fence, step, options.now, nodeId, { runEnd: options.runEnd });
   if (!applied) {
     if (options.timerId !== undefined) throw new StaleStep();
     return null;
   }
   if (options.checkpoint) await insertCheckpoint(tx, options.checkpoint);
   if (options.usageHold) await upsertUsageHold(tx, options.usageHold, options.now);
-  const events = [applied];
+  const events = [applied.event];
   const next = step.snapshot.value;
   if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
     events.push(...(await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId)));
