@@ -74,12 +74,15 @@ export async function applyStep(
   if (!row) return null;
   const attempt = Number(row.attempt ?? 0);
   if (step.timers?.length) await applyTimerChanges(tx, id, attempt, step.timers, now);
-  const to = step.snapshot.value;
   if (write.runEnd) await recordRunEnd(tx, id, attempt, write.runEnd, now);
-  const [event] = await appendEvents(tx, [
-    { at: now, actorId: id, kind: 'task', type: `task:${to}`, from: fence.state, to, cause: step.event, nodeId, attempt, detail: step.detail ?? null },
-  ]);
-  return { event: event!, row };
+  return { event: await appendStepEvent(tx, id, fence.state, step, now, nodeId, attempt), row };
+}
+
+/** The event of a committed step, appended in its transaction. */
+async function appendStepEvent(tx: SqlExecutor, id: string, from: string, step: TaskStep, now: number, nodeId: string | null, attempt: number): Promise<EngineEvent> {
+  const to = step.snapshot.value;
+  const [event] = await appendEvents(tx, [{ at: now, actorId: id, kind: 'task', type: `task:${to}`, from, to, cause: step.event, nodeId, attempt, detail: step.detail ?? null }]);
+  return event!;
 }
 
 /**
@@ -126,6 +129,7 @@ export async function insertTaskGraph(
   decide: SubmitDecider,
 ): Promise<{ tasks: TaskRecord[]; events: EngineEvent[] }> {
   const events: EngineEvent[] = [];
+  const inserted = new Map<string, TaskRecord>();
   const batchIds = new Set(nodes.map((node) => node.task.id));
   const external = [...new Set(nodes.flatMap((node) => node.dependsOn.filter((dep) => !batchIds.has(dep))))];
   const states = new Map<string, string>();
@@ -147,54 +151,53 @@ export async function insertTaskGraph(
     }
     const step = decide(task, pendingDeps, failedDependency);
     if (node.worktree) await insertWorktree(tx, node.worktree);
-    await insertQueuedTask(tx, task, step, pendingDeps, now);
+    const row = await insertSubmittedTask(tx, task, step, pendingDeps, now);
     for (const dep of deps) await tx.run(`INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)`, [task.id, dep]);
-    // The insert is the `queued` state; the submit step moves it on within the same transaction.
-    const applied = await applyStep(tx, task.id, { state: 'queued' }, step, now, null);
-    if (!applied) throw new Error(`internal: submit step of ${task.id} did not apply`);
-    events.push(applied.event);
+    inserted.set(task.id, toTask(row));
+    events.push(await appendStepEvent(tx, task.id, 'queued', step, now, null, Number(row.attempt ?? 0)));
     states.set(task.id, step.snapshot.value);
   }
-  const rows = await tx.all(`SELECT * FROM tasks WHERE id IN (${placeholders(nodes.length)})`, nodes.map((node) => node.task.id));
-  const byId = new Map(rows.map((row) => [String(row.id), toTask(row)]));
-  return { tasks: nodes.map((node) => byId.get(node.task.id)!), events };
+  return { tasks: nodes.map((node) => inserted.get(node.task.id)!), events };
 }
 
-/** The task row as created: state `queued`, with the submit step's snapshot. */
-async function insertQueuedTask(tx: SqlExecutor, task: NewTask, step: TaskStep, pendingDeps: number, now: number): Promise<void> {
-  await tx.run(
-    `INSERT INTO tasks (id, prompt, priority, state, snapshot, agent, model, permission_mode, allowed_tools, disallowed_tools,
-             working_directory, timeout_ms, max_output_buffer, max_budget_usd, worktree, continue_from, parent_task_id, retry_of,
-             pending_deps, start_delay_ms, additional_context, fork_session_id, worktree_path, created_at, updated_at)
-           VALUES (${placeholders(25)})`,
-    [
-      task.id,
-      task.prompt,
-      priorityNumber[task.priority],
-      'queued',
-      JSON.stringify(step.snapshot),
-      task.agent,
-      task.model,
-      task.permissionMode,
-      JSON.stringify(task.allowedTools),
-      JSON.stringify(task.disallowedTools),
-      task.workingDirectory,
-      task.timeoutMs,
-      task.maxOutputBuffer,
-      task.maxBudgetUsd,
-      task.worktree ? 1 : 0,
-      task.continueFrom,
-      task.parentTaskId,
-      task.retryOf,
-      pendingDeps,
-      task.startDelayMs,
-      task.additionalContext,
-      task.forkSessionId,
-      task.worktreePath ?? null,
-      now,
-      now,
-    ],
-  );
+/**
+ * The task row as its submit step leaves it (`queued` → `ready`, `waiting` or `failed`), with the timers that
+ * step arms; its event says it came from `queued`. One INSERT rather than a `queued` row and an UPDATE: every
+ * DelegateTask, graph task and schedule firing pays for it.
+ */
+async function insertSubmittedTask(tx: SqlExecutor, task: NewTask, step: TaskStep, pendingDeps: number, now: number): Promise<SqlRow> {
+  const columns = new Map<string, SqlValue>([
+    ['id', task.id],
+    ['prompt', task.prompt],
+    ['priority', priorityNumber[task.priority]],
+    ['state', step.snapshot.value],
+    ['snapshot', JSON.stringify(step.snapshot)],
+    ['agent', task.agent],
+    ['model', task.model],
+    ['permission_mode', task.permissionMode],
+    ['allowed_tools', JSON.stringify(task.allowedTools)],
+    ['disallowed_tools', JSON.stringify(task.disallowedTools)],
+    ['working_directory', task.workingDirectory],
+    ['timeout_ms', task.timeoutMs],
+    ['max_output_buffer', task.maxOutputBuffer],
+    ['max_budget_usd', task.maxBudgetUsd],
+    ['worktree', task.worktree ? 1 : 0],
+    ['continue_from', task.continueFrom],
+    ['parent_task_id', task.parentTaskId],
+    ['retry_of', task.retryOf],
+    ['pending_deps', pendingDeps],
+    ['start_delay_ms', task.startDelayMs],
+    ['additional_context', task.additionalContext],
+    ['fork_session_id', task.forkSessionId],
+    ['worktree_path', task.worktreePath ?? null],
+    ['created_at', now],
+    ['updated_at', now],
+  ]);
+  // What the step decides (its fail reason, pending count, end time) over what the submit said.
+  for (const key of Object.keys(step.set) as Array<keyof TaskColumns>) columns.set(columnNames[key], encodeColumn(step.set[key]));
+  const [row] = await tx.all(`INSERT INTO tasks (${[...columns.keys()].join(', ')}) VALUES (${placeholders(columns.size)}) RETURNING *`, [...columns.values()]);
+  if (step.timers?.length) await applyTimerChanges(tx, task.id, Number(row!.attempt ?? 0), step.timers, now);
+  return row!;
 }
 
 /** One task by id. */
