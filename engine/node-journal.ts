@@ -87,11 +87,12 @@ export class NodeJournal {
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
       const events = this.#events;
-      const snapshots = [...this.#snapshots.values()].map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) }));
+      const kept = [...this.#snapshots.values()];
       this.#events = [];
       this.#snapshots.clear();
-      if (events.length === 0 && snapshots.length === 0) return;
+      if (events.length === 0 && kept.length === 0) return;
       try {
+        const snapshots = kept.map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) }));
         await this.store.recordNodeActors(events, snapshots);
       } catch (error) {
         // Inspection data only: losing a batch must not stop the node.

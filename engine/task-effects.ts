@@ -16,7 +16,9 @@ import type { EffectHandler, TaskEffects } from './task-actors.js';
 /**
  * recordCheckpoint: what the attempt left behind — the git state of its directory, the last lines of its log,
  * its error and agent session — prepared before the commit and written in it, so a finished task always has it.
- * A run's end reports its git state and last lines; a step without that report (a run handed back) reads them.
+ * A run's end reports its git state and the last lines its agent printed; those are the log's tail when they fill
+ * the checkpoint or this is the first attempt. Otherwise (fewer lines in a later attempt, whose log also holds
+ * the attempts before it and their headers) and without a report (a run handed back), the log is read.
  */
 export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoint'> {
   return {
@@ -24,7 +26,7 @@ export function checkpointEffect(logDir: string): EffectHandler<'recordCheckpoin
     async prepare(params, { before, step, now, runReport }) {
       const [git, lastLines] = await Promise.all([
         runReport?.git ?? captureGitState(before.workingDirectory),
-        runReport?.lastLines?.slice(-checkpointLines) ?? readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
+        logTailOf(runReport?.lastLines, params.attempt) ?? readLastLines(taskLogPaths(logDir, before.id).text, checkpointLines),
       ]);
       return {
         checkpoint: {
@@ -55,6 +57,12 @@ export function usageHoldEffect(account: string): EffectHandler<'holdAgent'> {
       return { usageHold: { agent: before.agent, account, until: params.until, limitType: params.limitType, taskId: before.id } };
     },
   };
+}
+
+/** The log's last `checkpointLines` lines, when a run's reported lines are known to be exactly that; else null. */
+function logTailOf(reported: string[] | undefined, attempt: number): string[] | null {
+  if (!reported) return null;
+  return reported.length >= checkpointLines || attempt === 1 ? reported.slice(-checkpointLines) : null;
 }
 
 /** What a runner node reaches: its own runs, its supervisor, and the launch of claimed tasks. */

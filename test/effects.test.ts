@@ -57,27 +57,46 @@ describe('effect tables', () => {
 describe('the checkpoint effect', () => {
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'checkpoint-effect-'));
   afterAll(() => rmSync(logDir, { recursive: true, force: true }));
-  const before = { id: 'task-0123456789ab', workingDirectory: logDir, sessionId: 'session-1' } as TaskRecord;
   const step = { snapshot: { value: 'completed', context: { error: null } }, set: {} } as unknown as TaskStep;
-  const prepare = (runReport?: RunReport) => {
+  let tasks = 0;
+  /** A task of its own per test, whose log holds `log` when given. */
+  const taskWithLog = (log?: string): TaskRecord => {
+    const task = { id: `task-${String(++tasks).padStart(12, '0')}`, workingDirectory: logDir, sessionId: 'session-1' } as TaskRecord;
+    if (log !== undefined) {
+      const file = taskLogPaths(logDir, task.id).text;
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, log);
+    }
+    return task;
+  };
+  const prepare = (before: TaskRecord, attempt: number, runReport?: RunReport) => {
     const handler = checkpointEffect(logDir);
     if (handler.phase !== 'commit') throw new Error('a checkpoint is written with its step');
-    return handler.prepare({ attempt: 2 } as never, { taskId: before.id, before, step, now: 1000, runReport });
+    return handler.prepare({ attempt } as never, { taskId: before.id, before, step, now: 1000, runReport });
   };
+  const lines = (from: number, count: number) => Array.from({ length: count }, (_, i) => `line ${from + i}`);
 
   it("takes a run's last lines and git state from what its agent host reported, without reading the log", async () => {
     // No log file exists: a read would find nothing, so the lines can only come from the report.
-    const lines = Array.from({ length: 60 }, (_, i) => `line ${i + 1}`);
-    const { checkpoint } = await prepare({ git: { branch: 'main', sha: 'abc', dirty: ['README.md'] }, lastLines: lines });
-    expect(checkpoint?.lastLines).toEqual(lines.slice(-checkpointLines));
+    const sixty = lines(1, 60);
+    const { checkpoint } = await prepare(taskWithLog(), 2, { git: { branch: 'main', sha: 'abc', dirty: ['README.md'] }, lastLines: sixty });
+    expect(checkpoint?.lastLines).toEqual(sixty.slice(-checkpointLines));
     expect(checkpoint).toMatchObject({ gitBranch: 'main', gitSha: 'abc', gitDirty: ['README.md'], attempt: 2, outcome: 'completed', sessionId: 'session-1' });
+    // A first attempt's few lines are its whole log.
+    expect((await prepare(taskWithLog(), 1, { lastLines: ['only'] })).checkpoint?.lastLines).toEqual(['only']);
+  });
+
+  it('reads the log for a later attempt that printed fewer lines than a checkpoint keeps, and for none at all', async () => {
+    // The log holds the attempt before it and the header; the report only this attempt's lines.
+    const log = `${lines(1, 30).join('\n')}\n── attempt 2 ──\nretried\n`;
+    const expected = [...lines(1, 30), '── attempt 2 ──', 'retried'];
+    expect((await prepare(taskWithLog(log), 2, { lastLines: ['retried'] })).checkpoint?.lastLines).toEqual(expected);
+    // A spawn error reports no lines at all.
+    expect((await prepare(taskWithLog(log), 2, { lastLines: [] })).checkpoint?.lastLines).toEqual(expected);
   });
 
   it("reads the task's log when the step has no report (a run handed back)", async () => {
-    const paths = taskLogPaths(logDir, before.id);
-    mkdirSync(path.dirname(paths.text), { recursive: true });
-    writeFileSync(paths.text, '── attempt 1 ──\nfirst\nsecond\n');
-    const { checkpoint } = await prepare();
-    expect(checkpoint?.lastLines).toEqual(['── attempt 1 ──', 'first', 'second']);
+    const { checkpoint } = await prepare(taskWithLog('first\nsecond\n'), 1);
+    expect(checkpoint?.lastLines).toEqual(['first', 'second']);
   });
 });

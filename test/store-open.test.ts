@@ -192,6 +192,16 @@ describe('a file that is not a delegate database', () => {
     expect((failure as StoreError).code).toBe('cannot_open');
   });
 
+  it('a directory that cannot be made for it: one cannot_open error naming the file', async () => {
+    // A regular file where a directory of the path should be.
+    writeFileSync(file, '');
+    const beyond = path.join(file, 'nested', 'delegate.db');
+    const failure = await openStore(`file:${beyond}`).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreError);
+    expect((failure as StoreError).code).toBe('cannot_open');
+    expect((failure as StoreError).message).toMatch(new RegExp(`^cannot open the database file ${beyond.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(not a directory, mkdir .*\\); check that`));
+  });
+
   it('a schema from a newer delegate is refused by name', async () => {
     await (await openStore(`file:${file}`)).close();
     const db = new Database(file);

@@ -204,7 +204,9 @@ export async function startStdioServer(
   // client would otherwise wait for its first answer. A client that says nothing for a while does not hold it
   // up; tool calls wait for it. A store that cannot open still ends the server, just after it may have answered.
   const opening = (async () => {
-    await Promise.race([lines.firstInput, new Promise((resolve) => setTimeout(resolve, firstInputWaitMs))]);
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([lines.firstInput, new Promise((resolve) => (waited = setTimeout(resolve, firstInputWaitMs)))]);
+    clearTimeout(waited);
     // The answer to that input is written in the microtasks after its read: after them, not before.
     await new Promise((resolve) => setImmediate(resolve));
     const store = await openStore(config.databaseUrl, { authToken: config.databaseToken, onWait: (message) => logger.warn(message) });

@@ -222,7 +222,11 @@ function reasonOf(error: unknown): string {
 
 /** Why a database file did not open, in words: the driver says only `ConnectionFailed("…: 14")` (SQLITE_CANTOPEN). */
 function openFailure(file: string, error: unknown): string {
-  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return 'a directory is in its place';
+  try {
+    if (statSync(file).isDirectory()) return 'a directory is in its place';
+  } catch {
+    // Not there, or not reachable (its directory could not be made): the driver's own words say which.
+  }
   return reasonOf(error).replace(/^ConnectionFailed\("(.*)"\)$/, '$1').replace(/: 14$/, ': SQLITE_CANTOPEN');
 }
 
