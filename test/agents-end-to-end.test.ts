@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { TaskService } from '../engine/task-service.js';
 import { UsageService } from '../engine/usage-service.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { eventually, removeDir, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
 
 let dataDir: string;
 
@@ -159,8 +160,7 @@ describe('shell agent over MCP', () => {
     });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
-    const client = new Client({ name: 'delegate-test', version: '0.0.0' });
-    await client.connect(clientSide);
+    const client = await connectedClient(clientSide);
     const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
     const close = async () => {
       await client.close();

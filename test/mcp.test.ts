@@ -6,13 +6,17 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
 import { createMcpServer, runnerStarter } from '../adapters/mcp/server.js';
+import { defineTool, type ToolDeps } from '../adapters/mcp/tools/tool.js';
 import { systemClock } from '../engine/clock.js';
 import { loadConfig } from '../engine/config.js';
 import { createLogger } from '../engine/logger.js';
@@ -78,8 +82,7 @@ async function connect(serverEnv: NodeJS.ProcessEnv = env): Promise<{ client: Cl
   let stderr = '';
   // Drained so the server never blocks on a full stderr pipe (tests log at debug).
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const client = new Client({ name: 'delegate-test', version: '0.0.0' });
-  await client.connect(transport);
+  const client = await connectedClient(transport);
   clients.push(client);
   return { client, transport, stderr: () => stderr };
 }
@@ -152,6 +155,36 @@ describe('tools/list', () => {
     expect((byName.get('RetryTask')!.inputSchema as { required?: string[] }).required).toEqual(['taskId']);
     // Logs go to stderr (stdout is the protocol the client just parsed).
     await eventually(() => stderr().includes('[mcp] serving MCP on stdio'));
+  });
+
+  it("publishes each tool's output schema, and the tests' client holds every result to it", async () => {
+    // The server does not parse its results against their schemas (that was a third of a TaskStatus page's time):
+    // connectedClient is the check, so it must catch a tool whose result drifts from what it published.
+    const reply = { count: 3 as unknown as number };
+    const counter = defineTool({
+      name: 'Count',
+      title: 'Count',
+      description: 'A count.',
+      input: {},
+      output: { count: z.number().int().describe('How many.') },
+      annotations: { readOnlyHint: true },
+      run: async () => ({ text: 'counted', data: reply }),
+    });
+    const server = new McpServer({ name: 'drift', version: '0' });
+    // This tool needs no engine: only the logger of its deps is used.
+    counter.register(server, { logger: createLogger('mcp', 'error', () => {}) } as ToolDeps);
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = await connectedClient(clientSide);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools[0]!.outputSchema).toMatchObject({ type: 'object', properties: { count: { type: 'integer', description: 'How many.' } }, required: ['count'] });
+      expect((await client.callTool({ name: 'Count', arguments: {} })).structuredContent).toEqual({ count: 3 });
+      reply.count = 'three' as unknown as number;
+      await expect(client.callTool({ name: 'Count', arguments: {} })).rejects.toThrow(/does not match the tool's output schema/);
+    } finally {
+      await client.close();
+    }
   });
 });
 
@@ -479,8 +512,7 @@ describe('bad input', () => {
     const server = createMcpServer({ tasks, schedules, usage: new UsageService(store, systemClock), ensureRunner: runnerStarter(store, config, badEnv, logger), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
-    const client = new Client({ name: 'delegate-test', version: '0.0.0' });
-    await client.connect(clientSide);
+    const client = await connectedClient(clientSide);
     try {
       const queued = await ok<{ taskId: string; runner: string }>(client, 'DelegateTask', { prompt: 'kept' });
       expect(queued.runner).toBe('failed');

@@ -2,7 +2,7 @@
  * The schedule front doors: the six MCP tools in-process (InMemoryTransport) and `delegate schedule …` as a real
  * CLI process. Bad input is one line naming the field, `isError: true` / exit 2, and nothing is written.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { openStore, type Store } from '../engine/store/store.js';
 import { TaskService } from '../engine/task-service.js';
 import { UsageService } from '../engine/usage-service.js';
 import { cli, removeDir, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
 
 let dataDir: string;
 let store: Store;
@@ -34,8 +35,7 @@ beforeEach(async () => {
   });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
-  client = new Client({ name: 'delegate-test', version: '0.0.0' });
-  await client.connect(clientSide);
+  client = await connectedClient(clientSide);
 });
 
 afterEach(async () => {

@@ -6,7 +6,7 @@
  *   created it, a runner on a simulated clock (same database file) comes up after two missed nights, and the
  *   catchup runs once. (DST in New York is covered on the statechart's own clock in actors-schedule.test.ts.)
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { SimulatedClock } from 'xstate';
 import type { ScheduleDetail, ScheduleView } from '../engine/schedule-service.js';
 import { openEngine, type EngineHarness } from './engine-harness.js';
 import { cli, cliBin, eventually, removeDir, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -36,8 +37,7 @@ afterEach(async () => {
 
 async function connect(serverEnv: NodeJS.ProcessEnv): Promise<Client> {
   const transport = new StdioClientTransport({ command: process.execPath, args: [cliBin, 'mcp', 'start'], env: serverEnv as Record<string, string>, cwd: dataDir, stderr: 'ignore' });
-  client = new Client({ name: 'delegate-test', version: '0.0.0' });
-  await client.connect(transport);
+  client = await connectedClient(transport);
   return client;
 }
 

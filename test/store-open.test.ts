@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'libsql';
@@ -24,6 +24,7 @@ import { TaskService } from '../engine/task-service.js';
 import { UsageService } from '../engine/usage-service.js';
 import { decideSubmit } from '../engine/task-steps.js';
 import { cli, removeDir, repoRoot, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
 import { newTask } from './store-contract.js';
 
 let dataDir: string;
@@ -122,8 +123,7 @@ describe('another process holds the write lock', () => {
     const server = createMcpServer({ tasks, schedules, usage: new UsageService(store, systemClock), ensureRunner: async () => ({ runner: 'disabled', note: '' }), logger });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
-    const client = new Client({ name: 'delegate-test', version: '0.0.0' });
-    await client.connect(clientSide);
+    const client = await connectedClient(clientSide);
     try {
       const listed = (await client.callTool({ name: 'TaskStatus', arguments: {} })) as CallToolResult;
       expect(listed.isError).toBeFalsy();

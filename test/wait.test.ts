@@ -3,11 +3,12 @@
  * notifications, timeout, cancellation, unknown ids) and `delegate wait` as a real CLI process, with runners
  * started on demand and the fake claude.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, cliBin, eventually, removeDir, stopRunners, tempDir, testEnv } from './helpers.js';
+import { connectedClient } from './mcp-client.js';
 // Registers the built-in agents, which TaskService checks task agents against.
 import '../adapters/agents/index.js';
 import { systemClock } from '../engine/clock.js';
@@ -38,8 +39,7 @@ async function connect(): Promise<{ client: Client; stderr: () => string }> {
   const transport = new StdioClientTransport({ command: process.execPath, args: [cliBin, 'mcp', 'start'], env: env as Record<string, string>, cwd: projectDir, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const client = new Client({ name: 'delegate-wait-test', version: '0.0.0' });
-  await client.connect(transport);
+  const client = await connectedClient(transport);
   clients.push(client);
   return { client, stderr: () => stderr };
 }

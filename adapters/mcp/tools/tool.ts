@@ -9,6 +9,11 @@
  * dump of zod issues. So each tool registers a schema that accepts any object but carries the real JSON Schema
  * as zod metadata (zod merges `.meta()` into its JSON Schema output, which is what tools/list sends), and the
  * handler parses with the real schema: bad input becomes `isError: true` with the engine's one-line message.
+ *
+ * The output schema is registered the same way. The SDK would otherwise parse every result against it, and that
+ * was a third of a TaskStatus page's time on the server (and its garbage): a check of this code, not of the
+ * client's input. `run`'s type already ties each result to its schema, and the tests check every result against
+ * the published JSON Schema, as the SDK's client does once it has listed the tools.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
@@ -90,8 +95,8 @@ export function defineTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
         {
           title: spec.title,
           description: spec.description,
-          inputSchema: acceptingAnyObjectPublishing(schema),
-          outputSchema: z.object(spec.output),
+          inputSchema: acceptingAnyObjectPublishing(schema, 'input'),
+          outputSchema: acceptingAnyObjectPublishing(z.object(spec.output), 'output'),
           annotations: { title: spec.title, ...spec.annotations },
         },
         async (args, extra) => {
@@ -173,11 +178,11 @@ function toolError(message: string): CallToolResult {
 }
 
 /**
- * A schema that accepts any object (so the SDK's own validation never answers for us) and whose JSON Schema is
- * that of `schema` (so clients still see the exact types, enums, ranges and descriptions).
+ * A schema that accepts any object (so the SDK's own validation never answers for us, nor spends time on it) and
+ * whose JSON Schema is that of `schema` (so clients still see the exact types, enums, ranges and descriptions).
  */
-function acceptingAnyObjectPublishing(schema: z.ZodObject): z.ZodType<Record<string, unknown>> {
-  const { $schema: _dialect, ...published } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
+function acceptingAnyObjectPublishing(schema: z.ZodObject, io: 'input' | 'output'): z.ZodType<Record<string, unknown>> {
+  const { $schema: _dialect, ...published } = z.toJSONSchema(schema, { target: 'draft-7', io });
   return z.looseObject({}).meta(published);
 }
 
