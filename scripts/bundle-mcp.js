@@ -5,18 +5,25 @@
  * this server at every session; loading ~350 ES modules one by one (zod alone is ~150 files) cost more than
  * running them. CommonJS, because only a classic script can be compiled with V8's code cache on Node 20.
  * Run by `npm run build` after tsc, from the compiled dist/, so it bundles exactly what tsc emitted.
+ *
+ * The server keeps the bundle's source in memory for as long as it runs (V8 compiles functions lazily from it),
+ * so the file is the function the loader calls, not a module it wraps in a second string, and it is ASCII
+ * without comments: one byte a character, where a single em dash in a comment made V8 keep all of it at two.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+const outfile = path.join(root, 'dist/bundle/mcp-start.cjs');
+
 await esbuild.build({
   entryPoints: [path.join(root, 'dist/adapters/mcp/start.js')],
   // Two levels under the root like every compiled engine module, so paths derived from a module's URL
   // (runner-control's cliEntry) resolve alike.
-  outfile: path.join(root, 'dist/bundle/mcp-start.cjs'),
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -28,5 +35,18 @@ await esbuild.build({
   // import() of those two becomes require() (both ship CommonJS): import() in a vm.Script needs Node's
   // experimental vm loader, which prints a warning on stderr.
   supported: { 'dynamic-import': false },
+  // The parameters adapters/mcp/bundle-loader.ts passes; the file is one function expression.
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __bundleUrl) {' },
+  footer: { js: '\n})' },
+  // Drops the comments; names stay, so stack traces still say which function.
+  minifyWhitespace: true,
+  charset: 'ascii',
   logLevel: 'warning',
 });
+
+// charset escapes strings and identifiers, but not the text of a String.raw template.
+const source = readFileSync(outfile, 'latin1');
+const offset = source.search(/[^\x00-\x7f]/);
+if (offset !== -1) {
+  throw new Error(`${outfile} has a non-ASCII character at offset ${offset} (${JSON.stringify(source.slice(Math.max(0, offset - 40), offset + 40))}): write it as a \\u escape in the source`);
+}

@@ -31,7 +31,8 @@ const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', '
 const CLOCK_FORM = new RegExp(
   [
     String.raw`(?:(?<what>[\w-]+(?: [\w-]+)?)? ?limit reached|hit your (?<your>(?:[\w-]+ ){0,2})limit)`,
-    String.raw`\s*[∙·•|-]\s*resets\s+`,
+    // \u escapes rather than the characters: the MCP bundle stays ASCII (scripts/bundle-mcp.js).
+    String.raw`\s*[\u2219\u00b7\u2022|-]\s*resets\s+`,
     String.raw`(?:(?<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?<day>\d{1,2})(?:st|nd|rd|th)?,?\s+)?`,
     String.raw`(?:at\s+)?(?<hour>\d{1,2})(?::(?<minute>\d{2}))?\s*(?<ampm>[ap]\.?m\.?)?`,
     String.raw`(?:\s*\((?<zone>[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)*)\))?`,
@@ -77,7 +78,7 @@ function wallClockOf(groups: Record<string, string | undefined>): WallClockTime 
 const MESSAGE_MAX = 200;
 
 /** The forms anchored at the start, optionally after "You've" and an "API Error:" prefix. */
-const MESSAGE_START = new RegExp(String.raw`^\s*(?:API Error:\s*)?(?:Claude AI usage limit reached\||(?:You['’]ve\s+)?(?:${CLOCK_FORM.source}))`, 'i');
+const MESSAGE_START = new RegExp(String.raw`^\s*(?:API Error:\s*)?(?:Claude AI usage limit reached\||(?:You['\u2019]ve\s+)?(?:${CLOCK_FORM.source}))`, 'i');
 
 /**
  * Whether `text` is itself a limit message (short, and starting with one), as opposed to a text that quotes one:

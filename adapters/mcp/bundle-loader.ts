@@ -38,7 +38,8 @@ export function loadMcpBundle(env: NodeJS.ProcessEnv, bundle: string = mcpBundle
   } catch {
     cachedData = undefined;
   }
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __bundleUrl) {${source}\n})`, {
+  // The bundle is a function expression already (scripts/bundle-mcp.js): wrapping it here would keep a second copy.
+  const script = new vm.Script(source, {
     filename: bundle,
     ...(cachedData ? { cachedData } : {}),
   });
