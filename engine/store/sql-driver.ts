@@ -319,7 +319,7 @@ function toArgs(args: readonly SqlValue[] | undefined): SqlValue[] {
 class EmbeddedDriver implements SqlDriver {
   readonly kind = 'embedded' as const;
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  private readonly statements = new Map<string, Prepared>();
   private readonly mutex = new Mutex();
   private readonly busy: BusyWait;
   readonly label: string;
@@ -352,31 +352,36 @@ class EmbeddedDriver implements SqlDriver {
     );
   }
 
-  private statement(sql: string): Database.Statement<unknown[]> {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
+  private prepared(sql: string): Prepared {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      const statement = this.db.prepare(sql);
+      const reader = statement.reader;
+      // Rows come back as arrays and become objects here: libsql names each value of each row through N-API,
+      // which cost more than running the statement (a page of 50 tasks: 0.46 → 0.32 ms).
+      if (reader) statement.raw(true);
+      prepared = { statement, reader, columns: [], row: () => ({}) };
+      this.statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 
   private readonly executor: SqlExecutor = {
     all: async (sql, args) => {
-      const statement = this.statement(sql);
-      if (!statement.reader) {
-        statement.run(...toArgs(args));
+      const prepared = this.prepared(sql);
+      if (!prepared.reader) {
+        prepared.statement.run(argsOf(args));
         return [];
       }
-      return (statement.all(...toArgs(args)) as SqlRow[]).map(stripMetadata);
+      return rowsOf(prepared, prepared.statement.all(argsOf(args)) as SqlValue[][]);
     },
     run: async (sql, args) => {
-      const statement = this.statement(sql);
-      if (statement.reader) {
+      const prepared = this.prepared(sql);
+      if (prepared.reader) {
         // A RETURNING statement is a reader; run() would not return its rows, so count them.
-        return { changes: statement.all(...toArgs(args)).length };
+        return { changes: prepared.statement.all(argsOf(args)).length };
       }
-      return { changes: statement.run(...toArgs(args)).changes };
+      return { changes: prepared.statement.run(argsOf(args)).changes };
     },
   };
 
@@ -406,8 +411,8 @@ class EmbeddedDriver implements SqlDriver {
 
   async dataVersion(): Promise<number | null> {
     return this.mutex.run(async () => {
-      const row = this.statement('PRAGMA data_version').get() as { data_version: number };
-      return Number(row.data_version);
+      const [row] = await this.executor.all('PRAGMA data_version');
+      return Number(row!.data_version);
     });
   }
 
@@ -416,13 +421,40 @@ class EmbeddedDriver implements SqlDriver {
   }
 }
 
-/** libsql's sync `get()` adds an enumerable `_metadata` key; rows must carry columns only. */
-function stripMetadata(row: SqlRow): SqlRow {
-  if ('_metadata' in row) {
-    const { _metadata: _ignored, ...rest } = row;
-    return rest;
+/** A prepared statement of the embedded driver, and what is read of it once. */
+interface Prepared {
+  statement: Database.Statement<unknown[]>;
+  /** It returns rows (a SELECT, or a write with RETURNING). libsql's getter is a native call, so it is read once. */
+  reader: boolean;
+  /** The names of a reader's columns, as of the last rows read. */
+  columns: string[];
+  /** A row object of a reader's raw values, by column name. */
+  row: (values: readonly SqlValue[]) => SqlRow;
+}
+
+/** The statement's parameters: one array, which libsql binds as it is (spread arguments are copied twice). */
+function argsOf(args: readonly SqlValue[] | undefined): SqlValue[] {
+  return (args ?? []) as SqlValue[];
+}
+
+/** A reader's raw rows as objects by column name. */
+function rowsOf(prepared: Prepared, rows: SqlValue[][]): SqlRow[] {
+  // SQLite prepares a statement again when the schema changed (a newer process migrated it): a `SELECT *` may
+  // then have more columns than when its maker was built.
+  if (rows.length > 0 && rows[0]!.length !== prepared.columns.length) {
+    prepared.columns = prepared.statement.columns().map((column) => column.name);
+    prepared.row = rowMaker(prepared.columns);
   }
-  return row;
+  return rows.map(prepared.row);
+}
+
+/**
+ * An object literal compiled for these columns: every row of a statement gets one shape, built at the speed of
+ * a literal. The names are the store's own SQL's (a `__proto__` column would set the prototype).
+ */
+function rowMaker(columns: readonly string[]): (values: readonly SqlValue[]) => SqlRow {
+  const fields = columns.map((column, index) => `${JSON.stringify(column)}: values[${index}]`).join(', ');
+  return new Function('values', `return { ${fields} };`) as (values: readonly SqlValue[]) => SqlRow;
 }
 
 class ClientDriver implements SqlDriver {

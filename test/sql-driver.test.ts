@@ -1,0 +1,58 @@
+/**
+ * The two SQL drivers on a local file: rows are plain objects by column name whatever the driver, and the
+ * embedded driver's statements, prepared once, still answer rightly after another connection changed the schema.
+ */
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqlDriver, type SqlDriver } from '../engine/store/sql-driver.js';
+import { removeDir, tempDir } from './helpers.js';
+
+let dir: string;
+const opened: SqlDriver[] = [];
+
+beforeEach(() => {
+  dir = tempDir('delegate-sql-driver-');
+});
+
+afterEach(async () => {
+  for (const driver of opened.splice(0)) await driver.close();
+  removeDir(dir);
+});
+
+async function open(driver: 'embedded' | 'client'): Promise<SqlDriver> {
+  const opening = await openSqlDriver(`file:${path.join(dir, 'test.db')}`, { driver });
+  await opening.open();
+  opened.push(opening);
+  return opening;
+}
+
+describe.each(['embedded', 'client'] as const)('%s driver', (kind) => {
+  it('returns rows as objects by column name, and counts or returns the rows of a write with RETURNING', async () => {
+    const db = await open(kind);
+    await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n REAL)');
+    await db.run('INSERT INTO t (id, name, n) VALUES (?, ?, ?), (?, ?, ?)', [1, 'one', 1.5, 2, null, 2]);
+    expect(await db.all('SELECT * FROM t ORDER BY id')).toEqual([
+      { id: 1, name: 'one', n: 1.5 },
+      { id: 2, name: null, n: 2 },
+    ]);
+    expect(await db.all('SELECT count(*) AS n, max(n) AS top FROM t')).toEqual([{ n: 2, top: 2 }]);
+    expect(await db.all('SELECT * FROM t WHERE id = 3')).toEqual([]);
+    // A write that returns rows is counted by run and answered by all.
+    expect(await db.run('UPDATE t SET n = n + 1 RETURNING id')).toEqual({ changes: 2 });
+    expect(await db.all('UPDATE t SET n = 0 WHERE id = 1 RETURNING id, n')).toEqual([{ id: 1, n: 0 }]);
+  });
+
+});
+
+describe('embedded driver', () => {
+  // It keeps each statement prepared, with the names of its columns.
+  it('a statement it prepared before another connection added a column returns that column too', async () => {
+    const db = await open('embedded');
+    await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)');
+    await db.run("INSERT INTO t (id, name) VALUES (1, 'one')");
+    expect(await db.all('SELECT * FROM t')).toEqual([{ id: 1, name: 'one' }]);
+    const other = await open('embedded');
+    await other.run("ALTER TABLE t ADD COLUMN added TEXT NOT NULL DEFAULT 'yes'");
+    expect(await db.all('SELECT * FROM t')).toEqual([{ id: 1, name: 'one', added: 'yes' }]);
+  });
+});
