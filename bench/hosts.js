@@ -1,8 +1,8 @@
 /**
  * Runners sharing one database (issue 16, 17): N instant fake-claude tasks with 6 worker slots in all, spread
  * over 1, 2 or 3 `delegate serve` runners, on the embedded file (runners on one host) and on a real libSQL
- * server (sqld; each runner a host of its own, as on separate machines), once over HTTP (what a `libsql://` URL
- * means to @libsql/client in Node) and once over WebSockets (`ws://`). The baseline of each row is one runner
+ * server (sqld; each runner a host of its own, as on separate machines), once over WebSockets (what delegate makes
+ * of a `libsql://` URL) and once over HTTP (`http://`). The baseline of each row is one runner
  * with all 6 slots on the same database, measured in the same run.
  */
 import { spawn } from 'node:child_process';
@@ -29,7 +29,7 @@ async function freePort() {
   });
 }
 
-/** A fresh sqld in `dir`; resolves with its libsql:// (HTTP) and ws:// URLs and a stop function. */
+/** A fresh sqld in `dir`; resolves with its libsql:// (WebSockets) and http:// URLs and a stop function. */
 async function startSqld(dir) {
   const port = await freePort();
   const child = spawn(sqldBinary, ['--db-path', path.join(dir, 'data.sqld'), '--http-listen-addr', `127.0.0.1:${port}`, '--no-welcome'], { stdio: 'ignore' });
@@ -43,7 +43,6 @@ async function startSqld(dir) {
   return {
     url: `libsql://127.0.0.1:${port}?tls=0`,
     httpUrl: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}`,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -62,7 +61,7 @@ async function measure(database, runners) {
       const dataDir = server ? path.join(root, `host-${i}`) : root;
       mkdirSync(dataDir, { recursive: true });
       const env = { ...benchEnv(dataDir, SLOTS / runners), FAKE_CLAUDE_LOG: path.join(root, 'fake-claude.jsonl') };
-      return server ? { ...env, DELEGATE_DATABASE_URL: database === 'sqld-ws' ? server.wsUrl : server.url, DELEGATE_HOST_ID: `host-${i}` } : env;
+      return server ? { ...env, DELEGATE_DATABASE_URL: database === 'sqld-http' ? server.httpUrl : server.url, DELEGATE_HOST_ID: `host-${i}` } : env;
     };
     engine = await openEngine(envOf(0));
     const { store, service } = engine;
@@ -136,8 +135,8 @@ async function idleRequests() {
 }
 
 export async function hosts() {
-  const databases = existsSync(sqldBinary) ? ['file', 'sqld', 'sqld-ws'] : ['file'];
-  const labels = { file: 'embedded file, one host', sqld: 'sqld over HTTP (libsql://)', 'sqld-ws': 'sqld over WebSockets (ws://)' };
+  const databases = existsSync(sqldBinary) ? ['file', 'sqld', 'sqld-http'] : ['file'];
+  const labels = { file: 'embedded file, one host', sqld: 'sqld over WebSockets (libsql://)', 'sqld-http': 'sqld over HTTP (http://)' };
   const rows = [];
   const throughputs = new Map();
   for (const database of databases) {
@@ -176,7 +175,7 @@ export async function hosts() {
       'all tasks queued in one transaction while the runners idle; wall = submit → last task ended; every task completed and its agent started once',
       idle === null ? 'idle runner: not measured (no sqld)' : `an idle runner on sqld sends ${idle.value.toFixed(1)} requests/s (over HTTP through a counting proxy, ${IDLE_MS / 1000} s after it settled): watch, heartbeat and lease renewal, recovery sweep, timers`,
       databases.includes('sqld')
-        ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), each runner a host of its own (DELEGATE_HOST_ID, data dir); libsql://…?tls=0 is HTTP in Node, one request per statement; ws:// keeps one WebSocket per runner, each statement a lighter message on it'
+        ? 'sqld: the official libsql-server binary (scripts/ensure-sqld.js), each runner a host of its own (DELEGATE_HOST_ID, data dir); libsql://…?tls=0 keeps one WebSocket per runner (ws://), each statement a message on it; http:// is one request per statement'
         : 'sqld skipped: no binary (node scripts/ensure-sqld.js)',
     ],
   );

@@ -173,8 +173,8 @@ describe('chaos', () => {
       // Each host its own data dir (logs, run files) and name; one fake-claude log to check overlaps across hosts.
       const envOf = (runner: number): NodeJS.ProcessEnv => ({
         ...testEnv(path.join(root, `host-${runner}`), chaosEnv),
-        // CHAOS_WS=1: the same over WebSockets (ws://), which a runner may be given instead of libsql:// (HTTP).
-        DELEGATE_DATABASE_URL: process.env.CHAOS_WS ? server.httpUrl.replace('http://', 'ws://') : server.url,
+        // libsql:// speaks WebSockets; CHAOS_HTTP=1 runs the same over HTTP (http://).
+        DELEGATE_DATABASE_URL: process.env.CHAOS_HTTP ? server.httpUrl : server.url,
         DELEGATE_HOST_ID: `host-${runner}`,
         FAKE_CLAUDE_LOG: path.join(root, 'fake-claude.jsonl'),
       });

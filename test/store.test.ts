@@ -23,14 +23,14 @@ exerciseStore('embedded libsql, file', fileFactory('embedded'));
 exerciseStore('embedded libsql, :memory:', () => ({ open: () => openStore(':memory:'), second: null, cleanup: () => undefined }));
 exerciseStore('@libsql/client, file', fileFactory('client'));
 
-// The same contract on a real libSQL server, over WebSockets (`ws://`) and over HTTP (`libsql://`): one fresh sqld
-// per test (it starts in ~15 ms).
+// The same contract on a real libSQL server, over WebSockets (`libsql://`) and over HTTP (`http://`): one fresh
+// sqld per test (it starts in ~15 ms).
 if (sqldAvailable) {
-  for (const protocol of ['ws', 'libsql'] as const) {
+  for (const protocol of ['libsql', 'http'] as const) {
     exerciseStore(`@libsql/client, sqld server, ${protocol}://`, () => {
       let server: SqldServer | null = null;
-      // libsql:// is what users write (HTTP underneath); ws:// speaks WebSockets.
-      const urlOf = (running: SqldServer) => (protocol === 'ws' ? running.httpUrl.replace('http://', 'ws://') : running.url);
+      // libsql:// is what users write (WebSockets underneath); http:// is for proxies that do not pass them.
+      const urlOf = (running: SqldServer) => (protocol === 'http' ? running.httpUrl : running.url);
       return {
         open: async () => {
           server = await startSqld();
