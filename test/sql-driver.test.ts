@@ -2,10 +2,11 @@
  * The two SQL drivers on a local file: rows are plain objects by column name whatever the driver, and the
  * embedded driver's statements, prepared once, still answer rightly after another connection changed the schema.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlDriver, type SqlDriver } from '../engine/store/sql-driver.js';
-import { removeDir, tempDir } from './helpers.js';
+import { eventually, removeDir, tempDir } from './helpers.js';
 
 let dir: string;
 const opened: SqlDriver[] = [];
@@ -54,5 +55,17 @@ describe('embedded driver', () => {
     const other = await open('embedded');
     await other.run("ALTER TABLE t ADD COLUMN added TEXT NOT NULL DEFAULT 'yes'");
     expect(await db.all('SELECT * FROM t')).toEqual([{ id: 1, name: 'one', added: 'yes' }]);
+  });
+
+  it('checkpoints the log once idle after some commits, not in a commit', async () => {
+    const db = await open('embedded');
+    const file = path.join(dir, 'test.db');
+    await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)');
+    // 40 commits of ~8 KB: ~80 pages, far from the 4000 at which a COMMIT would checkpoint.
+    for (let i = 0; i < 40; i++) await db.write((tx) => tx.run('INSERT INTO t (body) VALUES (?)', [new Uint8Array(8000).fill(i)]));
+    // In WAL mode the database file only changes when a checkpoint copies the pages into it.
+    expect(statSync(file).size).toBeLessThan(40 * 8000);
+    await eventually(() => statSync(file).size >= 40 * 8000, 5_000, 50);
+    expect(await db.all('SELECT count(*) AS n FROM t')).toEqual([{ n: 40 }]);
   });
 });
