@@ -5,7 +5,6 @@
  * missed-run policy does with the late ones, whether the previous run still blocks a new one — and what the
  * firing writes with its step. Nothing here writes or runs anything.
  */
-import { initialTransition, transition } from 'xstate';
 import {
   finishedScheduleStates,
   scheduleMachine,
@@ -20,6 +19,7 @@ import {
 import { nextSlot, slotsThrough, type SlotRule } from './schedule-slots.js';
 import type { NewScheduleRun, ScheduleFiring, ScheduleRecord, ScheduleStep } from './store/schedule-records.js';
 import type { NewTask } from './store/store.js';
+import { pureTransitions } from './pure-transition.js';
 import { splitActions, type RawAction } from './step-actions.js';
 import { decideSubmit } from './task-steps.js';
 
@@ -45,9 +45,11 @@ function toStep(eventType: string, next: ScheduleSnapshot, actions: readonly Raw
   };
 }
 
+const scheduleTransitions = pureTransitions(scheduleMachine);
+
 /** The step that creates a schedule: `active`, with its first timer armed. */
 export function decideCreate(input: ScheduleInput): ScheduleStep {
-  const [initial, actions] = initialTransition(scheduleMachine, input);
+  const [initial, actions] = scheduleTransitions.initialTransition(input);
   return toStep('CREATE', initial, actions as readonly RawAction[], input.at).step;
 }
 
@@ -60,7 +62,7 @@ export function scheduleSnapshotOf(schedule: ScheduleRecord): ScheduleSnapshot {
 export function decideScheduleEvent(schedule: ScheduleRecord, event: ScheduleEvent, now: number): DecidedScheduleStep | null {
   const snapshot = scheduleSnapshotOf(schedule);
   if (!scheduleStepAccepted(snapshot, event)) return null;
-  const [next, actions] = transition(scheduleMachine, snapshot, event);
+  const [next, actions] = scheduleTransitions.transition(snapshot, event);
   const decided = toStep(event.type, next, actions as readonly RawAction[], now);
   // A schedule that ends can never run again, so what follows it can never fire: it is cancelled, saying why.
   const value = decided.step.snapshot.value;

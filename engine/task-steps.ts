@@ -5,7 +5,6 @@
  * `raise`s and `cancel`s). What is left of the returned actions are the effects to run after the commit.
  * Nothing here writes or runs anything.
  */
-import { initialTransition, transition } from 'xstate';
 import {
   taskMachine,
   taskStepAccepted,
@@ -15,6 +14,7 @@ import {
   type TaskEvent as TaskMachineEvent,
   type TaskSnapshot,
 } from '../actors/task.machine.js';
+import { pureTransitions } from './pure-transition.js';
 import { splitActions, type RawAction } from './step-actions.js';
 import type { DependantDecider, TaskColumns, TaskRecord, TaskStep } from './store/store.js';
 
@@ -48,6 +48,8 @@ function toStep(event: TaskMachineEvent, next: TaskSnapshot, actions: readonly R
   return { step: { event: event.type, snapshot: { value, context }, set, timers }, actions: effects };
 }
 
+const taskTransitions = pureTransitions(taskMachine);
+
 /** The step that creates a task: `queued`, then at once `waiting`/`ready` (or `failed` when a dependency already failed). */
 export function decideSubmit(
   task: Pick<TaskRecord, 'timeoutMs' | 'startDelayMs'>,
@@ -57,27 +59,10 @@ export function decideSubmit(
   maxRecoveries = defaultMaxRecoveries,
 ): TaskStep {
   const event: TaskMachineEvent = failedDependency ? { type: 'DEPENDENCY_FAILED', dependencyId: failedDependency } : { type: 'SUBMIT' };
-  const key = `${pendingDeps} ${maxRecoveries} ${task.timeoutMs} ${task.startDelayMs} ${failedDependency ?? ''}`;
-  let submitted = submitTransitions.get(key);
-  if (!submitted) {
-    const [initial] = initialTransition(taskMachine, { pendingDeps, maxRecoveries, timeoutMs: task.timeoutMs, startDelayMs: task.startDelayMs });
-    const [next, actions] = transition(taskMachine, initial, event);
-    // Shared by every task submitted with the same inputs: frozen, so a step that changed it would throw.
-    Object.freeze(next.context);
-    submitted = { next, actions: actions as readonly RawAction[] };
-    if (submitTransitions.size >= maxSubmitTransitions) submitTransitions.clear();
-    submitTransitions.set(key, submitted);
-  }
-  return toStep(event, submitted.next, submitted.actions, {}, now).step;
+  const [initial] = taskTransitions.initialTransition({ pendingDeps, maxRecoveries, timeoutMs: task.timeoutMs, startDelayMs: task.startDelayMs });
+  const [next, actions] = taskTransitions.transition(initial, event);
+  return toStep(event, next, actions as readonly RawAction[], {}, now).step;
 }
-
-/**
- * The submit transition by its inputs, which are all it depends on (`now` only places its timers). Creating an
- * actor for `initialTransition` costs ~0.3–0.5 ms, paid by every DelegateTask, every task of a graph and every
- * schedule firing; a process sees few distinct inputs (the default timeout, no start delay, 0 or n pending).
- */
-const submitTransitions = new Map<string, { next: TaskSnapshot; actions: readonly RawAction[] }>();
-const maxSubmitTransitions = 256;
 
 /**
  * Restore the task's statechart from its row. Limits that snapshots written before they were part of the
@@ -96,7 +81,7 @@ export function taskSnapshotOf(task: TaskRecord): TaskSnapshot {
 export function decideTaskEvent(task: TaskRecord, event: TaskMachineEvent, now: number, extra: TaskColumns = {}): DecidedStep | null {
   const snapshot = taskSnapshotOf(task);
   if (!taskStepAccepted(snapshot, event)) return null;
-  const [next, actions] = transition(taskMachine, snapshot, event);
+  const [next, actions] = taskTransitions.transition(snapshot, event);
   return toStep(event, next, actions as readonly RawAction[], extra, now);
 }
 
