@@ -413,6 +413,26 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect((await store.listTasks({ states: ['ready'], after: afterFirst, limit: 10 })).map((task) => task.id)).toEqual(newestFirst.slice(2));
     });
 
+    it('appends a batch of node events in the order given, with ids that follow each other', async () => {
+      const start = await store.lastEventId();
+      const batch = Array.from({ length: 7 }, (_, i) => ({
+        at: 5000 + i,
+        actorId: `node-a/slot-${i % 2}`,
+        kind: 'slot' as const,
+        type: i % 2 ? ('slot:busy' as const) : ('slot:idle' as const),
+        from: null,
+        to: i % 2 ? 'busy' : 'idle',
+        cause: `E${i}`,
+        nodeId: 'node-a',
+        attempt: i,
+        detail: i === 3 ? null : `d${i}`,
+      }));
+      await store.recordNodeActors(batch, []);
+      const read = await store.eventsAfter(start, {}, 100);
+      expect(read.map((event) => event.id)).toEqual(batch.map((_, i) => start + 1 + i));
+      expect(read.map(({ id: _id, ...event }) => event)).toEqual(batch);
+    });
+
     it('reads the newest events of one actor, and the snapshots of registered nodes only', async () => {
       const a = await insert(store, 1000);
       await insert(store, 1001);

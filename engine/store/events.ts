@@ -13,17 +13,32 @@ export const eventsKept = 100_000;
 /** Trim every this many inserts, so trimming costs one indexed delete per thousand events. */
 const trimEvery = 1000;
 
-/** Append events in the caller's transaction; returns them with their ids. */
+/** Rows per INSERT: 10 values each, well under SQLite's limit on bound values. */
+const rowsPerInsert = 500;
+
+/**
+ * Append events in the caller's transaction; returns them with their ids. One INSERT for many rows: a node's
+ * journal writes a batch of slot events per flush, and on a server each statement is a round trip made while
+ * the transaction holds the write lock.
+ */
 export async function appendEvents(tx: SqlExecutor, events: readonly NewEngineEvent[]): Promise<EngineEvent[]> {
   const written: EngineEvent[] = [];
-  for (const event of events) {
+  for (let start = 0; start < events.length; start += rowsPerInsert) {
+    const chunk = events.slice(start, start + rowsPerInsert);
+    const row = `(${placeholders(10)})`;
     const rows = await tx.all(
-      `INSERT INTO events (at, actor_id, kind, type, from_state, to_state, cause, node_id, attempt, detail) VALUES (${placeholders(10)}) RETURNING id`,
-      [event.at, event.actorId, event.kind, event.type, event.from, event.to, event.cause, event.nodeId, event.attempt, event.detail],
+      `INSERT INTO events (at, actor_id, kind, type, from_state, to_state, cause, node_id, attempt, detail) VALUES ${chunk.map(() => row).join(', ')} RETURNING id`,
+      chunk.flatMap((event) => [event.at, event.actorId, event.kind, event.type, event.from, event.to, event.cause, event.nodeId, event.attempt, event.detail]),
     );
-    const id = Number(rows[0]?.id ?? 0);
-    if (id % trimEvery === 0) await tx.run(`DELETE FROM events WHERE id <= ?`, [id - eventsKept]);
-    written.push({ ...event, id });
+    // RETURNING gives no order; AUTOINCREMENT numbers the rows of one statement upwards in the order written.
+    const ids = rows.map((inserted) => Number(inserted.id)).sort((a, b) => a - b);
+    chunk.forEach((event, index) => written.push({ ...event, id: ids[index]! }));
+    const first = ids[0]!;
+    const last = ids.at(-1)!;
+    // Trim when the ids crossed a multiple of trimEvery.
+    if (Math.floor(last / trimEvery) > Math.floor((first - 1) / trimEvery)) {
+      await tx.run(`DELETE FROM events WHERE id <= ?`, [last - eventsKept]);
+    }
   }
   return written;
 }
