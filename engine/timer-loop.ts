@@ -77,7 +77,9 @@ export class TimerLoop {
     let next: number | null = null;
     try {
       const batch = this.options.batch ?? 100;
-      for (;;) {
+      // Every local commit pokes the loop, and most rounds find nothing due: then one read is the whole round.
+      next = await this.store.nextTimerDueAt();
+      while (next !== null && next <= this.clock.now() && !this.#stopped) {
         const due = await this.store.claimDueTimers(this.nodeId, this.clock.now(), this.options.lockMs, batch);
         if (due.length > 0) {
           try {
@@ -87,9 +89,10 @@ export class TimerLoop {
             this.log.error('timer delivery failed', { timers: due.length, error: String(error) });
           }
         }
-        if (due.length < batch || this.#stopped) break;
+        next = await this.store.nextTimerDueAt();
+        // Claimed by another node meanwhile: its lock is in `next`.
+        if (due.length === 0) break;
       }
-      next = await this.store.nextTimerDueAt();
     } catch (error) {
       this.log.error('timer loop failed; retrying', { error: String(error) });
     }
