@@ -95,6 +95,8 @@ export class TimerLoop {
       }
     } catch (error) {
       this.log.error('timer loop failed; retrying', { error: String(error) });
+      // Not a due time read before the failure: a claim that keeps failing would be retried at once, for ever.
+      next = null;
     }
     if (this.#stopped) return;
     const wait = next === null ? this.options.fallbackMs : Math.min(this.options.fallbackMs, Math.max(0, next - this.clock.now()));

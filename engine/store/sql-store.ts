@@ -195,10 +195,8 @@ export class SqlStore implements Store {
     return timers.nextTimerDueAt(this.db);
   }
 
-  async claimDueTimers(nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]> {
-    // Most rounds find nothing due: look first without the write lock.
-    const next = await timers.nextTimerDueAt(this.db);
-    if (next === null || next > now) return [];
+  claimDueTimers(nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]> {
+    // The timer loop only claims once nextTimerDueAt says something is due.
     return this.db.write((tx) => timers.claimDueTimers(tx, nodeId, now, lockMs, limit));
   }
 
