@@ -13,8 +13,11 @@ export const eventsKept = 100_000;
 /** Trim every this many inserts, so trimming costs one indexed delete per thousand events. */
 const trimEvery = 1000;
 
-/** Rows per INSERT: 10 values each, well under SQLite's limit on bound values. */
-const rowsPerInsert = 500;
+/**
+ * Rows per INSERT, largest first: a batch is written as few statements of these sizes, so a connection prepares
+ * and keeps at most four of them (one per size), whatever the batch sizes are.
+ */
+const insertSizes = [64, 16, 4, 1];
 
 /**
  * Append events in the caller's transaction; returns them with their ids. One INSERT for many rows: a node's
@@ -23,9 +26,11 @@ const rowsPerInsert = 500;
  */
 export async function appendEvents(tx: SqlExecutor, events: readonly NewEngineEvent[]): Promise<EngineEvent[]> {
   const written: EngineEvent[] = [];
-  for (let start = 0; start < events.length; start += rowsPerInsert) {
-    const chunk = events.slice(start, start + rowsPerInsert);
-    const row = `(${placeholders(10)})`;
+  const row = `(${placeholders(10)})`;
+  for (let start = 0; start < events.length; ) {
+    const size = insertSizes.find((rows) => rows <= events.length - start)!;
+    const chunk = events.slice(start, start + size);
+    start += size;
     const rows = await tx.all(
       `INSERT INTO events (at, actor_id, kind, type, from_state, to_state, cause, node_id, attempt, detail) VALUES ${chunk.map(() => row).join(', ')} RETURNING id`,
       chunk.flatMap((event) => [event.at, event.actorId, event.kind, event.type, event.from, event.to, event.cause, event.nodeId, event.attempt, event.detail]),
