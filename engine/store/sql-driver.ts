@@ -324,6 +324,9 @@ function toArgs(args: readonly SqlValue[] | undefined): SqlValue[] {
  * load that never pauses (fewer, larger checkpoints; ~16 MB of log at most between them).
  */
 const walAutocheckpointPages = 4000;
+const walSizeLimitBytes = 4 * 1024 * 1024;
+/** How often a read outside a transaction looks whether the schema changed (see EmbeddedDriver.checkSchema). */
+const schemaCheckMs = 1000;
 const idleCheckpointMs = 250;
 const idleCheckpointCommits = 32;
 
@@ -334,6 +337,9 @@ class EmbeddedDriver implements SqlDriver {
   private readonly mutex = new Mutex();
   private readonly busy: BusyWait;
   readonly label: string;
+  /** SQLite's schema cookie as this connection last read it, and when (see checkSchema). */
+  private schemaVersion: number | null = null;
+  private schemaCheckedAt = 0;
   /** Commits since this connection last checkpointed. */
   private commits = 0;
   /** Fires once no statement has run for idleCheckpointMs; refreshed by each. */
@@ -365,6 +371,8 @@ class EmbeddedDriver implements SqlDriver {
         this.db.exec('PRAGMA synchronous = NORMAL');
         this.db.exec('PRAGMA foreign_keys = ON');
         this.db.exec(`PRAGMA wal_autocheckpoint = ${walAutocheckpointPages}`);
+        // A log that grew under load is cut back to this when it next starts over, not kept at its largest.
+        this.db.exec(`PRAGMA journal_size_limit = ${walSizeLimitBytes}`);
       }),
     );
   }
@@ -380,14 +388,33 @@ class EmbeddedDriver implements SqlDriver {
     }
   }
 
+  /**
+   * Rows are named by the columns a statement had when it was first read (see rowsOf). SQLite prepares a
+   * statement again when another connection changed the schema (a newer delegate migrated it), and a `SELECT *`
+   * may then have other columns, in the same number. So the schema cookie is read at the start of every write
+   * transaction (the schema cannot change while it holds the lock), and before a read outside one at most once
+   * a second; when it moved, every statement's names are read again. Reading it costs about half a small query.
+   */
+  private checkSchema(always: boolean): void {
+    const now = Date.now();
+    if (!always && now - this.schemaCheckedAt < schemaCheckMs) return;
+    this.schemaCheckedAt = now;
+    const version = (this.prepared('PRAGMA schema_version').statement.all() as number[][])[0]![0]!;
+    if (this.schemaVersion !== null && version !== this.schemaVersion) {
+      for (const prepared of this.statements.values()) prepared.columns = [];
+    }
+    this.schemaVersion = version;
+  }
+
   private checkpointAtIdle(): Promise<void> {
     this.idle = undefined;
+    // Now, not once the mutex is free: a statement meanwhile must not arm a second checkpoint.
+    this.commits = 0;
     return this.mutex.run(async () => {
       if (this.closed) return;
       try {
         // PASSIVE: copies what no reader still needs, without waiting for any reader or writer.
         this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
-        this.commits = 0;
       } catch {
         // Only upkeep (another process may be checkpointing): the next idle moment, or a COMMIT, does it.
       }
@@ -430,6 +457,7 @@ class EmbeddedDriver implements SqlDriver {
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
     return this.mutex.run(() =>
       this.busy.run(async () => {
+        this.checkSchema(false);
         const rows = await this.executor.all(sql, args);
         this.ran(false);
         return rows;
@@ -440,6 +468,7 @@ class EmbeddedDriver implements SqlDriver {
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
     return this.mutex.run(() =>
       this.busy.run(async () => {
+        this.checkSchema(false);
         // Outside a transaction, `run` is how a change is made (an update of a run's pid, its session).
         const result = await this.executor.run(sql, args);
         this.ran(true);
@@ -453,6 +482,7 @@ class EmbeddedDriver implements SqlDriver {
       this.busy.run(async () => {
         this.db.exec('BEGIN IMMEDIATE');
         try {
+          this.checkSchema(true);
           const result = await fn(this.executor);
           this.db.exec('COMMIT');
           this.ran(true);
@@ -486,7 +516,7 @@ interface Prepared {
   statement: Database.Statement<unknown[]>;
   /** It returns rows (a SELECT, or a write with RETURNING). libsql's getter is a native call, so it is read once. */
   reader: boolean;
-  /** The names of a reader's columns, as of the last rows read. */
+  /** The names of a reader's columns, as of the last rows read; emptied when the schema changed. */
   columns: string[];
   /** A row object of a reader's raw values, by column name. */
   row: (values: readonly SqlValue[]) => SqlRow;
@@ -499,8 +529,7 @@ function argsOf(args: readonly SqlValue[] | undefined): SqlValue[] {
 
 /** A reader's raw rows as objects by column name. */
 function rowsOf(prepared: Prepared, rows: SqlValue[][]): SqlRow[] {
-  // SQLite prepares a statement again when the schema changed (a newer process migrated it): a `SELECT *` may
-  // then have more columns than when its maker was built.
+  // Names not read yet, cleared by checkSchema, or a row of another width than they: read them (again).
   if (rows.length > 0 && rows[0]!.length !== prepared.columns.length) {
     prepared.columns = prepared.statement.columns().map((column) => column.name);
     prepared.row = rowMaker(prepared.columns);
