@@ -186,6 +186,15 @@ function readCommand(env: NodeJS.ProcessEnv): string[] | undefined {
   return value as string[];
 }
 
+function hasExplicitPort(url: string): boolean {
+  try {
+    return new URL(url).port !== '';
+  } catch {
+    // Not parsed here: the client says what is wrong with it.
+    return true;
+  }
+}
+
 /** Read and validate the configuration; throws UsageError('invalid_config') naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig {
   const dataDir = path.resolve(env.DELEGATE_DATA_DIR?.trim() || path.join(os.homedir(), '.delegate'));
@@ -199,6 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DelegateConfig
       'invalid_config',
       `DELEGATE_DATABASE_URL=${JSON.stringify(databaseUrl)}: expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)`,
     );
+  }
+  // Without TLS there is no default port to assume (engine/store/sql-driver.ts makes this ws://, which means 80).
+  if (databaseUrl.startsWith('libsql://') && /[?&]tls=0(&|$)/.test(databaseUrl) && !hasExplicitPort(databaseUrl)) {
+    throw new UsageError('invalid_config', `DELEGATE_DATABASE_URL=${JSON.stringify(redactDatabaseUrl(databaseUrl))}: a libsql:// URL with tls=0 needs its port, e.g. libsql://server:8080?tls=0`);
   }
   const max = Number.MAX_SAFE_INTEGER;
   const maxWorkersRaw = env.DELEGATE_MAX_WORKERS?.trim();

@@ -114,6 +114,7 @@ describe('configuration from the environment', () => {
     ['DELEGATE_NOTIFY_COMMAND', '[""]', 'expected a JSON array of strings, the program first'],
     ['DELEGATE_NOTIFY_WEBHOOK', 'ftp://files.example.com/drop', 'DELEGATE_NOTIFY_WEBHOOK: expected an http:// or https:// URL, not ftp:'],
     ['DELEGATE_DATABASE_URL', 'postgres://x', 'DELEGATE_DATABASE_URL="postgres://x": expected a file: URL (embedded) or a libsql://, https:// URL (libSQL server)'],
+    ['DELEGATE_DATABASE_URL', 'libsql://db.internal?tls=0', 'DELEGATE_DATABASE_URL="libsql://db.internal?tls=0": a libsql:// URL with tls=0 needs its port, e.g. libsql://server:8080?tls=0'],
   ])('rejects %s=%s with a message naming the variable and its range', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
