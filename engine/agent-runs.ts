@@ -11,7 +11,7 @@ import { failedToStart, type LaunchPlan } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import type { AgentPool, LaunchHandle } from './pool/agent-pool.js';
 import { ChildCommand, type RunOutcome } from './pool/protocol.js';
-import { removeRunDirLater } from './pool/run-files.js';
+import { removeRunDir } from './pool/run-files.js';
 import { commitOutcome, runEndOf } from './run-outcome.js';
 import type { Store, TaskRecord } from './store/store.js';
 import type { TaskActors } from './task-actors.js';
@@ -194,7 +194,11 @@ export class AgentRuns {
   }
 
   #removeFiles(taskId: string, attempt: number): void {
-    this.#track(removeRunDirLater(this.deps.logDir, taskId, attempt), 'remove a run directory', taskId);
+    try {
+      removeRunDir(this.deps.logDir, taskId, attempt);
+    } catch (error) {
+      this.deps.log.warn('could not remove a run directory', { task: taskId, error: String(error) });
+    }
   }
 
   #owned(attempt: number): (task: TaskRecord) => boolean {

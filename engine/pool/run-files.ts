@@ -14,8 +14,7 @@
  * in `started.json`: such a run is live while that process (the run row's pid) is.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentCommand } from '../agent.js';
@@ -160,15 +159,24 @@ export function runLiveness(runDir: string, recorded: ProcessRef | null, now = D
   return 'gone';
 }
 
-/** Remove a run's files once its end is committed (they hold its prompt; the task's logs stay). */
-export function removeRunDir(logDir: string, taskId: string, attempt: number): void {
-  rmSync(runDirOf(logDir, taskId, attempt), { recursive: true, force: true });
-}
-
 /**
- * removeRunDir off the event loop: a run's end is followed by the next claim, and the six unlinks and the rmdir
- * took ~2.5 ms of the runner's main thread per run.
+ * Remove a run's files once its end is committed (they hold its prompt; the task's logs stay). Its files are
+ * known, so they are unlinked by name: a recursive rm lists and stats each first, and the promise one cost ~1 ms
+ * of CPU per run on its thread hops, 3× the sync calls (the runner ends a run every few ms when tasks are short).
+ * Anything else in the directory (a temporary file of a writer that died) falls back to the recursive rm.
  */
-export function removeRunDirLater(logDir: string, taskId: string, attempt: number): Promise<void> {
-  return rm(runDirOf(logDir, taskId, attempt), { recursive: true, force: true });
+export function removeRunDir(logDir: string, taskId: string, attempt: number): void {
+  const runDir = runDirOf(logDir, taskId, attempt);
+  for (const file of Object.values(runFiles(runDir))) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // Not written in this run (no progress yet, never started), or the directory is gone already.
+    }
+  }
+  try {
+    rmdirSync(runDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(runDir, { recursive: true, force: true });
+  }
 }
