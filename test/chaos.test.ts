@@ -96,7 +96,7 @@ async function chaos(setup: ChaosSetup, scope: Scope): Promise<void> {
     const stuck = rows.filter((row) => row!.state === 'running' || row!.state === 'ready').slice(0, 5).map((row) => `${row!.id} ${row!.state} owner=${row!.owner} attempt=${row!.attempt}`);
     throw new Error(`${String(error)} (${setup.label}): ${JSON.stringify(Object.fromEntries(byState))}; ${stuck.join('; ')}`);
   });
-  console.log(`chaos (${setup.label}): all tasks ended ${Math.round((Date.now() - started) / 1000)} s after the runners started`);
+  console.log(`chaos (${setup.label}): all tasks ended ${Math.round((Date.now() - started) / 1000)} s after the last of the ${kills} kills`);
   const notCompleted = finished.filter((row) => row!.state !== 'completed').map((row) => `${row!.id} ${row!.state} ${row!.failReason} ${row!.error}`);
   expect(notCompleted.slice(0, 5).join("\n") + ` (${notCompleted.length} in all)`).toBe(" (0 in all)");
 

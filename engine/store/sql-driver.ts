@@ -697,8 +697,8 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
  * The URL @libsql/client gets for a server: a `libsql://` URL speaks WebSockets (`wss://`, or `ws://` with
  * `?tls=0`), where the client on Node would pick HTTP. A runner sends many small statements, and each statement
  * of an interactive transaction is a round trip while it holds the server's write lock: one runner on a local
- * sqld ran 7.0–9.2 tasks/s over WebSockets against 4.2–5.7 over HTTP, and the chaos test's tasks ended 8–12 s
- * after its runners started against ~50 s. `http(s)://` URLs keep HTTP, for proxies that do not pass WebSockets.
+ * sqld ran 7.0–9.2 tasks/s over WebSockets against 4.2–5.7 over HTTP, and the chaos test's tasks were done
+ * 2–13 s after its last kill against ~50 s. `http(s)://` URLs keep HTTP, for proxies that do not pass WebSockets.
  */
 function remoteClientUrl(url: string): string {
   if (!url.startsWith('libsql://')) return url;
