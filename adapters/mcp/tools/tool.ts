@@ -6,9 +6,9 @@
  *
  * Validation is done here, not by the SDK. The SDK's `registerTool` parses the arguments against the registered
  * schema before the handler and answers bad ones with "MCP error -32602: Input validation error: …" and a JSON
- * dump of zod issues. So each tool registers a schema that accepts any object but carries the real JSON Schema
- * as zod metadata (zod merges `.meta()` into its JSON Schema output, which is what tools/list sends), and the
- * handler parses with the real schema: bad input becomes `isError: true` with the engine's one-line message.
+ * dump of zod issues. So each tool registers a schema that accepts any object but whose JSON Schema (what
+ * tools/list sends) is the real one, and the handler parses with the real schema: bad input becomes
+ * `isError: true` with the engine's one-line message.
  *
  * The output schema is registered the same way. The SDK would otherwise parse every result against it, and that
  * was a third of a TaskStatus page's time on the server (and its garbage): a check of this code, not of the
@@ -180,10 +180,21 @@ function toolError(message: string): CallToolResult {
 /**
  * A schema that accepts any object (so the SDK's own validation never answers for us, nor spends time on it) and
  * whose JSON Schema is that of `schema` (so clients still see the exact types, enums, ranges and descriptions).
+ * Converted on the first tools/list through zod's own hook for a schema's JSON Schema, not at registration: the
+ * 30 conversions were ~25 ms of every server's start, before it could answer initialize.
  */
 function acceptingAnyObjectPublishing(schema: z.ZodObject, io: 'input' | 'output'): z.ZodType<Record<string, unknown>> {
-  const { $schema: _dialect, ...published } = z.toJSONSchema(schema, { target: 'draft-7', io });
-  return z.looseObject({}).meta(published);
+  let published: Record<string, unknown> | undefined;
+  const accepting = z.looseObject({});
+  accepting._zod.toJSONSchema = () => {
+    if (!published) {
+      const { $schema: _dialect, ...converted } = z.toJSONSchema(schema, { target: 'draft-7', io });
+      published = converted;
+    }
+    // A copy: the conversion that asked for it may add to what it gets.
+    return structuredClone(published);
+  };
+  return accepting;
 }
 
 /** A whole number in a range, with one-line messages like the engine's. */
