@@ -454,27 +454,25 @@ class EmbeddedDriver implements SqlDriver {
     },
   };
 
-  all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
+  /** One statement outside a transaction; `wrote`: whether it makes a change (for the idle checkpoint). */
+  private single<T>(wrote: boolean, statement: () => Promise<T>): Promise<T> {
     return this.mutex.run(() =>
       this.busy.run(async () => {
         this.checkSchema(false);
-        const rows = await this.executor.all(sql, args);
-        this.ran(false);
-        return rows;
+        const result = await statement();
+        this.ran(wrote);
+        return result;
       }),
     );
   }
 
+  all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]> {
+    return this.single(false, () => this.executor.all(sql, args));
+  }
+
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.run(() =>
-      this.busy.run(async () => {
-        this.checkSchema(false);
-        // Outside a transaction, `run` is how a change is made (an update of a run's pid, its session).
-        const result = await this.executor.run(sql, args);
-        this.ran(true);
-        return result;
-      }),
-    );
+    // Outside a transaction, `run` is how a change is made (an update of a run's pid, its session).
+    return this.single(true, () => this.executor.run(sql, args));
   }
 
   write<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
