@@ -312,9 +312,6 @@ class ServerWait {
   }
 }
 
-function toArgs(args: readonly SqlValue[] | undefined): SqlValue[] {
-  return args ? [...args] : [];
-}
 
 /**
  * WAL checkpoints at idle. SQLite checkpoints in the COMMIT that takes the log past `wal_autocheckpoint` pages
@@ -520,7 +517,10 @@ interface Prepared {
   row: (values: readonly SqlValue[]) => SqlRow;
 }
 
-/** The statement's parameters: one array, which libsql binds as it is (spread arguments are copied twice). */
+/**
+ * A statement's parameters as both drivers take them: the caller's array itself, which neither changes (passed
+ * to libsql as spread arguments, they were copied twice).
+ */
 function argsOf(args: readonly SqlValue[] | undefined): SqlValue[] {
   return (args ?? []) as SqlValue[];
 }
@@ -598,7 +598,7 @@ class ClientDriver implements SqlDriver {
   private executor(target: Client | Transaction): SqlExecutor {
     return {
       all: async (sql, args) => {
-        const result = await this.request(() => target.execute({ sql, args: toArgs(args) as InValue[] }));
+        const result = await this.request(() => target.execute({ sql, args: argsOf(args) as InValue[] }));
         return result.rows.map((row) => {
           const out: SqlRow = {};
           for (const column of result.columns) out[column] = row[column] as SqlValue;
@@ -606,7 +606,7 @@ class ClientDriver implements SqlDriver {
         });
       },
       run: async (sql, args) => {
-        const result = await this.request(() => target.execute({ sql, args: toArgs(args) as InValue[] }));
+        const result = await this.request(() => target.execute({ sql, args: argsOf(args) as InValue[] }));
         // With RETURNING, rowsAffected is 0 (stack.md §3): count returned rows instead.
         return { changes: result.columns.length > 0 ? result.rows.length : result.rowsAffected };
       },
