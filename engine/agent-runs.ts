@@ -42,7 +42,7 @@ export interface AgentRunsDeps {
 /** The agent runs of one node. */
 export class AgentRuns {
   readonly #runs = new Map<string, LocalRun>();
-  /** Writes started from launcher callbacks, which shutdown waits for before it closes the store. */
+  /** Writes started from launcher callbacks (and run directories being removed), which shutdown waits for before it closes the store. */
   readonly #writes = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: AgentRunsDeps) {}
@@ -193,12 +193,9 @@ export class AgentRuns {
     if (result.committed) this.deps.log.info('task handed back', { task: taskId, attempt });
   }
 
+  /** Tracked like a write, so a shutdown does not leave a directory half removed. */
   #removeFiles(taskId: string, attempt: number): void {
-    try {
-      removeRunDir(this.deps.logDir, taskId, attempt);
-    } catch (error) {
-      this.deps.log.warn('could not remove a run directory', { task: taskId, error: String(error) });
-    }
+    this.#track(removeRunDir(this.deps.logDir, taskId, attempt), 'remove a run directory', taskId);
   }
 
   #owned(attempt: number): (task: TaskRecord) => boolean {

@@ -70,7 +70,7 @@ export class LocalOrphans {
       if (outcome) {
         const result = await commitOutcome(this.actors, this.clock.now(), task.id, expect, outcome);
         if (result?.committed) this.log.info('committed the outcome a dead runner left', { task: task.id, attempt: task.attempt });
-        if (!result || result.committed || result.reason !== 'contended') removeRunDir(this.logDir, task.id, task.attempt);
+        if (!result || result.committed || result.reason !== 'contended') await removeRunDir(this.logDir, task.id, task.attempt);
         found.changed.add(task.id);
       } else if (liveness !== 'gone') {
         // Its agent host still runs it (or is starting it): a runner must come and follow it.
@@ -83,7 +83,7 @@ export class LocalOrphans {
           detail: `runner ${task.owner} died and its agent is gone; found by a front door`,
           runEnd: { outcome: 'lost', exitCode: null, outputBytes: 0, costUsd: null, sessionId: null },
         });
-        if (result.committed) removeRunDir(this.logDir, task.id, task.attempt);
+        if (result.committed) await removeRunDir(this.logDir, task.id, task.attempt);
         found.changed.add(task.id);
       }
     }
@@ -101,7 +101,7 @@ export class LocalOrphans {
     if (node && isProcessAlive(node.pid, node.pidStart)) return 'runner';
     await this.#killRun(run);
     await this.store.endRun(taskId, attempt, 'cancelled', this.clock.now());
-    removeRunDir(this.logDir, taskId, attempt);
+    await removeRunDir(this.logDir, taskId, attempt);
     return 'here';
   }
 

@@ -146,7 +146,7 @@ export async function recoverLapsedLeases(deps: RecoveryDeps): Promise<number> {
     );
     if (result.committed) {
       recovered++;
-      removeRunDir(deps.logDir, run.taskId, run.attempt);
+      await removeRunDir(deps.logDir, run.taskId, run.attempt);
       log.warn('took over a lost run', { task: run.taskId, attempt: run.attempt, owner: run.nodeId, next: result.task.state });
     }
   }

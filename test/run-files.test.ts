@@ -21,18 +21,18 @@ function runWith(taskId: string, names: Array<keyof ReturnType<typeof runFiles>>
   return runDir;
 }
 
-it('removes a run directory with every file a run writes', () => {
+it('removes a run directory with every file a run writes', async () => {
   const runDir = runWith('task-a', ['spec', 'started', 'progress', 'exit', 'keepalive']);
-  removeRunDir(logDir, 'task-a', 1);
+  await removeRunDir(logDir, 'task-a', 1);
   expect(existsSync(runDir)).toBe(false);
 });
 
-it('removes one with some of them and a file it does not know (a writer that died before its rename)', () => {
+it('removes one with some of them and a file it does not know (a writer that died before its rename)', async () => {
   const runDir = runWith('task-b', ['spec', 'keepalive'], ['exit.json.4242.tmp']);
-  removeRunDir(logDir, 'task-b', 1);
+  await removeRunDir(logDir, 'task-b', 1);
   expect(existsSync(runDir)).toBe(false);
 });
 
-it('does nothing for a run directory that is gone already', () => {
-  expect(() => removeRunDir(logDir, 'task-c', 1)).not.toThrow();
+it('does nothing for a run directory that is gone already', async () => {
+  await expect(removeRunDir(logDir, 'task-c', 1)).resolves.toBeUndefined();
 });
