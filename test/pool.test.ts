@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,6 +277,63 @@ describe('the agent host', () => {
     const next = request('after');
     expect((await launch(next).done).end).toBe('exited');
     expect(startedFile(next).host!.pid).not.toBe(file.host!.pid);
+  });
+
+  it("sends a run's progress, its session included, before its end", async () => {
+    const req = request('talks [lines 2] [sleep 700]');
+    const run = launch(req);
+    const outcome = await run.done;
+    expect(outcome.end).toBe('exited');
+    await waitFor(() => run.messages.some((m) => m.cmd === 'exited'), 'the exited message');
+    const sessionId = req.command.args[req.command.args.indexOf('--session-id') + 1];
+    const cmds = run.messages.map((m) => m.cmd);
+    const progress = run.messages.find((m) => m.cmd === 'progress');
+    expect(progress?.cmd === 'progress' && progress.value).toMatchObject({ sessionId });
+    expect(cmds.indexOf('progress')).toBeGreaterThan(cmds.indexOf('started'));
+    expect(cmds.indexOf('progress')).toBeLessThan(cmds.indexOf('exited'));
+  });
+
+  it('follows a run of a host that does not send progress (an earlier version) through its files', async () => {
+    const logDir = join(dir, 'old-host-logs');
+    const socketPath = agentHostSocketOf(runsDirOf(logDir));
+    mkdirSync(runsDirOf(logDir), { recursive: true });
+    // The agent: a process leading its own group, as a host starts it.
+    const agent = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const requests: Array<Record<string, unknown>> = [];
+    const sockets: net.Socket[] = [];
+    const oldHost = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.setEncoding('utf8');
+      socket.once('data', (line: string) => {
+        const request = JSON.parse(line) as { runDir: string };
+        requests.push(request);
+        const files = runFiles(request.runDir);
+        const started: ShimStarted = { pid: agent.pid!, pidStartTime: null, host: { pid: process.pid, pidStart: null } };
+        writeFileSync(files.started, JSON.stringify(started));
+        socket.write(`${JSON.stringify({ runDir: request.runDir, started })}\n`);
+        writeFileSync(files.progress, JSON.stringify({ outputBytes: 10, lines: 1, sessionId: 'session-of-old' }));
+        setTimeout(() => {
+          const outcome: RunOutcome = { end: 'exited', exitCode: 0, signal: null, result: { sawResult: true, isError: false }, outputBytes: 10, lastLines: ['hi'] };
+          writeFileSync(files.exit, JSON.stringify(outcome));
+          socket.write(`${JSON.stringify({ runDir: request.runDir, ended: true })}\n`);
+        }, 400);
+      });
+    });
+    await new Promise<void>((resolve) => oldHost.listen(socketPath, resolve));
+    try {
+      const run = launch(request('old', { req: { logDir } }));
+      const outcome = await run.done;
+      expect(outcome).toMatchObject({ end: 'exited', lastLines: ['hi'] });
+      expect(requests[0]).toMatchObject({ op: 'start', progress: true });
+      await waitFor(() => run.messages.some((m) => m.cmd === 'exited'), 'the exited message');
+      const progress = run.messages.find((m) => m.cmd === 'progress');
+      expect(progress?.cmd === 'progress' && progress.value).toEqual({ outputBytes: 10, lines: 1, sessionId: 'session-of-old' });
+      expect(startedPid(run.messages)).toBe(agent.pid);
+    } finally {
+      agent.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => oldHost.close(() => resolve()));
+    }
   });
 
   it('replaces the socket file a dead host left, and leaves once nothing uses it', async () => {

@@ -8,13 +8,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { openRotatedLog } from '../log-file.js';
 import type { AgentHostReply, AgentHostRequest } from '../shim/host-protocol.js';
-import { agentHostSocketOf, type ShimStarted } from './run-files.js';
+import { agentHostSocketOf, type ShimProgress, type ShimStarted } from './run-files.js';
 
 /** How many times a launcher starts a host and connects before it gives up on a run. */
 const CONNECT_TRIES = 5;
 
-/** What a request to start a run came to. */
-export type HostStart = { started: ShimStarted } | { ended: true } | { hostGone: true } | { error: string };
+/** What a request to start a run came to; `pushesProgress`: the host sends the run's progress as it goes. */
+export type HostStart = { started: ShimStarted; pushesProgress: boolean } | { ended: true } | { hostGone: true } | { error: string };
 
 /** The host's entry script, next to this module's directory in the build output. */
 export function agentHostEntry(): string {
@@ -68,7 +68,7 @@ export class AgentHostClient {
   #socket: net.Socket | null = null;
   #connecting: Promise<net.Socket | string> | null = null;
   /** Runs asked of the host over the current connection: what to tell them of its replies. */
-  readonly #runs = new Map<string, { onStarted(started: ShimStarted): void; onEnded(hostGone: boolean): void }>();
+  readonly #runs = new Map<string, { onStarted(started: ShimStarted, pushesProgress: boolean): void; onProgress(progress: ShimProgress): void; onEnded(hostGone: boolean): void }>();
 
   constructor(
     private readonly runsDir: string,
@@ -117,8 +117,9 @@ export class AgentHostClient {
         buffered = buffered.slice(newline + 1);
         const run = this.#runs.get(reply.runDir);
         if (!run) continue;
-        if ('started' in reply) run.onStarted(reply.started);
-        else {
+        if ('started' in reply) run.onStarted(reply.started, reply.pushesProgress === true);
+        else if ('progress' in reply) run.onProgress(reply.progress);
+        else if ('ended' in reply) {
           this.#runs.delete(reply.runDir);
           run.onEnded(false);
         }
@@ -139,9 +140,14 @@ export class AgentHostClient {
    * the spec's age measures the request's; it returns why it could not write the spec, or null.
    * `start`: the agent's pid once it runs; `ended` when the run ended before that (a spawn error: its outcome is
    * in the run's files); `hostGone` when the connection broke first. `ended` resolves when the host says the run
-   * ended, or the connection breaks.
+   * ended, or the connection breaks. `onProgress` hears the progress a host that pushes it sends.
    */
-  async start(runDir: string, env: Record<string, string>, writeSpec: () => string | null): Promise<{ start: HostStart; ended: Promise<void> }> {
+  async start(
+    runDir: string,
+    env: Record<string, string>,
+    writeSpec: () => string | null,
+    onProgress: (progress: ShimProgress) => void,
+  ): Promise<{ start: HostStart; ended: Promise<void> }> {
     const connection = await this.#connection();
     if (typeof connection === 'string') return { start: { error: connection }, ended: Promise.resolve() };
     if (connection.destroyed) return { start: { hostGone: true }, ended: Promise.resolve() };
@@ -152,13 +158,14 @@ export class AgentHostClient {
     const start = new Promise<HostStart>((resolve) => (resolveStart = resolve));
     const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
     this.#runs.set(runDir, {
-      onStarted: (started) => resolveStart({ started }),
+      onStarted: (started, pushesProgress) => resolveStart({ started, pushesProgress }),
+      onProgress,
       onEnded: (hostGone) => {
         resolveStart(hostGone ? { hostGone: true } : { ended: true });
         resolveEnded();
       },
     });
-    connection.write(`${JSON.stringify({ op: 'start', runDir, env } satisfies AgentHostRequest)}\n`);
+    connection.write(`${JSON.stringify({ op: 'start', runDir, env, progress: true } satisfies AgentHostRequest)}\n`);
     return { start: await start, ended };
   }
 }

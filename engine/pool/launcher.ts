@@ -80,11 +80,25 @@ function isCancel(message: unknown): message is Extract<LauncherMessage, { cmd: 
   return typeof message === 'object' && message !== null && (message as { cmd?: unknown }).cmd === ParentCommand.Cancel;
 }
 
+/** How the launcher hears of a run's end: `ended` resolves when its host says so or goes away. */
+interface HostLine {
+  ended: Promise<void>;
+  /** The host sends the run's progress and tells of its end: no file needs reading until `ended`. */
+  tells: boolean;
+}
+
+/** An adopted run's host does not know this runner: only the run's files and /proc tell of its end. */
+const noHostLine: HostLine = { ended: new Promise(() => undefined), tells: false };
+
 /**
  * Start a run on the agent host of its data dir: its spec file, then the request. Resolves with the agent's pid
- * once it runs (null when the run ended before that: its outcome is in its files), and a promise of its end.
+ * once it runs (null when the run ended before that: its outcome is in its files), and the line to its host.
  */
-async function startOnHost(req: LaunchRequest, runDir: string): Promise<{ agent: ProcessRef | null; ended: Promise<void> } | { error: string } | { lost: string }> {
+async function startOnHost(
+  req: LaunchRequest,
+  runDir: string,
+  onProgress: (progress: ShimProgress) => void,
+): Promise<{ agent: ProcessRef | null; host: HostLine } | { error: string } | { lost: string }> {
   const files = runFiles(runDir);
   const { env: extraEnv, ...command } = req.command;
   const spec: ShimSpec = {
@@ -101,7 +115,7 @@ async function startOnHost(req: LaunchRequest, runDir: string): Promise<{ agent:
   };
   const baseEnv = req.baseEnv ?? process.env;
   const client = agentHostClient(runsDirOf(req.logDir), launcherEnv(baseEnv, {}));
-  const { start, ended } = await client.start(runDir, launcherEnv(baseEnv, extraEnv), () => {
+  const writeSpec = (): string | null => {
     try {
       mkdirSync(runDir, { recursive: true });
       writeJsonAtomic(files.spec, spec);
@@ -110,15 +124,37 @@ async function startOnHost(req: LaunchRequest, runDir: string): Promise<{ agent:
     } catch (error) {
       return `cannot write the run's files in ${runDir}: ${(error as Error).message}`;
     }
-  });
+  };
+  const { start, ended } = await client.start(runDir, launcherEnv(baseEnv, extraEnv), writeSpec, onProgress);
   if ('error' in start) return { error: start.error };
-  if ('started' in start) return { agent: { pid: start.started.pid, pidStart: start.started.pidStartTime }, ended };
-  if ('ended' in start) return { agent: null, ended };
+  if ('started' in start) return { agent: { pid: start.started.pid, pidStart: start.started.pidStartTime }, host: { ended, tells: start.pushesProgress } };
+  if ('ended' in start) return { agent: null, host: { ended, tells: false } };
   // The host went away before it said the agent started: its files say whether it did.
   const started = readJsonIfExists<ShimStarted>(files.started);
-  if (started) return { agent: { pid: started.pid, pidStart: started.pidStartTime }, ended };
-  if (readOutcome(runDir)) return { agent: null, ended };
+  if (started) return { agent: { pid: started.pid, pidStart: started.pidStartTime }, host: { ended, tells: false } };
+  if (readOutcome(runDir)) return { agent: null, host: { ended, tells: false } };
   return { lost: 'the agent host went away before it started the agent' };
+}
+
+/** A wait that a cancel (or the host's word) cuts short. */
+class Wakeup {
+  #wake: (() => void) | null = null;
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  wake(): void {
+    this.#wake?.();
+  }
 }
 
 /**
@@ -135,10 +171,12 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
     }
   };
   let cancelReason: string | undefined;
+  const wakeup = new Wakeup();
   const onMessage = (message: unknown): void => {
     if (!isCancel(message)) return;
     const reason = message.value?.reason;
     cancelReason = reason ? `cancelled: ${reason}` : 'cancelled';
+    wakeup.wake();
   };
   // Listen before anything else: a cancel may arrive while the task is still queued or setting up.
   port.on('message', onMessage);
@@ -147,34 +185,44 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
     post({ cmd: ChildCommand.Exited, taskId, value: outcome });
     return outcome;
   };
+  const onProgress = (progress: ShimProgress): void => post({ cmd: ChildCommand.Progress, taskId, value: progress });
 
   const runDir = runDirOf(job.logDir, taskId, job.attempt);
   let agent: ProcessRef | null;
-  // An adopted run's host does not know this runner: only the run's files and /proc tell of its end.
-  let ended: Promise<void> = new Promise(() => undefined);
+  let host = noHostLine;
   if (job.kind === 'adopt') {
     agent = { pid: job.pid, pidStart: job.pidStart };
   } else {
     if (cancelReason !== undefined) return finish(failed('cancelled', cancelReason));
-    const start = await startOnHost(job, runDir);
+    const start = await startOnHost(job, runDir, onProgress);
     if ('error' in start) return finish(failed('spawn_error', start.error));
     if ('lost' in start) return finish(failed('lost', start.lost));
-    ({ agent, ended } = start);
+    ({ agent, host } = start);
   }
   if (agent) post({ cmd: ChildCommand.Started, taskId, value: { pid: agent.pid, pidStartTime: agent.pidStart } });
-  return finish(await follow(runDir, agent, job.killGraceMs, ended, (progress) => post({ cmd: ChildCommand.Progress, taskId, value: progress }), () => cancelReason));
+  return finish(await follow(runDir, agent, job.killGraceMs, host, wakeup, onProgress, () => cancelReason));
 }
 
-/** Follow a run's files until its host reports the end, goes away without one, or the run is cancelled. */
+/**
+ * Follow a run until its host reports the end, goes away without one, or the run is cancelled. While a host that
+ * tells (progress and end over its socket) is connected, nothing is read: the files are read once it said the
+ * run ended or went away, and throughout for a host of an earlier version or an adopted run.
+ */
 async function follow(
   runDir: string,
   agent: ProcessRef | null,
   killGraceMs: number,
-  ended: Promise<void>,
+  host: HostLine,
+  wakeup: Wakeup,
   onProgress: (progress: ShimProgress) => void,
   cancelled: () => string | undefined,
 ): Promise<RunOutcome> {
   const files = runFiles(runDir);
+  let hostTells = host.tells;
+  void host.ended.then(() => {
+    hostTells = false;
+    wakeup.wake();
+  });
   let last = '';
   let touchedAt = 0;
   for (;;) {
@@ -189,21 +237,23 @@ async function follow(
       if (agent) await killGroupById(agent.pid, killGraceMs);
       return failed('cancelled', reason);
     }
-    const outcome = readOutcome(runDir);
-    if (outcome) return outcome;
-    const progress = readJsonIfExists<ShimProgress>(files.progress);
-    const seen = JSON.stringify(progress);
-    if (progress && seen !== last) {
-      last = seen;
-      onProgress(progress);
+    if (!hostTells) {
+      const outcome = readOutcome(runDir);
+      if (outcome) return outcome;
+      const progress = readJsonIfExists<ShimProgress>(files.progress);
+      const seen = JSON.stringify(progress);
+      if (progress && seen !== last) {
+        last = seen;
+        onProgress(progress);
+      }
+      const liveness = runLiveness(runDir, agent);
+      if (liveness === 'ended') continue;
+      if (liveness === 'gone') {
+        // Its host was killed without a word: what it left of the agent goes too, and the run is resumed.
+        if (agent) await killGroupById(agent.pid, killGraceMs);
+        return failed('lost', `the run's agent host ended without reporting how the agent${agent ? ` (pid ${agent.pid})` : ''} ended`);
+      }
     }
-    const liveness = runLiveness(runDir, agent);
-    if (liveness === 'ended') continue;
-    if (liveness === 'gone') {
-      // Its host was killed without a word: what it left of the agent goes too, and the run is resumed.
-      if (agent) await killGroupById(agent.pid, killGraceMs);
-      return failed('lost', `the run's agent host ended without reporting how the agent${agent ? ` (pid ${agent.pid})` : ''} ended`);
-    }
-    await Promise.race([sleep(FOLLOW_MS), ended]);
+    await wakeup.wait(hostTells ? KEEPALIVE_TOUCH_MS : FOLLOW_MS);
   }
 }

@@ -88,14 +88,14 @@ class AgentHost {
       say(`ignored an unknown request: ${line.slice(0, 80)}`);
       return;
     }
-    void this.#run(request.runDir, request.env ?? {}, socket);
+    void this.#run(request.runDir, request.env ?? {}, request.progress === true, socket);
   }
 
   #reply(socket: net.Socket, reply: AgentHostReply): void {
     if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(reply)}\n`);
   }
 
-  async #run(runDir: string, env: Record<string, string>, socket: net.Socket): Promise<void> {
+  async #run(runDir: string, env: Record<string, string>, pushProgress: boolean, socket: net.Socket): Promise<void> {
     this.#runs++;
     this.#checkIdle();
     const files = runFiles(runDir);
@@ -123,9 +123,13 @@ class AgentHost {
         started: (agent) => {
           const started = { ...agent, host: this.#self };
           writeRunFile(files.started, started);
-          this.#reply(socket, { runDir, started });
+          this.#reply(socket, pushProgress ? { runDir, started, pushesProgress: true } : { runDir, started });
         },
-        progress: (progress) => writeRunFile(files.progress, progress),
+        progress: (progress) => {
+          // The file is for a runner that adopts the run later; the one that asked for it hears it here.
+          writeRunFile(files.progress, progress);
+          if (pushProgress) this.#reply(socket, { runDir, progress });
+        },
         keepaliveFile: files.keepalive,
       });
       // The checkpoint's git state, taken here where a spawn is cheap, not by the runner (see RunOutcome.git).
