@@ -293,6 +293,22 @@ describe('the agent host', () => {
     expect(cmds.indexOf('progress')).toBeLessThan(cmds.indexOf('exited'));
   });
 
+  it('keeps a run that its host watches alive past its keepalive period, and creates no keepalive file otherwise', async () => {
+    // Where runners of other hosts may take a run over, its host stops an agent nobody follows for keepaliveMs.
+    const watched = request('watched [sleep 1500]', { req: { keepaliveMs: 600 } });
+    const plain = request('plain [sleep 600]');
+    const runs = [launch(watched), launch(plain)];
+    await waitFor(() => runs.every((run) => startedPid(run.messages) !== undefined), 'both agents to start');
+    expect(existsSync(runFiles(runDirOf(watched.logDir, watched.taskId, 1)).keepalive)).toBe(true);
+    expect(existsSync(runFiles(runDirOf(plain.logDir, plain.taskId, 1)).spec)).toBe(true);
+    expect(existsSync(runFiles(runDirOf(plain.logDir, plain.taskId, 1)).keepalive)).toBe(false);
+    const outcomes = await Promise.all(runs.map((run) => run.done));
+    expect(outcomes.map((outcome) => [outcome.end, outcome.error])).toEqual([
+      ['exited', undefined],
+      ['exited', undefined],
+    ]);
+  });
+
   it('follows a run of a host that does not send progress (an earlier version) through its files', async () => {
     const logDir = join(dir, 'old-host-logs');
     const socketPath = agentHostSocketOf(runsDirOf(logDir));

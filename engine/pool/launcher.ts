@@ -29,6 +29,8 @@ import {
 const FOLLOW_MS = 100;
 /** How often a following runner touches a run's keepalive file; well under any lease. */
 const KEEPALIVE_TOUCH_MS = 250;
+/** How long a launcher whose host tells it of the run, and which keeps nothing alive, waits between looks. */
+const QUIET_MS = 5000;
 
 /** Mark a run as followed now (create the file, or move its mtime). */
 function touchKeepalive(file: string): void {
@@ -119,7 +121,8 @@ async function startOnHost(
     try {
       mkdirSync(runDir, { recursive: true });
       writeJsonAtomic(files.spec, spec);
-      touchKeepalive(files.keepalive);
+      // Only a host that watches it needs the file: one file fewer to create and remove per run otherwise.
+      if (spec.keepaliveMs) touchKeepalive(files.keepalive);
       return null;
     } catch (error) {
       return `cannot write the run's files in ${runDir}: ${(error as Error).message}`;
@@ -200,7 +203,9 @@ export async function runLaunch(job: LauncherJob, port: MessagePort): Promise<Ru
     ({ agent, host } = start);
   }
   if (agent) post({ cmd: ChildCommand.Started, taskId, value: { pid: agent.pid, pidStartTime: agent.pidStart } });
-  return finish(await follow(runDir, agent, job.killGraceMs, host, wakeup, onProgress, () => cancelReason));
+  // An adopted run's spec is not read here: keep it alive in case its host watches.
+  const keepalive = job.kind === 'adopt' || Boolean(job.keepaliveMs);
+  return finish(await follow(runDir, agent, job.killGraceMs, host, keepalive, wakeup, onProgress, () => cancelReason));
 }
 
 /**
@@ -213,6 +218,7 @@ async function follow(
   agent: ProcessRef | null,
   killGraceMs: number,
   host: HostLine,
+  keepalive: boolean,
   wakeup: Wakeup,
   onProgress: (progress: ShimProgress) => void,
   cancelled: () => string | undefined,
@@ -227,7 +233,7 @@ async function follow(
   let touchedAt = 0;
   for (;;) {
     // This runner follows the run: a host that watches its keepalive (a run other hosts could take over) goes on.
-    if (Date.now() - touchedAt >= KEEPALIVE_TOUCH_MS) {
+    if (keepalive && Date.now() - touchedAt >= KEEPALIVE_TOUCH_MS) {
       touchKeepalive(files.keepalive);
       touchedAt = Date.now();
     }
@@ -254,6 +260,6 @@ async function follow(
         return failed('lost', `the run's agent host ended without reporting how the agent${agent ? ` (pid ${agent.pid})` : ''} ended`);
       }
     }
-    await wakeup.wait(hostTells ? KEEPALIVE_TOUCH_MS : FOLLOW_MS);
+    await wakeup.wait(!hostTells ? FOLLOW_MS : keepalive ? KEEPALIVE_TOUCH_MS : QUIET_MS);
   }
 }

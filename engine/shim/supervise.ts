@@ -37,27 +37,41 @@ class LineSplitter {
   }
 }
 
-/** An append-only log file whose write errors (disk full, …) never fail the run. */
+/**
+ * An append-only log file whose write errors (disk full, …) never fail the run. A lazy one is created on its
+ * first write: most agents write nothing to stderr, and each file created costs (ext4 scans past the inodes
+ * of the run files removed just before).
+ */
 class LogFile {
-  readonly #stream: WriteStream;
+  #stream: WriteStream | null = null;
   #failed = false;
 
-  constructor(path: string) {
-    this.#stream = createWriteStream(path, { flags: 'a' });
-    this.#stream.on('error', () => {
+  constructor(
+    private readonly path: string,
+    lazy = false,
+  ) {
+    if (!lazy) this.#open();
+  }
+
+  #open(): WriteStream {
+    const stream = createWriteStream(this.path, { flags: 'a' });
+    stream.on('error', () => {
       this.#failed = true;
     });
+    this.#stream = stream;
+    return stream;
   }
 
   write(chunk: string | Buffer): void {
-    if (!this.#failed) this.#stream.write(chunk);
+    if (!this.#failed) (this.#stream ?? this.#open()).write(chunk);
   }
 
   close(): Promise<void> {
-    if (this.#stream.closed) return Promise.resolve();
+    const stream = this.#stream;
+    if (!stream || stream.closed) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#stream.once('close', () => resolve());
-      this.#stream.end();
+      stream.once('close', () => resolve());
+      stream.end();
     });
   }
 }
@@ -152,7 +166,7 @@ export async function superviseAgent(spec: ShimSpec, env: NodeJS.ProcessEnv, rep
 
   const paths = taskLogPaths(spec.logDir, spec.taskId);
   const rawLog = new LogFile(paths.raw);
-  const stderrLog = new LogFile(paths.stderr);
+  const stderrLog = new LogFile(paths.stderr, true);
   const textLog = new LogFile(paths.text);
   const closeLogs = (): Promise<unknown> => Promise.all([rawLog.close(), stderrLog.close(), textLog.close()]);
   if (spec.attempt > 1) textLog.write(`── attempt ${spec.attempt} ──\n`);
