@@ -141,6 +141,8 @@ export class ClaimGate {
   #reading: { generation: number; promise: Promise<ClaimLimits> } | null = null;
   /** Bumped by every invalidation, so a read begun before it is not cached. */
   #generation = 0;
+  /** Whether the last read found a budget, whose spend a run's end moves (unknown before the first read). */
+  #budgeted = true;
   #timer: unknown = null;
   #timerAt: number | null = null;
   /** Budget levels already logged, per day and budget, so each crossing is logged once. */
@@ -176,6 +178,7 @@ export class ClaimGate {
       const generation = this.#generation;
       const promise = readLimits(this.store, now, this.options).then((limits) => {
         if (generation === this.#generation) this.#limits = limits;
+        this.#budgeted = limits.budgets.length > 0;
         this.#report(limits);
         this.#armWake(limits);
         return limits;
@@ -188,6 +191,15 @@ export class ClaimGate {
       promise.then(forget, forget);
     }
     return this.#reading.promise;
+  }
+
+  /**
+   * A run of this runner ended in state `to`. Its cost moved the day's spend, which matters where a budget is
+   * set; a usage limit (`paused`) put a hold on its agent. Otherwise the verdict stands: with short tasks and no
+   * budget, reading it again after every run was two queries per task.
+   */
+  runEnded(to: string): void {
+    if (to === 'paused' || this.#budgeted) this.invalidate();
   }
 
   /** Something that changes the limits happened (a run ended, a task paused, another process committed). */

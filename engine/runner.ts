@@ -358,7 +358,7 @@ export class Runner {
     const unsubscribe = this.bus.subscribe((event) => {
       if (event.kind !== 'task' && event.kind !== 'schedule') return;
       // A run that ended changed the day's spend, or put a usage-limit hold on its agent.
-      if (event.kind === 'task' && event.from === 'running') this.gate.invalidate();
+      if (event.kind === 'task' && event.from === 'running') this.gate.runEnded(event.to);
       this.timers.poke();
       if (event.type === 'task:ready') this.tell({ type: 'WAKE' });
     });

@@ -91,6 +91,36 @@ describe('ClaimGate', () => {
     }
   });
 
+  it('reads again after a run ends only where that can change the verdict: a budget is set, or the run paused at a limit', async () => {
+    const clock = new SimulatedClock();
+    clock.set(t0);
+    const state: { holds: UsageHold[]; spend: DaySpend; budgets: Record<string, number> } = { holds: [], spend: { totalUsd: 0, bySchedule: {} }, budgets: {} };
+    const { store, reads } = fakeStore(state);
+    const gate = new ClaimGate(store, clock, { account: 'me', dailyBudgetUsd: undefined, zone: 'UTC' }, createLogger('test', 'error'), () => undefined);
+    try {
+      await gate.hold();
+      gate.runEnded('completed');
+      gate.runEnded('failed');
+      await gate.hold();
+      expect(reads.holds).toBe(1);
+      // The USAGE_LIMIT step wrote a hold with the pause.
+      state.holds = [hold({ until: t0 + 60_000 })];
+      gate.runEnded('paused');
+      expect((await gate.hold()).agents).toEqual(['claude']);
+      expect(reads.holds).toBe(2);
+      // A schedule got a budget (another process: seen within the TTL); from then on every run's end counts.
+      state.budgets = { 'sched-1': 5 };
+      clock.increment(1000);
+      await gate.hold();
+      expect(reads.holds).toBe(3);
+      gate.runEnded('completed');
+      await gate.hold();
+      expect(reads.holds).toBe(4);
+    } finally {
+      gate.stop();
+    }
+  });
+
   it('logs a budget once when it reaches 80 % and once when it is spent, and wakes at the next day', async () => {
     const clock = new SimulatedClock();
     clock.set(Date.parse('2026-06-01T23:59:00Z'));
