@@ -265,6 +265,10 @@ describe('the agent host', () => {
   });
 
   it('a host killed with -9 loses its runs: the runner hears it, and the agent does not run on', async () => {
+    // Both pool threads connect to the host first: the one that idles through the kill must not send its next
+    // run to the dead host (an idle thread waits in Atomics.wait and hears of the death only when asked).
+    const warmups = [request('warm one [sleep 200]'), request('warm two [sleep 200]')].map((warm) => launch(warm));
+    expect((await Promise.all(warmups.map((warm) => warm.done))).map((outcome) => outcome.end)).toEqual(['exited', 'exited']);
     const req = request('long [sleep 60000]');
     const run = launch(req);
     const file = await waitFor(() => startedPid(run.messages) !== undefined && startedFile(req), 'started.json');
@@ -273,10 +277,13 @@ describe('the agent host', () => {
     expect(outcome.end).toBe('lost');
     expect(outcome.error).toContain('agent host ended without reporting');
     await waitFor(() => isGone(file.pid), 'the agent to be gone');
-    // The next run starts a new host.
-    const next = request('after');
-    expect((await launch(next).done).end).toBe('exited');
-    expect(startedFile(next).host!.pid).not.toBe(file.host!.pid);
+    // The next runs start a new host, whichever thread they land on.
+    const next = [request('after one [sleep 200]'), request('after two [sleep 200]')];
+    expect((await Promise.all(next.map((after) => launch(after).done))).map((outcome) => [outcome.end, outcome.error])).toEqual([
+      ['exited', undefined],
+      ['exited', undefined],
+    ]);
+    for (const after of next) expect(startedFile(after).host!.pid).not.toBe(file.host!.pid);
   });
 
   it("sends a run's progress, its session included, before its end", async () => {
