@@ -55,6 +55,9 @@ import * as usage from './usage.js';
 
 /** The Store of the engine: a thin class over the per-concern SQL functions. */
 export class SqlStore implements Store {
+  /** Whether this store's last claim found a task (see claimNextTask). */
+  #claimedLast = false;
+
   constructor(private readonly db: SqlDriver) {}
 
   get kind(): 'embedded' | 'client' {
@@ -113,9 +116,13 @@ export class SqlStore implements Store {
   }
 
   async claimNextTask(claim: TaskClaim, decide: (task: TaskRecord) => TaskStep | null): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
-    // Most polls find nothing: look first without taking the write lock that every other runner needs too.
-    if (!(await tasks.anyReadyTask(this.db, claim.now, claim.skip, claim.hold))) return null;
-    return this.db.write((tx) => tasks.claimNextTask(tx, claim, decide));
+    // Most polls find nothing: look first without taking the write lock that every other runner needs too. Not
+    // after a claim that found a task, though: the queue likely holds more, and the look would be a second
+    // query of the same rows for every task claimed.
+    if (!this.#claimedLast && !(await tasks.anyReadyTask(this.db, claim.now, claim.skip, claim.hold))) return null;
+    const claimed = await this.db.write((tx) => tasks.claimNextTask(tx, claim, decide));
+    this.#claimedLast = claimed !== null;
+    return claimed;
   }
 
   async commitTaskStep(id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null> {
