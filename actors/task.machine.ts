@@ -140,6 +140,12 @@ export interface TaskActionParams {
 /** Ids of the task's delayed events; each is one durable timer row while it is armed. */
 export const taskTimerIds = { timeout: 'timeout', resume: 'resume', start: 'start' } as const;
 
+/**
+ * The states a step arms a timer on its way into (TIMEOUT entering `running`, RESUME_DUE `paused`, START_DUE
+ * `waiting`): a runner's timer loop looks for a new due time after those steps only.
+ */
+export const taskTimerStates: ReadonlySet<string> = new Set(['running', 'paused', 'waiting']);
+
 /** The type of an action returned by a task step. */
 export type TaskActionType = keyof TaskActionParams;
 

@@ -34,7 +34,7 @@ import { recoverLapsedLeases } from './recovery.js';
 import { deriveMaxWorkers, machineProbe, resourceSampler, type ResourceProbeFactory } from './resource-monitor.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
 import type { ScheduleEvent } from '../actors/schedule.machine.js';
-import type { TaskEvent } from '../actors/task.machine.js';
+import { taskTimerStates, type TaskEvent } from '../actors/task.machine.js';
 import { ScheduleActors, scheduleEffects } from './schedule-actors.js';
 import { isScheduleId, scheduledTask } from './schedule-input.js';
 import { TaskActors } from './task-actors.js';
@@ -359,7 +359,9 @@ export class Runner {
       if (event.kind !== 'task' && event.kind !== 'schedule') return;
       // A run that ended changed the day's spend, or put a usage-limit hold on its agent.
       if (event.kind === 'task' && event.from === 'running') this.gate.runEnded(event.to);
-      this.timers.poke();
+      // Only a step into these states arms a timer: the rest only disarm one, and the loop, finding nothing due
+      // when it wakes for it, reads again; a look after every step was a query per step.
+      if (event.kind === 'schedule' || taskTimerStates.has(event.to)) this.timers.poke();
       if (event.type === 'task:ready') this.tell({ type: 'WAKE' });
     });
     this.stops.push(async () => void unsubscribe());

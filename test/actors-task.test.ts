@@ -8,6 +8,7 @@ import {
   taskMachine,
   taskStateOf,
   taskStepAccepted,
+  taskTimerStates,
   terminalTaskStates,
   type TaskEvent,
   type TaskInput,
@@ -409,5 +410,55 @@ describe('decideSubmit', () => {
     // Each submit has a context of its own: a step that changed one could not change another task's.
     expect(first.snapshot.context).not.toBe(second.snapshot.context);
     expect(first.snapshot.context).toEqual(second.snapshot.context);
+  });
+});
+
+describe('taskTimerStates', () => {
+  test('every step that arms a timer enters one of them, and each of them is entered by one', () => {
+    const events: TaskEvent[] = [
+      { type: 'SUBMIT' },
+      { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' },
+      { type: 'DEPENDENCY_FAILED', dependencyId: 'a', rootTaskId: 'r' },
+      { type: 'START_DUE' },
+      { type: 'CLAIM', node: 'n1' },
+      { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false },
+      { type: 'AGENT_EXITED', exitCode: 1, sawResult: false, isError: false },
+      { type: 'AGENT_FAILED', reason: 'spawn_error', error: 'no such file' },
+      { type: 'USAGE_LIMIT', resetAt: 5_000, at: 1_000, limitType: 'five_hour' },
+      { type: 'RESUME_DUE' },
+      { type: 'TIMEOUT' },
+      { type: 'RELEASE' },
+      { type: 'LEASE_LOST' },
+      { type: 'CANCEL', reason: 'stop' },
+    ];
+    const arming = new Set<string>();
+    for (const input of [
+      { pendingDeps: 0, maxRecoveries: 2, timeoutMs: 60_000, startDelayMs: 0 },
+      { pendingDeps: 1, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
+      { pendingDeps: 0, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
+    ]) {
+      const seen = new Set<string>();
+      let frontier = [initialTransition(taskMachine, input)[0]];
+      while (frontier.length > 0 && seen.size < 300) {
+        const next = [];
+        for (const snapshot of frontier) {
+          const key = JSON.stringify([snapshot.value, snapshot.context]);
+          if (seen.has(key) || snapshot.status !== 'active') continue;
+          seen.add(key);
+          for (const event of events) {
+            if (!snapshot.can(event)) continue;
+            const [after, actions] = transition(taskMachine, snapshot, event);
+            const arms = actions.some((action) => action.type === 'xstate.raise' && (action.params as { delay?: unknown }).delay !== undefined);
+            if (arms) {
+              expect(taskTimerStates.has(String(after.value)), `${String(snapshot.value)} + ${event.type} arms a timer entering ${String(after.value)}`).toBe(true);
+              arming.add(String(after.value));
+            }
+            next.push(after);
+          }
+        }
+        frontier = next;
+      }
+    }
+    expect([...arming].sort()).toEqual([...taskTimerStates].sort());
   });
 });
