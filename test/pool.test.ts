@@ -316,6 +316,46 @@ describe('the agent host', () => {
     ]);
   });
 
+  it('writes progress.json only once the runner that hears the progress over the socket is gone', async () => {
+    const logDir = join(dir, 'progress-logs');
+    const runsDir = runsDirOf(logDir);
+    mkdirSync(runsDir, { recursive: true });
+    const host = spawn(process.execPath, [fileURLToPath(new URL('../dist/engine/shim/host.js', import.meta.url)), runsDir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((resolve) => host.stdout.once('data', resolve));
+    const req = request('followed [lines 2] [sleep 60000]', { req: { logDir } });
+    const runDir = runDirOf(logDir, req.taskId, 1);
+    const files = runFiles(runDir);
+    mkdirSync(runDir, { recursive: true });
+    const { env: agentEnv, ...command } = req.command;
+    writeFileSync(files.spec, JSON.stringify({ ...req, command, keepaliveMs: null }));
+    const runner = net.connect(agentHostSocketOf(runsDir));
+    const replies: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    runner.setEncoding('utf8');
+    runner.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) replies.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    try {
+      runner.write(`${JSON.stringify({ op: 'start', runDir, env: { ...agentEnv, PATH: process.env.PATH ?? '' }, progress: true })}\n`);
+      await waitFor(() => replies.some((reply) => 'progress' in reply), 'a progress reply');
+      expect(replies[0]).toMatchObject({ runDir, pushesProgress: true });
+      expect(existsSync(files.started)).toBe(true);
+      expect(existsSync(files.progress)).toBe(false);
+      // The runner dies: a runner that adopts the run later reads what this one had heard.
+      runner.destroy();
+      const written = await waitFor(() => existsSync(files.progress) && (JSON.parse(readFileSync(files.progress, 'utf8')) as { sessionId?: string }), 'progress.json');
+      expect(written.sessionId).toBe(req.command.args[req.command.args.indexOf('--session-id') + 1]);
+    } finally {
+      runner.destroy();
+      const started = existsSync(files.started) ? (JSON.parse(readFileSync(files.started, 'utf8')) as ShimStarted) : null;
+      if (started) process.kill(-started.pid, 'SIGKILL');
+      host.kill('SIGKILL');
+    }
+  });
+
   it('follows a run of a host that does not send progress (an earlier version) through its files', async () => {
     const logDir = join(dir, 'old-host-logs');
     const socketPath = agentHostSocketOf(runsDirOf(logDir));

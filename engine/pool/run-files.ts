@@ -5,7 +5,9 @@
  * the run nothing, and the next runner on the host adopts the live run or collects the outcome of one that ended.
  * - `spec.json`: what to run, written by the runner just before it asks the host (mode 0600);
  * - `started.json`: the agent's pid and the host's, written by the host once the agent exists;
- * - `progress.json`: output bytes, readable lines, agent session, rewritten as the run goes;
+ * - `progress.json`: output bytes, readable lines, agent session, for a runner that adopts the run: rewritten as
+ *   the run goes, except while the runner that started it hears the progress over the host's socket (then written
+ *   once that runner's connection closes);
  * - `exit.json`: the run's outcome, written once at the end;
  * - `keepalive`: touched by the runner that follows the run; where a runner on another host may take the run
  *   over, the host ends the agent when no runner has touched it for a while (see `ShimSpec.keepaliveMs`).

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { captureGitState } from '../checkpoint.js';
 import { processStartTime } from '../process-info.js';
 import type { RunOutcome } from '../pool/protocol.js';
-import { agentHostSocketOf, runFiles, START_GRACE_MS, writeJsonAtomic, type ProcessRef, type ShimSpec } from '../pool/run-files.js';
+import { agentHostSocketOf, runFiles, START_GRACE_MS, writeJsonAtomic, type ProcessRef, type ShimProgress, type ShimSpec } from '../pool/run-files.js';
 import type { AgentHostReply, AgentHostRequest } from './host-protocol.js';
 import { superviseAgent } from './supervise.js';
 
@@ -43,6 +43,8 @@ function writeRunFile(file: string, value: unknown): void {
 class AgentHost {
   readonly #self: ProcessRef = { pid: process.pid, pidStart: processStartTime(process.pid) };
   readonly #clients = new Set<net.Socket>();
+  /** What to do when a runner's connection closes: write the progress it was told of and no file holds yet. */
+  readonly #onClientGone = new Map<net.Socket, Set<() => void>>();
   readonly #loadedModules = new Set<string>();
   #runs = 0;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -58,6 +60,7 @@ class AgentHost {
 
   #accept(socket: net.Socket): void {
     this.#clients.add(socket);
+    this.#onClientGone.set(socket, new Set());
     this.#checkIdle();
     let buffered = '';
     socket.setEncoding('utf8');
@@ -72,6 +75,8 @@ class AgentHost {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.#clients.delete(socket);
+      for (const gone of this.#onClientGone.get(socket) ?? []) gone();
+      this.#onClientGone.delete(socket);
       this.#checkIdle();
     });
   }
@@ -100,6 +105,16 @@ class AgentHost {
     this.#checkIdle();
     const files = runFiles(runDir);
     let outcome: RunOutcome | null = null;
+    // progress.json is for a runner that adopts the run once the one following it is gone. While that one is
+    // connected and hears the progress, the file is not written (one file fewer to create per run); when its
+    // connection closes, the last progress it heard is.
+    let unwritten: ShimProgress | null = null;
+    const writeUnwritten = (): void => {
+      if (unwritten) writeRunFile(files.progress, unwritten);
+      unwritten = null;
+    };
+    const toldOnGone = pushProgress ? this.#onClientGone.get(socket) : undefined;
+    toldOnGone?.add(writeUnwritten);
     try {
       let spec: ShimSpec;
       try {
@@ -126,9 +141,12 @@ class AgentHost {
           this.#reply(socket, pushProgress ? { runDir, started, pushesProgress: true } : { runDir, started });
         },
         progress: (progress) => {
-          // The file is for a runner that adopts the run later; the one that asked for it hears it here.
-          writeRunFile(files.progress, progress);
-          if (pushProgress) this.#reply(socket, { runDir, progress });
+          if (toldOnGone && !socket.destroyed) {
+            unwritten = progress;
+            this.#reply(socket, { runDir, progress });
+          } else {
+            writeRunFile(files.progress, progress);
+          }
         },
         keepaliveFile: files.keepalive,
       });
@@ -139,6 +157,7 @@ class AgentHost {
       say(`run ${runDir} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       outcome = lost(`the agent host failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
+      toldOnGone?.delete(writeUnwritten);
       if (outcome) writeRunFile(files.exit, outcome);
       this.#runs--;
       this.#reply(socket, { runDir, ended: true });
