@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decideSubmit } from '../engine/task-steps.js';
 import { initialTransition, transition } from 'xstate';
+import { taskEventsOfEveryKind, taskWalkInputs } from './task-walk.js';
 import {
   activeTaskStates,
   persistTask,
@@ -415,28 +416,8 @@ describe('decideSubmit', () => {
 
 describe('taskTimerStates', () => {
   test('every step that arms a timer enters one of them, and each of them is entered by one', () => {
-    const events: TaskEvent[] = [
-      { type: 'SUBMIT' },
-      { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' },
-      { type: 'DEPENDENCY_FAILED', dependencyId: 'a', rootTaskId: 'r' },
-      { type: 'START_DUE' },
-      { type: 'CLAIM', node: 'n1' },
-      { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false },
-      { type: 'AGENT_EXITED', exitCode: 1, sawResult: false, isError: false },
-      { type: 'AGENT_FAILED', reason: 'spawn_error', error: 'no such file' },
-      { type: 'USAGE_LIMIT', resetAt: 5_000, at: 1_000, limitType: 'five_hour' },
-      { type: 'RESUME_DUE' },
-      { type: 'TIMEOUT' },
-      { type: 'RELEASE' },
-      { type: 'LEASE_LOST' },
-      { type: 'CANCEL', reason: 'stop' },
-    ];
     const arming = new Set<string>();
-    for (const input of [
-      { pendingDeps: 0, maxRecoveries: 2, timeoutMs: 60_000, startDelayMs: 0 },
-      { pendingDeps: 1, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
-      { pendingDeps: 0, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
-    ]) {
+    for (const input of taskWalkInputs) {
       const seen = new Set<string>();
       let frontier = [initialTransition(taskMachine, input)[0]];
       while (frontier.length > 0 && seen.size < 300) {
@@ -445,7 +426,7 @@ describe('taskTimerStates', () => {
           const key = JSON.stringify([snapshot.value, snapshot.context]);
           if (seen.has(key) || snapshot.status !== 'active') continue;
           seen.add(key);
-          for (const event of events) {
+          for (const event of taskEventsOfEveryKind) {
             if (!snapshot.can(event)) continue;
             const [after, actions] = transition(taskMachine, snapshot, event);
             const arms = actions.some((action) => action.type === 'xstate.raise' && (action.params as { delay?: unknown }).delay !== undefined);

@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type AnyStateMachine } from 'xstate';
 import { scheduleMachine, type ScheduleEvent } from '../actors/schedule.machine.js';
-import { taskMachine, type TaskEvent } from '../actors/task.machine.js';
+import { taskMachine } from '../actors/task.machine.js';
 import { pureTransitions } from '../engine/pure-transition.js';
+import { taskEventsOfEveryKind, taskWalkInputs } from './task-walk.js';
 
 /** What a step decided, without the actor each action names (XState's fresh one, or the shared one). */
 function decided([snapshot, actions]: [{ value: unknown; context: unknown; status: string }, ReadonlyArray<{ type: string; params?: unknown }>]) {
@@ -44,27 +45,8 @@ function walkBoth<T extends { type: string }>(machine: AnyStateMachine, input: u
 
 describe('pureTransitions', () => {
   it('decides every task step as XState’s transition() does', () => {
-    const events: TaskEvent[] = [
-      { type: 'SUBMIT' },
-      { type: 'DEPENDENCY_COMPLETED', dependencyId: 'a' },
-      { type: 'DEPENDENCY_FAILED', dependencyId: 'a', rootTaskId: 'r' },
-      { type: 'START_DUE' },
-      { type: 'CLAIM', node: 'n1' },
-      { type: 'AGENT_EXITED', exitCode: 0, sawResult: true, isError: false },
-      { type: 'AGENT_EXITED', exitCode: 1, sawResult: false, isError: false },
-      { type: 'AGENT_FAILED', reason: 'spawn_error', error: 'no such file' },
-      { type: 'USAGE_LIMIT', resetAt: 5_000, at: 1_000, limitType: 'five_hour' },
-      { type: 'RESUME_DUE' },
-      { type: 'TIMEOUT' },
-      { type: 'RELEASE' },
-      { type: 'LEASE_LOST' },
-      { type: 'CANCEL', reason: 'stop' },
-    ];
-    for (const input of [
-      { pendingDeps: 0, maxRecoveries: 2, timeoutMs: 60_000, startDelayMs: 0 },
-      { pendingDeps: 1, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
-    ]) {
-      expect(walkBoth(taskMachine, input, events)).toBeGreaterThan(20);
+    for (const input of taskWalkInputs) {
+      expect(walkBoth(taskMachine, input, taskEventsOfEveryKind)).toBeGreaterThan(20);
     }
   });
 
