@@ -78,14 +78,15 @@ export class AgentHostClient {
 
   /** The connection, made (and the host started) if there is none; a string says why there is none. */
   async #connection(): Promise<net.Socket | string> {
-    if (this.#socket) {
-      // An idle pool thread waits in Atomics.wait, its loop stopped: a host that died meanwhile is only noticed
-      // once the loop polls again. Let it (the second setImmediate runs after the next poll) before sending on
-      // the socket, or the run would be lost to a dead host.
+    if (this.#socket && this.#runs.size === 0) {
+      // A pool thread with no task waits in Atomics.wait, its loop stopped: a host that died meanwhile is only
+      // noticed once the loop polls again. Let it (the second setImmediate runs after the next poll) before
+      // sending on the socket, or the run would be lost to a dead host. With runs in flight the loop has been
+      // turning, and the socket's state is current.
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
-      if (this.#socket && !this.#socket.destroyed && !this.#socket.readableEnded) return this.#socket;
     }
+    if (this.#socket && !this.#socket.destroyed && !this.#socket.readableEnded) return this.#socket;
     this.#connecting ??= this.#connect().finally(() => {
       this.#connecting = null;
     });
