@@ -70,10 +70,6 @@ export function launcherEnv(parent: NodeJS.ProcessEnv, extra: Record<string, str
   return { ...env, ...extra };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function failed(end: RunEnd, error: string): RunOutcome {
   return { end, exitCode: null, signal: null, error, result: { sawResult: false, isError: false }, outputBytes: 0, lastLines: [] };
 }
