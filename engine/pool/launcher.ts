@@ -116,7 +116,7 @@ async function startOnHost(
   const writeSpec = (): string | null => {
     try {
       mkdirSync(runDir, { recursive: true });
-      writeJsonAtomic(files.spec, spec);
+      writeJsonAtomic(files.spec, spec, 0o600, false);
       // Only a host that watches it needs the file: one file fewer to create and remove per run otherwise.
       if (spec.keepaliveMs) touchKeepalive(files.keepalive);
       return null;
