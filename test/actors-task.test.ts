@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decideSubmit } from '../engine/task-steps.js';
 import { initialTransition, transition } from 'xstate';
-import { taskEventsOfEveryKind, taskWalkInputs } from './task-walk.js';
+import { taskEventsOfEveryKind, taskWalkInputs, walkSnapshots } from './task-walk.js';
 import {
   activeTaskStates,
   persistTask,
@@ -418,27 +418,15 @@ describe('taskTimerStates', () => {
   test('every step that arms a timer enters one of them, and each of them is entered by one', () => {
     const arming = new Set<string>();
     for (const input of taskWalkInputs) {
-      const seen = new Set<string>();
-      let frontier = [initialTransition(taskMachine, input)[0]];
-      while (frontier.length > 0 && seen.size < 300) {
-        const next = [];
-        for (const snapshot of frontier) {
-          const key = JSON.stringify([snapshot.value, snapshot.context]);
-          if (seen.has(key) || snapshot.status !== 'active') continue;
-          seen.add(key);
-          for (const event of taskEventsOfEveryKind) {
-            if (!snapshot.can(event)) continue;
-            const [after, actions] = transition(taskMachine, snapshot, event);
-            const arms = actions.some((action) => action.type === 'xstate.raise' && (action.params as { delay?: unknown }).delay !== undefined);
-            if (arms) {
-              expect(taskTimerStates.has(String(after.value)), `${String(snapshot.value)} + ${event.type} arms a timer entering ${String(after.value)}`).toBe(true);
-              arming.add(String(after.value));
-            }
-            next.push(after);
-          }
+      walkSnapshots(initialTransition(taskMachine, input)[0], taskEventsOfEveryKind, (snapshot, event) => {
+        const [after, actions] = transition(taskMachine, snapshot, event);
+        const arms = actions.some((action) => action.type === 'xstate.raise' && (action.params as { delay?: unknown }).delay !== undefined);
+        if (arms) {
+          expect(taskTimerStates.has(String(after.value)), `${String(snapshot.value)} + ${event.type} arms a timer entering ${String(after.value)}`).toBe(true);
+          arming.add(String(after.value));
         }
-        frontier = next;
-      }
+        return after;
+      });
     }
     expect([...arming].sort()).toEqual([...taskTimerStates].sort());
   });

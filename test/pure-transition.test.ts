@@ -8,7 +8,7 @@ import { initialTransition, transition, type AnyStateMachine } from 'xstate';
 import { scheduleMachine, type ScheduleEvent } from '../actors/schedule.machine.js';
 import { taskMachine } from '../actors/task.machine.js';
 import { pureTransitions } from '../engine/pure-transition.js';
-import { taskEventsOfEveryKind, taskWalkInputs } from './task-walk.js';
+import { taskEventsOfEveryKind, taskWalkInputs, walkSnapshots } from './task-walk.js';
 
 /** What a step decided, without the actor each action names (XState's fresh one, or the shared one). */
 function decided([snapshot, actions]: [{ value: unknown; context: unknown; status: string }, ReadonlyArray<{ type: string; params?: unknown }>]) {
@@ -20,26 +20,13 @@ function walkBoth<T extends { type: string }>(machine: AnyStateMachine, input: u
   const pure = pureTransitions(machine);
   const ours = pure.initialTransition(input);
   expect(decided(ours)).toEqual(decided(initialTransition(machine, input)));
-  const seen = new Set<string>();
-  let frontier = [ours[0]];
   let steps = 0;
-  while (frontier.length > 0) {
-    const next = [];
-    for (const snapshot of frontier) {
-      const key = JSON.stringify([snapshot.value, snapshot.context]);
-      if (seen.has(key) || snapshot.status !== 'active') continue;
-      seen.add(key);
-      for (const event of events) {
-        if (!snapshot.can(event)) continue;
-        const mine = pure.transition(snapshot, event);
-        expect(decided(mine), `${JSON.stringify(snapshot.value)} + ${event.type}`).toEqual(decided(transition(machine, snapshot, event)));
-        steps++;
-        next.push(mine[0]);
-      }
-    }
-    frontier = next;
-    if (seen.size > 200) break;
-  }
+  walkSnapshots(ours[0], events, (snapshot, event) => {
+    const mine = pure.transition(snapshot, event);
+    expect(decided(mine), `${JSON.stringify(snapshot.value)} + ${event.type}`).toEqual(decided(transition(machine, snapshot, event)));
+    steps++;
+    return mine[0];
+  });
   return steps;
 }
 

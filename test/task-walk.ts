@@ -1,4 +1,4 @@
-/** Events and inputs that walk the task machine through every state it has (shared by the tests that walk it). */
+/** Walking a statechart through every state it reaches: the walk, and the task machine's events and inputs for it. */
 import type { TaskEvent } from '../actors/task.machine.js';
 
 /** One event of each kind the task machine takes, failures and successes both. */
@@ -25,3 +25,30 @@ export const taskWalkInputs = [
   { pendingDeps: 1, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
   { pendingDeps: 0, maxRecoveries: 0, timeoutMs: 1_000, startDelayMs: 500 },
 ] as const;
+
+/** A snapshot as the walk needs it. */
+interface Walkable<E> {
+  value: unknown;
+  context: unknown;
+  status: string;
+  can(event: E): boolean;
+}
+
+/**
+ * Breadth-first over the snapshots `events` reach from `initial` (at most ~200 distinct ones): `step` takes one
+ * event a snapshot accepts and returns the snapshot after it.
+ */
+export function walkSnapshots<S extends Walkable<E>, E>(initial: S, events: readonly E[], step: (snapshot: S, event: E) => S): void {
+  const seen = new Set<string>();
+  let frontier = [initial];
+  while (frontier.length > 0 && seen.size <= 200) {
+    const next: S[] = [];
+    for (const snapshot of frontier) {
+      const key = JSON.stringify([snapshot.value, snapshot.context]);
+      if (seen.has(key) || snapshot.status !== 'active') continue;
+      seen.add(key);
+      for (const event of events) if (snapshot.can(event)) next.push(step(snapshot, event));
+    }
+    frontier = next;
+  }
+}
