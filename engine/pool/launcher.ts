@@ -80,13 +80,14 @@ function isCancel(message: unknown): message is Extract<LauncherMessage, { cmd: 
 
 /** How the launcher hears of a run's end: `ended` resolves when its host says so or goes away. */
 interface HostLine {
-  ended: Promise<void>;
+  /** Null for an adopted run, whose host does not know this runner. */
+  ended: Promise<void> | null;
   /** The host sends the run's progress and tells of its end: no file needs reading until `ended`. */
   tells: boolean;
 }
 
 /** An adopted run's host does not know this runner: only the run's files and /proc tell of its end. */
-const noHostLine: HostLine = { ended: new Promise(() => undefined), tells: false };
+const noHostLine: HostLine = { ended: null, tells: false };
 
 /**
  * Start a run on the agent host of its data dir: its spec file, then the request. Resolves with the agent's pid
@@ -221,7 +222,7 @@ async function follow(
 ): Promise<RunOutcome> {
   const files = runFiles(runDir);
   let hostTells = host.tells;
-  void host.ended.then(() => {
+  void host.ended?.then(() => {
     hostTells = false;
     wakeup.wake();
   });

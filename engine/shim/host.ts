@@ -42,9 +42,8 @@ function writeRunFile(file: string, value: unknown): void {
 
 class AgentHost {
   readonly #self: ProcessRef = { pid: process.pid, pidStart: processStartTime(process.pid) };
-  readonly #clients = new Set<net.Socket>();
-  /** What to do when a runner's connection closes: write the progress it was told of and no file holds yet. */
-  readonly #onClientGone = new Map<net.Socket, Set<() => void>>();
+  /** Runners connected, each with what to do when its connection closes: write the progress it heard that no file holds yet. */
+  readonly #clients = new Map<net.Socket, Set<() => void>>();
   readonly #loadedModules = new Set<string>();
   #runs = 0;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -59,8 +58,7 @@ class AgentHost {
   }
 
   #accept(socket: net.Socket): void {
-    this.#clients.add(socket);
-    this.#onClientGone.set(socket, new Set());
+    this.#clients.set(socket, new Set());
     this.#checkIdle();
     let buffered = '';
     socket.setEncoding('utf8');
@@ -74,9 +72,8 @@ class AgentHost {
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
+      for (const gone of this.#clients.get(socket) ?? []) gone();
       this.#clients.delete(socket);
-      for (const gone of this.#onClientGone.get(socket) ?? []) gone();
-      this.#onClientGone.delete(socket);
       this.#checkIdle();
     });
   }
@@ -113,7 +110,7 @@ class AgentHost {
       if (unwritten) writeRunFile(files.progress, unwritten);
       unwritten = null;
     };
-    const toldOnGone = pushProgress ? this.#onClientGone.get(socket) : undefined;
+    const toldOnGone = pushProgress ? this.#clients.get(socket) : undefined;
     toldOnGone?.add(writeUnwritten);
     try {
       let spec: ShimSpec;

@@ -312,7 +312,6 @@ class ServerWait {
   }
 }
 
-
 /**
  * WAL checkpoints at idle. SQLite checkpoints in the COMMIT that takes the log past `wal_autocheckpoint` pages
  * (1000 by default), two fsyncs and the copy of every page (~11 ms here): every ~80th DelegateTask waited for
