@@ -12,7 +12,7 @@ import type { Clock } from './clock.js';
 import type { DelegateConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { ClaimHold, Store, UsageHold } from './store/store.js';
-import { dayBounds, localTimeZone } from './wall-clock.js';
+import { dayBounds } from './wall-clock.js';
 
 /** Share of a budget at which a warning is logged and shown. */
 export const budgetWarningShare = 0.8;
@@ -62,8 +62,7 @@ function levelOf(spentUsd: number, budgetUsd: number): BudgetLevel {
 
 /** Read the limits in force at `now`: holds, and each budget against the spend of the local day. */
 export async function readLimits(store: Store, now: number, options: LimitsOptions): Promise<ClaimLimits> {
-  const zone = options.zone ?? localTimeZone();
-  const { start: dayStart, end: nextDayStart } = dayBounds(now, zone);
+  const { start: dayStart, end: nextDayStart } = dayBounds(now, options.zone);
   const [holds, scheduleBudgets] = await Promise.all([store.usageHolds(now), store.scheduleBudgets()]);
   const budgets: BudgetStatus[] = [];
   const scheduleIds = Object.keys(scheduleBudgets);

@@ -42,7 +42,7 @@ export function usageLimitResumeAt(notice: UsageLimitNotice, now: number, zone: 
  * The task event a run's outcome means; null when there is nothing to record (the run was stopped on purpose)
  * or the run is handed back instead (`lost`: the agent ended with no word of how).
  */
-export function outcomeEvent(outcome: RunOutcome, now: number, zone: string = localTimeZone()): TaskEvent | null {
+export function outcomeEvent(outcome: RunOutcome, now: number, zone?: string): TaskEvent | null {
   switch (outcome.end) {
     case 'cancelled':
     case 'lost':
@@ -53,7 +53,7 @@ export function outcomeEvent(outcome: RunOutcome, now: number, zone: string = lo
     case 'exited': {
       const result: AgentResult = outcome.result;
       if (result.usageLimit) {
-        return { type: 'USAGE_LIMIT', resetAt: usageLimitResumeAt(result.usageLimit, now, zone), at: now, limitType: result.usageLimit.limitType ?? null };
+        return { type: 'USAGE_LIMIT', resetAt: usageLimitResumeAt(result.usageLimit, now, zone ?? localTimeZone()), at: now, limitType: result.usageLimit.limitType ?? null };
       }
       if (result.budgetExceeded) {
         const spent = result.costUsd !== undefined ? ` ($${result.costUsd.toFixed(4)} spent)` : '';

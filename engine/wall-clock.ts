@@ -124,18 +124,34 @@ export function startOfDay(now: number, zone: string): number {
   return zonedTimeToEpoch(p.year, p.month, p.day, 0, 0, zone);
 }
 
-let lastDay: { zone: string; start: number; end: number } | undefined;
+let lastDay: { zone: string | undefined; tz: string | undefined; start: number; end: number } | undefined;
 
 /**
- * The local day that contains `now` in `zone`: its first instant and the next day's. The last answer is kept,
- * since every claim and every TaskStatus asks for today's, and working it out costs ~0.1 ms of Intl formatting.
+ * The local day that contains `now` in `zone` (this process's zone when none is given): its first instant and the
+ * next day's. The last answer is kept, since every claim and every TaskStatus asks for today's, and working it
+ * out costs ~0.1 ms of Intl formatting.
+ *
+ * This process's own zone is worked out with Date's local-time methods instead: the first Intl.DateTimeFormat of
+ * a process maps ~5 MiB of ICU's locale data into memory, which a runner or an MCP server with no budget and no
+ * schedule otherwise never needs. Both resolve a midnight skipped by a DST jump to just after it.
  */
-export function dayBounds(now: number, zone: string): { start: number; end: number } {
+export function dayBounds(now: number, zone?: string): { start: number; end: number } {
+  const tz = process.env.TZ;
   const last = lastDay;
-  if (last && last.zone === zone && last.start <= now && now < last.end) return last;
-  const day = { zone, start: startOfDay(now, zone), end: startOfNextDay(now, zone) };
+  if (last && last.zone === zone && last.tz === tz && last.start <= now && now < last.end) return last;
+  const day = zone === undefined ? { zone, tz, ...localDayBounds(now) } : { zone, tz, start: startOfDay(now, zone), end: startOfNextDay(now, zone) };
   lastDay = day;
   return day;
+}
+
+/** {@link dayBounds} in this process's zone, by Date's local time. */
+function localDayBounds(now: number): { start: number; end: number } {
+  const start = new Date(now);
+  start.setHours(0, 0, 0, 0);
+  const end = new Date(now);
+  // Hour 24 is the next midnight, or just after it where a DST jump skips it.
+  end.setHours(24, 0, 0, 0);
+  return { start: start.getTime(), end: end.getTime() };
 }
 
 /** The first instant of the local day after the one that contains `now` in `zone`. */

@@ -8,7 +8,7 @@ import { createStreamJsonParser } from '../adapters/agents/claude.js';
 import { parseRateLimitEvent, parseUsageLimitText, usageLimitResetAt } from '../adapters/agents/usage-limit.js';
 import { maxUsageLimitPauseMs, minUsageLimitPauseMs, outcomeEvent, unknownResetPauseMs, usageLimitMarginMs, usageLimitResumeAt } from '../engine/run-outcome.js';
 import type { RunOutcome } from '../engine/pool/protocol.js';
-import { resolveWallClock, startOfDay, startOfNextDay, zonedTimeToEpoch } from '../engine/wall-clock.js';
+import { dayBounds, resolveWallClock, startOfDay, startOfNextDay, zonedTimeToEpoch } from '../engine/wall-clock.js';
 
 const at = (iso: string) => Date.parse(iso);
 const isoOf = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -90,6 +90,30 @@ describe('local days', () => {
     expect(isoOf(startOfNextDay(at('2026-03-29T12:00:00Z'), 'Europe/Berlin'))).toBe('2026-03-29T22:00:00.000Z');
     expect(isoOf(startOfNextDay(at('2026-12-31T23:30:00Z'), 'UTC'))).toBe('2027-01-01T00:00:00.000Z');
     expect(resolveWallClock({ hour: 0, minute: 0 }, at('2026-06-01T10:00:00Z'), 'UTC')).toBe(at('2026-06-02T00:00:00Z'));
+  });
+
+  // Without a zone, dayBounds reads this process's zone through Date rather than Intl; both must give the same day.
+  it.each([
+    // A 23-hour and a 25-hour day.
+    ['Europe/Berlin', ['2026-03-29T12:00:00Z', '2026-10-25T12:00:00Z', '2026-10-24T22:30:00Z']],
+    // DST starts at midnight there: 2026-09-06 begins at 01:00 local; and ends at midnight: 2026-04-05 has two.
+    ['America/Santiago', ['2026-09-06T12:00:00Z', '2026-09-05T12:00:00Z', '2026-04-05T12:00:00Z', '2026-04-04T12:00:00Z']],
+    ['America/New_York', ['2026-03-08T12:00:00Z', '2026-11-01T04:30:00Z']],
+    ['Asia/Kolkata', ['2026-06-01T18:29:59Z', '2026-06-01T18:30:00Z']],
+    ['Australia/Lord_Howe', ['2026-04-05T12:00:00Z', '2026-10-04T12:00:00Z']],
+    ['UTC', ['2026-12-31T23:30:00Z']],
+  ])('in this process\'s zone (TZ=%s) are the same as in that zone named', (zone, instants) => {
+    const before = process.env.TZ;
+    process.env.TZ = zone;
+    try {
+      for (const instant of instants) {
+        const local = dayBounds(at(instant));
+        expect({ instant, start: isoOf(local.start), end: isoOf(local.end) }).toEqual({ instant, start: isoOf(startOfDay(at(instant), zone)), end: isoOf(startOfNextDay(at(instant), zone)) });
+      }
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
   });
 });
 
