@@ -2,6 +2,7 @@
  * The two SQL drivers on a local file: rows are plain objects by column name whatever the driver, and the
  * embedded driver's statements, prepared once, still answer rightly after another connection changed the schema.
  */
+import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,6 +47,20 @@ describe.each(['embedded', 'client'] as const)('%s driver', (kind) => {
 });
 
 describe('embedded driver', () => {
+  // In a fresh process (of the build), since this one may have loaded libsql already.
+  it('loads libsql without a diagnostic report, and leaves process.report as it was', () => {
+    const driverUrl = new URL('../dist/engine/store/sql-driver.js', import.meta.url).href;
+    const script = `
+      const { openSqlDriver } = await import(${JSON.stringify(driverUrl)});
+      const db = await openSqlDriver(':memory:');
+      await db.open();
+      const rows = await db.all('SELECT 1 AS one');
+      await db.close();
+      console.log(JSON.stringify({ rows, reported: process.moduleLoadList.includes('Internal Binding report'), report: typeof process.report.getReport }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ rows: [{ one: 1 }], reported: false, report: 'function' });
+  });
+
   // It keeps each statement prepared, with the names of its columns.
   it('a statement it prepared before another connection added a column returns that column too', async () => {
     const db = await open('embedded');

@@ -5,6 +5,7 @@
  * does not block the event loop on the network. Only engine/store uses this module.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'libsql';
@@ -660,6 +661,24 @@ class ClientDriver implements SqlDriver {
   }
 }
 
+/**
+ * The libsql module, loaded without a diagnostic report. To pick its native package, libsql asks @neon-rs/load,
+ * which calls process.report.getReport() only to learn whether libc is glibc: a full report (environment, shared
+ * objects, network interfaces), ~7 ms of CPU and ~1.2 MiB at the start of every process that opens a database
+ * (measured). libsql then corrects that pick with detect-libc, which reads /usr/bin/ldd, or runs getconf where
+ * there is none. So while it loads, the report is empty: @neon-rs/load guesses musl, and detect-libc turns the
+ * guess back to gnu where libc is glibc. Synchronous, so no other code runs before the real report is back.
+ */
+function loadLibsql(): typeof Database {
+  const report = Object.getOwnPropertyDescriptor(process, 'report');
+  if (report?.configurable) Object.defineProperty(process, 'report', { value: { getReport: () => ({}) }, configurable: true, enumerable: true });
+  try {
+    return createRequire(import.meta.url)('libsql') as typeof Database;
+  } finally {
+    if (report?.configurable) Object.defineProperty(process, 'report', report);
+  }
+}
+
 /** Which driver an URL gets, unless forced (the contract suite runs both on a file). */
 export type DriverChoice = 'auto' | 'embedded' | 'client';
 
@@ -674,8 +693,7 @@ export async function openSqlDriver(url: string, options: DriverOptions = {}): P
   if (isFile && choice !== 'client') {
     const file = url === ':memory:' || url === 'file::memory:' ? ':memory:' : filePathOf(url);
     // Loaded here, not at import: the native module costs ~20 ms and ~8 MB, which a front door only pays when it opens a database.
-    const { default: Driver } = await import('libsql');
-    return new EmbeddedDriver(Driver, file, options);
+    return new EmbeddedDriver(loadLibsql(), file, options);
   }
   const file = isFile ? filePathOf(url) : null;
   if (file) mkdirSync(path.dirname(file), { recursive: true });
