@@ -9,7 +9,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import {
   ErrorCode,
@@ -78,19 +77,21 @@ const instructions =
 
 /** An MCP server with every tool registered; connect it to any transport (stdio, or in-memory in tests). */
 export function createMcpServer(deps: ToolDeps | Promise<ToolDeps>): McpServer {
-  const server = new McpServer({ name: 'delegate', version: delegateVersion }, { instructions, jsonSchemaValidator: lazyAjv() });
+  const server = new McpServer({ name: 'delegate', version: delegateVersion }, { instructions, jsonSchemaValidator: noElicitation });
   for (const tool of mcpTools) tool.register(server, deps);
   return server;
 }
 
 /**
- * The SDK's default validator, built on first use: the SDK only validates with it what an elicitation returns,
- * which this server never asks for, and building it (Ajv with its formats) costs every start ~5 ms.
+ * In place of the SDK's default validator (Ajv), which it only uses on what an elicitation returns: this server
+ * never asks the user anything. Building Ajv with its formats cost every start ~5 ms, and the MCP bundle leaves
+ * Ajv out altogether (scripts/bundle-mcp.js).
  */
-function lazyAjv(): jsonSchemaValidator {
-  let ajv: AjvJsonSchemaValidator | undefined;
-  return { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) };
-}
+const noElicitation: jsonSchemaValidator = {
+  getValidator: () => {
+    throw new Error('the delegate MCP server does not elicit, so it has no JSON Schema validator');
+  },
+};
 
 /** A front door's runner check as a report for tool results. Never throws: the task is saved before it runs. */
 export function runnerStarter(store: Store, config: DelegateConfig, env: NodeJS.ProcessEnv, logger: Logger): () => Promise<RunnerReport> {
