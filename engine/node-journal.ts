@@ -30,6 +30,8 @@ export class NodeJournal {
   /** The latest snapshot of each actor, serialized only when written: most are replaced before a flush. */
   readonly #snapshots = new Map<string, Omit<ActorSnapshotRow, 'snapshot'> & { snapshot: { value: unknown; context: unknown } }>();
   readonly #slotStates = new Map<string, string>();
+  /** What was last written of each actor: a snapshot that is the same again is not written again. */
+  readonly #written = new Map<string, string>();
   #handle: unknown = null;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -90,10 +92,13 @@ export class NodeJournal {
       const kept = [...this.#snapshots.values()];
       this.#events = [];
       this.#snapshots.clear();
-      if (events.length === 0 && kept.length === 0) return;
+      // An idle supervisor takes a new snapshot at every resource reading (once a second) that changes nothing:
+      // writing it cost an idle runner a commit a second, and a request a second on a server.
+      const snapshots = kept.map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) })).filter((row) => this.#written.get(row.actorId) !== row.snapshot);
+      if (events.length === 0 && snapshots.length === 0) return;
       try {
-        const snapshots = kept.map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) }));
         await this.store.recordNodeActors(events, snapshots);
+        for (const row of snapshots) this.#written.set(row.actorId, row.snapshot);
       } catch (error) {
         // Inspection data only: losing a batch must not stop the node.
         this.log.warn('could not write slot events', { error: String(error), events: events.length });
