@@ -19,6 +19,7 @@ import { AgentRuns } from './agent-runs.js';
 import { ClaimGate } from './claim-holds.js';
 import { every, systemClock, type Clock } from './clock.js';
 import { redactDatabaseUrl, type DelegateConfig } from './config.js';
+import { defaultCommitWatchTiming, watchForCommits } from './database-watch.js';
 import { EventBus, remoteWatchMs } from './events.js';
 import { planLaunch } from './launch-plan.js';
 import type { Logger } from './logger.js';
@@ -32,6 +33,7 @@ import { taskLogPaths } from './pool/protocol.js';
 import { localHostIdentity, processStartTime } from './process-info.js';
 import { recoverLapsedLeases } from './recovery.js';
 import { deriveMaxWorkers, machineProbe, resourceSampler, type ResourceProbeFactory } from './resource-monitor.js';
+import { localDatabaseFile } from './store/sql-driver.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
 import type { ScheduleEvent } from '../actors/schedule.machine.js';
 import { taskTimerStates, type TaskEvent } from '../actors/task.machine.js';
@@ -385,8 +387,13 @@ export class Runner {
       }
     };
     // On a server each look is a request (the newest event id): four a second wakes a runner within a quarter
-    // second of another host's commit without hammering the server.
-    this.stops.push(every(clock, store.kind === 'embedded' ? timing.pollMs : Math.max(timing.pollMs, remoteWatchMs), logged('database watch', () => this.watchDatabase())));
+    // second of another host's commit without hammering the server. On a file, writes to it wake the look.
+    const watchLook = logged('database watch', () => this.watchDatabase());
+    this.stops.push(
+      store.kind === 'embedded'
+        ? watchForCommits(clock, localDatabaseFile(this.options.config.databaseUrl), { fastMs: timing.pollMs, ...defaultCommitWatchTiming }, watchLook)
+        : every(clock, Math.max(timing.pollMs, remoteWatchMs), watchLook),
+    );
     this.stops.push(every(clock, timing.sweepMs, logged('recovery sweep', () => this.sweep())));
     // On start too: runs of a runner that died on this host are taken over at once, not after the next tick.
     const startupSweep = logged('recovery sweep', () => this.sweep())();

@@ -721,6 +721,12 @@ function remoteClientUrl(url: string): string {
   return `${insecure ? 'ws' : 'wss'}://${url.slice('libsql://'.length)}`;
 }
 
+/** The file of an embedded database URL; null for memory and for servers. */
+export function localDatabaseFile(url: string): string | null {
+  if (!url.startsWith('file:') || url === 'file::memory:') return null;
+  return filePathOf(url);
+}
+
 function filePathOf(url: string): string {
   if (url.startsWith('file://')) return fileURLToPath(url);
   return url.slice('file:'.length);
