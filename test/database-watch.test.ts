@@ -3,7 +3,7 @@
  * database's log, often while writes go on, seldom when there are none, and always often where the directory
  * cannot be watched.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, watch } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
@@ -29,20 +29,42 @@ function databaseFile(): string {
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('watching a database file for commits', () => {
-  it('looks soon after a write to the log, though the polls are a minute apart', async () => {
+  it('brings the next look forward when the log is written while the watch is idle, and not for other files', async () => {
     const file = databaseFile();
-    let looks = 0;
-    let looked!: () => void;
-    const lookedOnce = new Promise<void>((resolve) => (looked = resolve));
-    stops.push(
-      watchForCommits(systemClock, file, { fastMs: 60_000, slowMs: 60_000, activeMs: 500 }, async () => {
-        looks++;
-        looked();
-      }),
-    );
+    const clock = new SimulatedClock();
+    const lookedAt: number[] = [];
+    stops.push(watchForCommits(clock, file, { fastMs: 50, slowMs: 1000, activeMs: 500 }, async () => void lookedAt.push(clock.now())));
+    const advanceTo = async (end: number, stepMs = 50): Promise<void> => {
+      while (clock.now() < end) {
+        clock.increment(stepMs);
+        await settle();
+      }
+    };
+    await advanceTo(2000);
+    expect(lookedAt.at(-1)).toBe(1500);
+    // Another file of the directory (the runner's log lives there): once the kernel's notice of it is delivered
+    // (a second watch of the directory sees it), 100 ms more bring no look.
+    const seen = new Promise<void>((resolve) => {
+      const second = watch(path.dirname(file), (_kind, name) => {
+        if (name !== 'runner.log') return;
+        second.close();
+        resolve();
+      });
+    });
+    appendFileSync(path.join(path.dirname(file), 'runner.log'), 'a log line');
+    await seen;
+    await advanceTo(2100, 2);
+    expect(lookedAt.at(-1)).toBe(1500);
+    // Then the log: the kernel's notice comes in real time, so simulated time moves in 2 ms steps until a look,
+    // which without the notice would come at 2500.
     appendFileSync(`${file}-wal`, 'a commit');
-    await lookedOnce;
-    expect(looks).toBe(1);
+    const deadline = Date.now() + 10_000;
+    while (lookedAt.at(-1) === 1500 && Date.now() < deadline) {
+      clock.increment(2);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(lookedAt.at(-1)).toBeGreaterThan(2100);
+    expect(lookedAt.at(-1)).toBeLessThan(2500);
   });
 
   it('looks every fastMs while there were writes within activeMs, then every slowMs', async () => {
