@@ -4,7 +4,8 @@
  * small batches. In-process subscribers get events from the `EventBus` right after the commit; any other process
  * (a front door, another runner, the inspector) reads the bounded `events` table through `EventFollower`.
  */
-import type { Clock } from './clock.js';
+import { every, type Clock } from './clock.js';
+import { defaultCommitWatchTiming, watchForCommits } from './database-watch.js';
 import type { EngineEvent, EventFilter, Store } from './store/store.js';
 
 export type { EngineEvent, EventFilter } from './store/store.js';
@@ -97,7 +98,7 @@ export class EventFollower {
   #lastVersion: number | null = null;
   #woken = false;
   #stopped = false;
-  #handle: unknown;
+  #stopLooking: () => Promise<void> = async () => undefined;
   /** The round in flight (or the last one), which `stop` waits for. */
   #round: Promise<void> = Promise.resolve();
 
@@ -124,7 +125,6 @@ export class EventFollower {
    * and the next round tries again: a follower outlives a database that was busy for a moment.
    */
   start(onEvents: (events: EngineEvent[]) => void | Promise<void>, onError: (error: unknown) => void = () => undefined): void {
-    const remote = this.store.kind !== 'embedded';
     const round = async (): Promise<void> => {
       if (this.#stopped) return;
       try {
@@ -143,11 +143,16 @@ export class EventFollower {
         }
       } catch (error) {
         onError(error);
-      } finally {
-        if (!this.#stopped) this.#handle = this.clock.setTimeout(() => (this.#round = round()), remote ? Math.max(this.pollMs, remoteWatchMs) : this.pollMs);
       }
     };
-    this.#round = round();
+    // One round at a time: the first runs now, the watch's may come while it still reads.
+    const next = (): Promise<void> => (this.#round = this.#round.then(round));
+    // A wait on a task can last hours: on a file, looks follow its writes rather than 20 polls a second.
+    this.#stopLooking =
+      this.store.kind === 'embedded'
+        ? watchForCommits(this.clock, this.store.file, { fastMs: this.pollMs, ...defaultCommitWatchTiming }, next)
+        : every(this.clock, Math.max(this.pollMs, remoteWatchMs), next);
+    void next();
   }
 
   /**
@@ -159,9 +164,9 @@ export class EventFollower {
   }
 
   /** Stop following; resolves once a read in flight has finished, so the caller may close the store. */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.#stopped = true;
-    this.clock.clearTimeout(this.#handle);
-    return this.#round;
+    await this.#stopLooking();
+    await this.#round;
   }
 }

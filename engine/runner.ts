@@ -33,7 +33,6 @@ import { taskLogPaths } from './pool/protocol.js';
 import { localHostIdentity, processStartTime } from './process-info.js';
 import { recoverLapsedLeases } from './recovery.js';
 import { deriveMaxWorkers, machineProbe, resourceSampler, type ResourceProbeFactory } from './resource-monitor.js';
-import { localDatabaseFile } from './store/sql-driver.js';
 import { openStore, type DueTimer, type NodeRecord, type Store } from './store/store.js';
 import type { ScheduleEvent } from '../actors/schedule.machine.js';
 import { taskTimerStates, type TaskEvent } from '../actors/task.machine.js';
@@ -391,7 +390,7 @@ export class Runner {
     const watchLook = logged('database watch', () => this.watchDatabase());
     this.stops.push(
       store.kind === 'embedded'
-        ? watchForCommits(clock, localDatabaseFile(this.options.config.databaseUrl), { fastMs: timing.pollMs, ...defaultCommitWatchTiming }, watchLook)
+        ? watchForCommits(clock, store.file, { fastMs: timing.pollMs, ...defaultCommitWatchTiming }, watchLook)
         : every(clock, Math.max(timing.pollMs, remoteWatchMs), watchLook),
     );
     this.stops.push(every(clock, timing.sweepMs, logged('recovery sweep', () => this.sweep())));

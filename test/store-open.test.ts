@@ -215,6 +215,25 @@ describe('a file that is not a delegate database', () => {
 });
 
 describe('a new database', () => {
+  it('names its file, which runners watch for other processes\' commits; a database in memory has none', async () => {
+    for (const url of [`file:${file}`, pathToFileURL(file).href]) {
+      for (const driver of ['embedded', 'client'] as const) {
+        const store = await openStore(url, { driver });
+        try {
+          expect(store.file).toBe(file);
+        } finally {
+          await store.close();
+        }
+      }
+    }
+    const memory = await openStore(':memory:');
+    try {
+      expect(memory.file).toBeNull();
+    } finally {
+      await memory.close();
+    }
+  });
+
   it('is created and migrated by the first command', async () => {
     const result = await cli(['status'], env);
     expect(result.code, result.stderr).toBe(0);

@@ -33,6 +33,8 @@ export interface SqlDriver extends SqlExecutor {
   readonly kind: 'embedded' | 'client';
   /** The database as messages name it: a file's path, or the URL without its secrets. */
   readonly label: string;
+  /** The database's local file; null in memory and on a server. */
+  readonly file: string | null;
   /** Per-connection setup (busy timeout; WAL on a new file), writing nothing to an existing database; retried while another process is creating the same file. */
   open(): Promise<void>;
   /**
@@ -334,6 +336,7 @@ class EmbeddedDriver implements SqlDriver {
   private readonly mutex = new Mutex();
   private readonly busy: BusyWait;
   readonly label: string;
+  readonly file: string | null;
   /** SQLite's schema cookie as this connection last read it, and when (see checkSchema). */
   private schemaVersion: number | null = null;
   private schemaCheckedAt = 0;
@@ -345,7 +348,8 @@ class EmbeddedDriver implements SqlDriver {
 
   constructor(Driver: typeof Database, file: string, options: DriverOptions) {
     this.label = file;
-    this.busy = new BusyWait(file, file === ':memory:' ? null : file, options);
+    this.file = file === ':memory:' ? null : file;
+    this.busy = new BusyWait(file, this.file, options);
     try {
       if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
       this.db = new Driver(file);
@@ -556,17 +560,17 @@ class ClientDriver implements SqlDriver {
     private readonly newClient: () => Client,
     readonly label: string,
     /** The local file, or null for a remote database. */
-    private readonly localFile: string | null,
+    readonly file: string | null,
     options: DriverOptions,
   ) {
     this.client = newClient();
-    this.busy = new BusyWait(label, localFile, options);
+    this.busy = new BusyWait(label, file, options);
     this.server = new ServerWait(label, options);
     this.requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
   }
 
   async open(): Promise<void> {
-    if (!this.localFile) return;
+    if (!this.file) return;
     // As the embedded driver: only a new file is switched to WAL, so opening an existing one does not write.
     const [row] = await this.all('PRAGMA journal_mode');
     if (row?.journal_mode !== 'wal') await this.all('PRAGMA journal_mode = WAL');
@@ -578,7 +582,7 @@ class ClientDriver implements SqlDriver {
    * for a COMMIT, reports as commit_unknown. A local file's requests are not timed: they cannot get lost.
    */
   private request<T>(send: () => Promise<T>): Promise<T> {
-    if (this.localFile) return send();
+    if (this.file) return send();
     const client = this.client;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -719,12 +723,6 @@ function remoteClientUrl(url: string): string {
   if (!url.startsWith('libsql://')) return url;
   const insecure = /[?&]tls=0(&|$)/.test(url);
   return `${insecure ? 'ws' : 'wss'}://${url.slice('libsql://'.length)}`;
-}
-
-/** The file of an embedded database URL; null for memory and for servers. */
-export function localDatabaseFile(url: string): string | null {
-  if (!url.startsWith('file:') || url === 'file::memory:') return null;
-  return filePathOf(url);
 }
 
 function filePathOf(url: string): string {

@@ -64,6 +64,10 @@ export class SqlStore implements Store {
     return this.db.kind;
   }
 
+  get file(): string | null {
+    return this.db.file;
+  }
+
   async insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord> {
     const { tasks: [inserted] } = await this.insertTaskGraph([{ task, dependsOn }], now, (_task, pending, failed) => decide(pending, failed));
     return inserted!;

@@ -51,6 +51,8 @@ import type { NewSchedule, ScheduleFilter, ScheduleRecord, ScheduleRunRecord, Sc
 /** The store's verbs. */
 export interface Store {
   readonly kind: 'embedded' | 'client';
+  /** The database's local file (which every commit writes); null in memory and on a server. */
+  readonly file: string | null;
   /** Insert a task and its dependency edges in one transaction; unknown dependencies are a UsageError. */
   insertTask(task: NewTask, dependsOn: readonly string[], now: number, decide: (pendingDeps: number, failedDependency: string | null) => TaskStep): Promise<TaskRecord>;
   /**
