@@ -80,22 +80,13 @@ describe('watching a database file for commits', () => {
     expect(lookedAt).toEqual([50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 1500, 2500]);
   });
 
-  it('looks every fastMs where the directory cannot be watched', async () => {
-    const clock = new SimulatedClock();
-    const missing = path.join(databaseFile(), 'no', 'such', 'dir', 'delegate.db');
-    let looks = 0;
-    stops.push(watchForCommits(clock, missing, { fastMs: 50, slowMs: 1000, activeMs: 500 }, async () => void looks++));
-    for (let t = 0; t < 2000; t += 50) {
-      clock.increment(50);
-      await settle();
-    }
-    expect(looks).toBe(40);
-  });
-
-  it('looks every fastMs for a database that is no local file', async () => {
+  it.each([
+    ['whose directory cannot be watched', () => path.join(databaseFile(), 'no', 'such', 'dir', 'delegate.db')],
+    ['that is no local file (memory, a server)', () => null],
+  ])('looks every fastMs for a database %s', async (_what, fileOf) => {
     const clock = new SimulatedClock();
     let looks = 0;
-    stops.push(watchForCommits(clock, null, { fastMs: 50, slowMs: 1000, activeMs: 500 }, async () => void looks++));
+    stops.push(watchForCommits(clock, fileOf(), { fastMs: 50, slowMs: 1000, activeMs: 500 }, async () => void looks++));
     for (let t = 0; t < 2000; t += 50) {
       clock.increment(50);
       await settle();
