@@ -1,13 +1,13 @@
 /**
- * When a runner looks at the database for other processes' commits (a new task, a cancel, a dependant made
- * ready by another runner).
+ * When a runner, or a follower of the event stream (WaitForTask, the inspector), looks at the database for other
+ * processes' commits (a new task, a cancel, a dependant made ready by another runner).
  *
  * On an embedded file, every commit of any process writes the file's write-ahead log (`<db>-wal`), and the
- * kernel tells a watcher of its directory (inotify, FSEvents). While writes go on the runner looks every `fastMs`
- * as before; with no write for `activeMs` it looks only every `slowMs`, in case a change notice went missing, and
- * the first write then brings the next look forward to within a few milliseconds. An idle runner polled 20 times a second before: 12-18 ms
- * of CPU a second, against 6-7 with one look a second (this 2-core VM). Where the directory cannot be watched,
- * and on a server (another host's commits write no local file), it looks every `fastMs`.
+ * kernel tells a watcher of its directory (inotify, FSEvents). While writes go on, looks come every `fastMs` as
+ * before; with no write for `activeMs`, only every `slowMs`, in case a change notice went missing, and the first
+ * write then brings the next look forward to within a few milliseconds. An idle runner polled 20 times a second
+ * before: 12-18 ms of CPU a second, against 6-7 with one look a second (this 2-core VM). Where the directory
+ * cannot be watched, and on a server (another host's commits write no local file), looks come every `fastMs`.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
