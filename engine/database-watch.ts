@@ -7,11 +7,13 @@
  * before; with no write for `activeMs`, only every `slowMs`, in case a change notice went missing, and the first
  * write then brings the next look forward to within a few milliseconds. An idle runner polled 20 times a second
  * before: 12-18 ms of CPU a second, against 6-7 with one look a second (this 2-core VM). Where the directory
- * cannot be watched, and on a server (another host's commits write no local file), looks come every `fastMs`.
+ * cannot be watched, looks come every `fastMs`; on a server (another host's commits write no local file), every
+ * `remoteWatchMs`.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { every, type Clock } from './clock.js';
+import type { Store } from './store/store.js';
 
 export interface CommitWatchTiming {
   /** Between looks while the database is written to, and always where writes cannot be watched. */
@@ -21,7 +23,21 @@ export interface CommitWatchTiming {
   activeMs: number;
 }
 
-export const defaultCommitWatchTiming: Omit<CommitWatchTiming, 'fastMs'> = { slowMs: 1000, activeMs: 500 };
+const defaultCommitWatchTiming: Omit<CommitWatchTiming, 'fastMs'> = { slowMs: 1000, activeMs: 500 };
+
+/** How often a process looks for other hosts' commits on a libSQL server (one small request each time). */
+export const remoteWatchMs = 250;
+
+/**
+ * Run `look` for a store's commits, never two at once: on its file as {@link watchForCommits} says (`pollMs`
+ * while it is written to), on a server every `remoteWatchMs` at least. Returns a stop function that resolves
+ * once a look in flight has finished.
+ */
+export function watchStoreForCommits(clock: Clock, store: Pick<Store, 'kind' | 'file'>, pollMs: number, look: () => Promise<void>): () => Promise<void> {
+  return store.kind === 'embedded'
+    ? watchForCommits(clock, store.file, { fastMs: pollMs, ...defaultCommitWatchTiming }, look)
+    : every(clock, Math.max(pollMs, remoteWatchMs), look);
+}
 
 /**
  * A write is looked at after this delay: a commit writes its frames one by one and then the log's index, which

@@ -4,8 +4,8 @@
  * small batches. In-process subscribers get events from the `EventBus` right after the commit; any other process
  * (a front door, another runner, the inspector) reads the bounded `events` table through `EventFollower`.
  */
-import { every, type Clock } from './clock.js';
-import { defaultCommitWatchTiming, watchForCommits } from './database-watch.js';
+import type { Clock } from './clock.js';
+import { watchStoreForCommits } from './database-watch.js';
 import type { EngineEvent, EventFilter, Store } from './store/store.js';
 
 export type { EngineEvent, EventFilter } from './store/store.js';
@@ -85,13 +85,10 @@ export class EventBus {
   }
 }
 
-/** How often a process looks for other hosts' commits on a libSQL server (one small request each time). */
-export const remoteWatchMs = 250;
-
 /**
  * Follows the events table from an id on, for processes that did not commit the events themselves. It reads
  * only when the database changed: `PRAGMA data_version` (~25 µs) on a file, the newest event id on a server
- * (one request every `remoteWatchMs`).
+ * (one request every `remoteWatchMs`, database-watch.ts).
  */
 export class EventFollower {
   #afterId: number;
@@ -148,10 +145,7 @@ export class EventFollower {
     // One round at a time: the first runs now, the watch's may come while it still reads.
     const next = (): Promise<void> => (this.#round = this.#round.then(round));
     // A wait on a task can last hours: on a file, looks follow its writes rather than 20 polls a second.
-    this.#stopLooking =
-      this.store.kind === 'embedded'
-        ? watchForCommits(this.clock, this.store.file, { fastMs: this.pollMs, ...defaultCommitWatchTiming }, next)
-        : every(this.clock, Math.max(this.pollMs, remoteWatchMs), next);
+    this.#stopLooking = watchStoreForCommits(this.clock, this.store, this.pollMs, next);
     void next();
   }
 

@@ -19,8 +19,8 @@ import { AgentRuns } from './agent-runs.js';
 import { ClaimGate } from './claim-holds.js';
 import { every, systemClock, type Clock } from './clock.js';
 import { redactDatabaseUrl, type DelegateConfig } from './config.js';
-import { defaultCommitWatchTiming, watchForCommits } from './database-watch.js';
-import { EventBus, remoteWatchMs } from './events.js';
+import { watchStoreForCommits } from './database-watch.js';
+import { EventBus } from './events.js';
 import { planLaunch } from './launch-plan.js';
 import type { Logger } from './logger.js';
 import { NodeJournal } from './node-journal.js';
@@ -387,12 +387,7 @@ export class Runner {
     };
     // On a server each look is a request (the newest event id): four a second wakes a runner within a quarter
     // second of another host's commit without hammering the server. On a file, writes to it wake the look.
-    const watchLook = logged('database watch', () => this.watchDatabase());
-    this.stops.push(
-      store.kind === 'embedded'
-        ? watchForCommits(clock, store.file, { fastMs: timing.pollMs, ...defaultCommitWatchTiming }, watchLook)
-        : every(clock, Math.max(timing.pollMs, remoteWatchMs), watchLook),
-    );
+    this.stops.push(watchStoreForCommits(clock, store, timing.pollMs, logged('database watch', () => this.watchDatabase())));
     this.stops.push(every(clock, timing.sweepMs, logged('recovery sweep', () => this.sweep())));
     // On start too: runs of a runner that died on this host are taken over at once, not after the next tick.
     const startupSweep = logged('recovery sweep', () => this.sweep())();
