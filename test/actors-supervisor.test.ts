@@ -309,21 +309,6 @@ describe('supervisor machine', () => {
     expect(node.running()).toEqual(['task-1', 'task-2']);
   });
 
-  test.each([
-    { cpuThreshold: 100, memoryReserve: 0, settles: false },
-    { cpuThreshold: 99, memoryReserve: 0, settles: true },
-    { cpuThreshold: 100, memoryReserve: 1, settles: true },
-  ])('growth settles only when a reading could refuse it: CPU_THRESHOLD=$cpuThreshold MEMORY_RESERVE=$memoryReserve', async ({ cpuThreshold, memoryReserve, settles }) => {
-    const node = makeNode({ maxWorkers: 3, instantSettle: false, start: false, scaling: { cpuThreshold, memoryReserve } });
-    node.queue.push(task(1), task(2), task(3));
-    node.actor.start();
-    // No agent reports its start and no reading arrives: only a window that is never opened lets all three in.
-    const snapshot = await node.until((s) => s.context.slotIds.length === (settles ? 1 : 3));
-    expect(snapshot.context.settlingSlot).toBe(settles ? 'slot-0' : null);
-    expect(node.claims).toHaveLength(settles ? 1 : 3);
-    expect(node.running()).toEqual(settles ? ['task-1'] : ['task-1', 'task-2', 'task-3']);
-  });
-
   test('a settling window ends early when the new run ends, and at settleMaxMs at the latest', async () => {
     const node = makeNode({ maxWorkers: 3, instantSettle: false, start: false, scaling: { settleMaxMs: 2_000 } });
     node.queue.push(task(1), task(2), task(3));

@@ -13,9 +13,8 @@ let engine: EngineHarness;
 
 beforeEach(async () => {
   dataDir = tempDir();
-  // The settling cap far away: every step here is ended by readings or by a run's end, never by time. A reserve of
-  // one byte: admission could refuse growth (so the pool measures each new agent first), though it never does here.
-  engine = await openEngine(dataDir, { env: { DELEGATE_MAX_WORKERS: '4', MEMORY_RESERVE: '1' }, timing: { settleMaxMs: 60_000 }, startRunner: false });
+  // The settling cap far away: every step here is ended by readings or by a run's end, never by time.
+  engine = await openEngine(dataDir, { env: { DELEGATE_MAX_WORKERS: '4' }, timing: { settleMaxMs: 60_000 }, startRunner: false });
 });
 
 afterEach(async () => {
