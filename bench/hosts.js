@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { agentStarts, benchEnv, dist, fmt, isMain, median, openEngine, printTable, quick, recordFigure, removeDir, repoRoot, sleep, startRunner, stopRunner, targetCell, tempDir, waitAllFinished } from './lib.js';
+import { agentStarts, benchEnv, dist, fmt, inAlternatingOrder, isMain, median, openEngine, printTable, quick, recordFigure, removeDir, repoRoot, sleep, startRunner, stopRunner, targetCell, tempDir, waitAllFinished } from './lib.js';
 
 const N = Number(process.env.BENCH_HOSTS_N ?? (quick ? 2 : 120));
 const SLOTS = 6;
@@ -146,13 +146,11 @@ export async function hosts() {
     // a figure is the median of its rounds.
     const walls = new Map(RUNNER_COUNTS.map((runners) => [runners, []]));
     const submits = new Map(RUNNER_COUNTS.map((runners) => [runners, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const runners of round % 2 === 0 ? RUNNER_COUNTS : [...RUNNER_COUNTS].reverse()) {
-        const { wall, submitMs } = await measure(database, runners);
-        walls.get(runners).push(wall);
-        submits.get(runners).push(submitMs);
-      }
-    }
+    await inAlternatingOrder(ROUNDS, RUNNER_COUNTS, async (runners) => {
+      const { wall, submitMs } = await measure(database, runners);
+      walls.get(runners).push(wall);
+      submits.get(runners).push(submitMs);
+    });
     for (const runners of RUNNER_COUNTS) {
       const wall = median(walls.get(runners));
       const tasksPerS = N / (wall / 1000);

@@ -235,6 +235,16 @@ export function percentile(values, p) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * `measure(item, round)` for each of `items`, `rounds` times: in turn, and in the reverse order every other round,
+ * so that the VM's drift over a run falls on all items alike.
+ */
+export async function inAlternatingOrder(rounds, items, measure) {
+  for (let round = 0; round < rounds; round++) {
+    for (const item of round % 2 === 0 ? items : [...items].reverse()) await measure(item, round);
+  }
+}
+
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

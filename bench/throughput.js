@@ -13,6 +13,7 @@ import {
   cpuMs,
   endToNextStartGaps,
   fmt,
+  inAlternatingOrder,
   isMain,
   mean,
   median,
@@ -136,10 +137,10 @@ async function throughRunner(prompt, idleSampleMs) {
 async function scenario(prompt, { idleSampleMs = 0 } = {}) {
   const base = [];
   const ours = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const steps = [async () => base.push(await directSpawns(prompt)), async () => ours.push(await throughRunner(prompt, round === 0 ? idleSampleMs : 0))];
-    for (const step of round % 2 === 0 ? steps : steps.reverse()) await step();
-  }
+  await inAlternatingOrder(ROUNDS, ['direct', 'delegate'], async (which, round) => {
+    if (which === 'direct') base.push(await directSpawns(prompt));
+    else ours.push(await throughRunner(prompt, round === 0 ? idleSampleMs : 0));
+  });
   const med = (runs, key) => median(runs.map((run) => run[key]));
   return {
     rounds: ROUNDS,
