@@ -143,7 +143,6 @@ async function scenario(prompt, { idleSampleMs = 0 } = {}) {
   });
   const med = (runs, key) => median(runs.map((run) => run[key]));
   return {
-    rounds: ROUNDS,
     baseWalls: base.map((run) => run.wall),
     walls: ours.map((run) => run.wall),
     baseWall: med(base, 'wall'),
@@ -164,6 +163,12 @@ async function scenario(prompt, { idleSampleMs = 0 } = {}) {
   };
 }
 
+/** The table note on a scenario's rounds: their order and each one's walls. */
+function roundsNote(r) {
+  const order = ROUNDS > 1 ? `${ROUNDS} rounds, interleaved (direct spawns first, then delegate first)` : '1 round, direct spawns first';
+  return `${order}: walls of direct spawns ${r.baseWalls.map((ms) => fmt.s(ms)).join(', ')} s, of delegate ${r.walls.map((ms) => fmt.s(ms)).join(', ')} s; figures are medians, gaps pooled`;
+}
+
 /** A table row from a recorded figure: metric, baseline, delegate, delegate/baseline, target. */
 function figureRow(metric, figure, format, compare = fmt.ratio(figure.value / figure.baseline)) {
   return [metric, figure.baseline === null ? '—' : format(figure.baseline), format(figure.value), compare, targetCell(figure)];
@@ -182,13 +187,12 @@ function commonRows(r, label, throughputTarget) {
   const throughput = recordFigure({ figure: `${label}, throughput`, baseline: N / (r.baseWall / 1000), value: N / (r.wall / 1000), unit: 'tasks/s', target: throughputTarget });
   const peak = recordFigure({ figure: `${label}, peak concurrency`, baseline: r.basePeak, value: r.peak, unit: 'tasks', target: `= ${WORKERS}` });
   return {
-    wall: [`wall time, first submit → last completion (s)${r.rounds > 1 ? `, median of ${r.rounds} rounds` : ''}`, fmt.s(r.baseWall), fmt.s(r.wall), fmt.ratio(r.wall / r.baseWall), '—'],
+    wall: [`wall time, first submit → last completion (s)${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ''}`, fmt.s(r.baseWall), fmt.s(r.wall), fmt.ratio(r.wall / r.baseWall), '—'],
     throughput: figureRow('throughput (tasks/s)', throughput, (value) => value.toFixed(1)),
     slot: ['mean time per task in a slot (ms)', fmt.ms(r.baseSlotMs), fmt.ms(r.slotMs), fmt.ratio(r.slotMs / r.baseSlotMs), '—'],
     gap50: gapRow(50, 5),
     gap99: gapRow(99, 20),
     peak: figureRow(`peak concurrency: most spawns / tasks claimed and not settled at once (of ${WORKERS})`, peak, String, '—'),
-    rounds: `${r.rounds > 1 ? `${r.rounds} rounds, interleaved (direct spawns first, then delegate first)` : '1 round, direct spawns first'}: walls of direct spawns ${r.baseWalls.map((ms) => fmt.s(ms)).join(', ')} s, of delegate ${r.walls.map((ms) => fmt.s(ms)).join(', ')} s; figures are medians, gaps pooled`,
     busy: [`mean busy slots (of ${WORKERS}): Σ slot time / wall`, ((r.baseSlotMs * N) / r.baseWall).toFixed(2), ((r.slotMs * N) / r.wall).toFixed(2), fmt.ratio((r.slotMs * r.baseWall) / (r.wall * r.baseSlotMs)), '—'],
   };
 }
@@ -221,7 +225,7 @@ export async function throughput() {
     [
       `baseline: ${N} direct spawns of test/fixtures/bin/claude (same flags, prompt on stdin), ${WORKERS} at a time from a plain Node script; RSS baseline: bare \`node -e "setTimeout(()=>{},1000)"\``,
       `delegate: \`delegate serve\` child, DELEGATE_MAX_WORKERS=${WORKERS}; tasks submitted in-process via TaskService (${fmt.ms(r.submitMs)} ms for all ${N}); slot time = claim → settle; CPU/RSS are the serve process's (worker threads included, agents excluded)`,
-      rows.rounds,
+      roundsNote(r),
     ],
   );
 
@@ -235,7 +239,7 @@ export async function throughput() {
     [
       `baseline: ${N} direct spawns of the same fake with the same prompt (\`[sleep ${SLEEP_MS}]\`), ${WORKERS} at a time from a plain Node script, as \`xargs -P ${WORKERS}\` would run them, in this run`,
       `delegate: a fresh \`delegate serve\` child on a fresh data dir, DELEGATE_MAX_WORKERS=${WORKERS}; the ideal is ${fmt.s((N * SLEEP_MS) / WORKERS)} s of sleeping plus each agent's own start-up`,
-      sleepRows.rounds,
+      roundsNote(s),
     ],
   );
 }
