@@ -203,16 +203,23 @@ export function agentStarts(logFile) {
 
 /**
  * How long a slot stood empty between one agent's end and the next agent's start, from the fake claude's log:
- * the k-th end frees the slot that the (k + slots)-th start fills (with a full queue). Both times are taken by
- * the agent process itself, so the gap includes the next agent's own Node start-up, as in the baseline.
+ * the k-th end frees the slot that the (k + slots)-th start fills (with a full queue). `toSpawn` ends when the
+ * next agent's process began (its Node time origin, ~13 ms after exec, before any of its JS): how long the slot
+ * stood idle. `toFirstLine` ends at its first line of JS, so it also holds the agent's own Node start-up (~100 ms
+ * alone, several times that while four agents start on two cores), which runs slower the more CPU the engine
+ * takes meanwhile. Both times are taken by the agent processes themselves, in the baseline as through delegate.
  */
 export function endToNextStartGaps(logFile, slots) {
   const events = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
-  const starts = events.filter((event) => event.event === 'start').map((event) => event.at).sort((a, b) => a - b);
+  const starts = events.filter((event) => event.event === 'start').sort((a, b) => a.spawnedAt - b.spawnedAt);
   const ends = events.filter((event) => event.event === 'end').map((event) => event.at).sort((a, b) => a - b);
-  const gaps = [];
-  for (let k = 0; k + slots < starts.length && k < ends.length; k++) gaps.push(starts[k + slots] - ends[k]);
-  return gaps;
+  const toSpawn = [];
+  const toFirstLine = [];
+  for (let k = 0; k + slots < starts.length && k < ends.length; k++) {
+    toSpawn.push(starts[k + slots].spawnedAt - ends[k]);
+    toFirstLine.push(starts[k + slots].at - ends[k]);
+  }
+  return { toSpawn, toFirstLine };
 }
 
 /**
