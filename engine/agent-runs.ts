@@ -195,7 +195,10 @@ export class AgentRuns {
 
   /** Tracked like a write, so a shutdown does not leave a directory half removed. */
   #removeFiles(taskId: string, attempt: number): void {
-    this.#track(removeRunDir(this.deps.logDir, taskId, attempt), 'remove a run directory', taskId);
+    // On the loop's next turn: the slot this run freed claims its next task and launches it first. Its unlinks
+    // (~0.5 ms at p50, ~4 ms at p90 on a busy ext4) sat between the settle's commit and that claim.
+    const removed = new Promise((resolve) => setImmediate(resolve)).then(() => removeRunDir(this.deps.logDir, taskId, attempt));
+    this.#track(removed, 'remove a run directory', taskId);
   }
 
   #owned(attempt: number): (task: TaskRecord) => boolean {
