@@ -18,6 +18,10 @@ import type { RunOutcome } from '../pool/protocol.js';
 import { agentHostSocketOf, runFiles, START_GRACE_MS, writeJsonAtomic, type ProcessRef, type ShimProgress, type ShimSpec } from '../pool/run-files.js';
 import type { AgentHostReply, AgentHostRequest } from './host-protocol.js';
 import { superviseAgent } from './supervise.js';
+import { applyV8Settings } from '../v8-settings.js';
+
+// Node starts the host directly, not through bin/delegate.js: its V8 settings are set here, before any run.
+applyV8Settings();
 
 /** How long the host stays with no run and no runner connected. */
 const IDLE_EXIT_MS = 5000;
