@@ -12,7 +12,7 @@ import { agentByName, type AgentRunSpec } from '../engine/agent.js';
 import { AgentPool } from '../engine/pool/agent-pool.js';
 import { taskLogPaths, type LaunchRequest, type LauncherMessage, type RunOutcome } from '../engine/pool/protocol.js';
 import { isProcessAlive } from '../engine/process-info.js';
-import { agentHostSocketOf, runDirOf, runFiles, runsDirOf, type ShimStarted } from '../engine/pool/run-files.js';
+import { agentHostSocketOf, runDirOf, runFiles, runsDirOf, writeJsonAtomic, type ShimStarted } from '../engine/pool/run-files.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/bin/claude', import.meta.url));
 
@@ -372,12 +372,13 @@ describe('the agent host', () => {
         requests.push(request);
         const files = runFiles(request.runDir);
         const started: ShimStarted = { pid: agent.pid!, pidStartTime: null, host: { pid: process.pid, pidStart: null } };
-        writeFileSync(files.started, JSON.stringify(started));
+        // Every host version writes its files as the real one does, by rename, so a follower never reads half of one.
+        writeJsonAtomic(files.started, started);
         socket.write(`${JSON.stringify({ runDir: request.runDir, started })}\n`);
-        writeFileSync(files.progress, JSON.stringify({ outputBytes: 10, lines: 1, sessionId: 'session-of-old' }));
+        writeJsonAtomic(files.progress, { outputBytes: 10, lines: 1, sessionId: 'session-of-old' });
         setTimeout(() => {
           const outcome: RunOutcome = { end: 'exited', exitCode: 0, signal: null, result: { sawResult: true, isError: false }, outputBytes: 10, lastLines: ['hi'] };
-          writeFileSync(files.exit, JSON.stringify(outcome));
+          writeJsonAtomic(files.exit, outcome);
           socket.write(`${JSON.stringify({ runDir: request.runDir, ended: true })}\n`);
         }, 400);
       });
