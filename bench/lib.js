@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -199,6 +199,35 @@ export function agentStarts(logFile) {
   return readFileSync(logFile, 'utf8')
     .split('\n')
     .filter((line) => line.includes('"event":"start"')).length;
+}
+
+/**
+ * The mean CPU of one run of the fake claude as it counts it itself (its `cpuMs` at the end), or NaN if none
+ * said: the same figure for direct spawns and through delegate tells a slower agent from a costlier engine.
+ */
+export function agentCpuMs(logFile) {
+  if (!existsSync(logFile)) return NaN;
+  const cpu = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"event":"end"'))
+    .map((line) => JSON.parse(line).cpuMs)
+    .filter((ms) => typeof ms === 'number');
+  return cpu.length === 0 ? NaN : mean(cpu);
+}
+
+/** The pid of the agent host serving the runs of data dir `dataDir`, or null when none runs. */
+export function agentHostPid(dataDir) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv;
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.some((arg) => arg.endsWith(path.join('shim', 'host.js'))) && argv.some((arg) => arg.startsWith(dataDir + path.sep))) return Number(entry);
+  }
+  return null;
 }
 
 /**

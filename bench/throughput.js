@@ -5,8 +5,11 @@
  * target: the same N tasks with the fake sleeping 0.2 s each, against direct spawns of that fake, 4 at a time
  * (what `xargs -P 4` does), measured in the same run. Each scenario runs twice, interleaved; figures are medians.
  */
+import os from 'node:os';
 import path from 'node:path';
 import {
+  agentCpuMs,
+  agentHostPid,
   agentStarts,
   bareNodePeakRss,
   benchEnv,
@@ -68,6 +71,7 @@ async function directSpawns(prompt) {
     return {
       wall,
       driverCpuMs: (cpu.user + cpu.system) / 1000,
+      agentCpuMs: agentCpuMs(env.FAKE_CLAUDE_LOG),
       slotMs: mean(runs.map(([start, end]) => end - start)),
       gaps: endToNextStartGaps(env.FAKE_CLAUDE_LOG, WORKERS),
       peak: peakOverlap(runs),
@@ -104,6 +108,9 @@ async function throughRunner(prompt, idleSampleMs) {
     const tasks = await waitAllFinished(engine.store, N, 150_000);
     const runnerRss = peakRss(runner.pid);
     const runnerCpuMs = cpuMs(runner.pid) - runnerCpu0;
+    // The agent host was started for these runs (by their first): all of its CPU is theirs, its start included.
+    const hostPid = agentHostPid(dataDir);
+    const hostCpuMs = hostPid === null ? NaN : cpuMs(hostPid);
     await stopRunner(runner);
     const completed = tasks.filter((task) => task.state === 'completed');
     if (completed.length !== N) {
@@ -118,6 +125,8 @@ async function throughRunner(prompt, idleSampleMs) {
       slotMs: mean(tasks.map((task) => task.endedAt - task.startedAt)),
       runnerRss,
       runnerCpuMs,
+      hostCpuMs,
+      agentCpuMs: agentCpuMs(env.FAKE_CLAUDE_LOG),
       idleCpuPerS,
       gaps: endToNextStartGaps(env.FAKE_CLAUDE_LOG, WORKERS),
       peak: peakOverlap(tasks.map((task) => [task.startedAt, task.endedAt])),
@@ -153,6 +162,9 @@ async function scenario(prompt, { idleSampleMs = 0 } = {}) {
     slotMs: med(ours, 'slotMs'),
     runnerRss: Math.max(...ours.map((run) => run.runnerRss)),
     runnerCpuMs: med(ours, 'runnerCpuMs'),
+    hostCpuMs: med(ours, 'hostCpuMs'),
+    baseAgentCpuMs: med(base, 'agentCpuMs'),
+    agentCpuMs: med(ours, 'agentCpuMs'),
     idleCpuPerS: ours[0].idleCpuPerS,
     // A run ends → the next agent starts in the freed slot (see endToNextStartGaps). The baseline's idle gap is
     // its own spawn; delegate's is the engine's path from one agent's exit to the next one's spawn besides.
@@ -212,6 +224,7 @@ export async function throughput() {
   const label = `${N} × 0 s tasks`;
   const rows = commonRows(r, label, '≥ 0.85 × baseline');
   const overheadPerTask = ((r.wall - r.baseWall) * WORKERS) / N;
+  const cores = os.cpus().length;
   const idleCpu = recordFigure({ figure: `${label}, CPU of the idle runner, no tasks`, value: r.idleCpuPerS, unit: 'ms/s' });
   const rss = recordFigure({ figure: `${label}, runner peak RSS (VmHWM; baseline bare node)`, baseline: bareRss / 1048576, value: r.runnerRss / 1048576, unit: 'MiB' });
   printTable(
@@ -229,13 +242,16 @@ export async function throughput() {
       rows.firstLine99,
       rows.peak,
       ['CPU of the driving process per task (ms)', fmt.ms(r.baseDriverCpuMs / N), fmt.ms(r.runnerCpuMs / N), fmt.ratio(r.runnerCpuMs / r.baseDriverCpuMs), '—'],
+      ['CPU of the agent host per task (ms)', '—', fmt.ms(r.hostCpuMs / N), '—', '—'],
+      ['CPU of an agent, as it counts it itself (ms)', fmt.ms(r.baseAgentCpuMs), fmt.ms(r.agentCpuMs), fmt.ratio(r.agentCpuMs / r.baseAgentCpuMs), '—'],
       figureRow('CPU of the idle runner, no tasks (ms per s)', idleCpu, fmt.ms, '—'),
       figureRow('peak RSS, VmHWM (MiB)', rss, (mib) => mib.toFixed(1)),
       rows.busy,
     ],
     [
       `baseline: ${N} direct spawns of test/fixtures/bin/claude (same flags, prompt on stdin), ${WORKERS} at a time from a plain Node script; RSS baseline: bare \`node -e "setTimeout(()=>{},1000)"\``,
-      `delegate: \`delegate serve\` child, DELEGATE_MAX_WORKERS=${WORKERS}; tasks submitted in-process via TaskService (${fmt.ms(r.submitMs)} ms for all ${N}); slot time = claim → settle; CPU/RSS are the serve process's (worker threads included, agents excluded)`,
+      `delegate: \`delegate serve\` child, DELEGATE_MAX_WORKERS=${WORKERS}; tasks submitted in-process via TaskService (${fmt.ms(r.submitMs)} ms for all ${N}); slot time = claim → settle; CPU/RSS are the serve process's (worker threads included, agents excluded); the agent host's CPU includes its own start`,
+      `CPU budget: the wall delegate adds × ${cores} cores / N = ${fmt.ms(((r.wall - r.baseWall) * cores) / N)} ms a task, against the runner's and the agent host's CPU, ${fmt.ms((r.runnerCpuMs + r.hostCpuMs) / N)} ms a task; an agent's own CPU is ${fmt.ratio(r.agentCpuMs / r.baseAgentCpuMs)} of a direct spawn's`,
       roundsNote(r),
     ],
   );

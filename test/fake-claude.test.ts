@@ -64,6 +64,8 @@ describe('fake claude', () => {
     expect(logged.map((e) => e.event)).toEqual(['start', 'end']);
     expect(logged[0]).toMatchObject({ prompt: 'hello there', sessionId: SESSION, argv: args });
     expect(logged[1]).toMatchObject({ exitCode: 0 });
+    // Its own CPU, which the throughput bench compares between direct spawns and runs through delegate.
+    expect(logged[1]!.cpuMs).toBeGreaterThan(0);
   });
 
   it('validates values as the real CLI does', () => {
