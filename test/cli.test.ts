@@ -443,6 +443,34 @@ describe('usage errors', () => {
     expect(badConfig.stderr).toBe('delegate: TASK_TIMEOUT="5": expected an integer from 1000 to 86400000 (milliseconds)\n');
   });
 
+  it('names an option a command does not have, or one given without its value, and takes negative numbers as values', async () => {
+    const before = json<unknown[]>(await cli(['status', '--json', '--limit', '10000'], env)).length;
+    const cases: Array<[string[], string, string]> = [
+      [['delegate', 'hi', '--bogus'], "unknown option '--bogus' for `delegate delegate`", 'delegate delegate'],
+      [['schedule', 'create', 'hi', '--cron', '* * * * *', '--bogus', 'x'], "unknown option '--bogus' for `delegate schedule create`", 'delegate schedule create'],
+      [['status', '-wq'], "unknown option '-wq' for `delegate status`", 'delegate status'],
+      [['delegate', 'hi', '--timeout'], "option '--timeout' of `delegate delegate` needs a value: --timeout MS", 'delegate delegate'],
+      [['delegate', 'hi', '-p', '--wait'], "option '-p' of `delegate delegate` needs a value: -p,--priority P0|P1|P2", 'delegate delegate'],
+    ];
+    // Clipanion alone called each of these "unknown command 'delegate hi'" and listed every command.
+    await Promise.all(
+      cases.map(async ([args, message, command]) => {
+        const result = await cli(args, env);
+        expect({ args, ...result }).toEqual({ args, code: 2, stdout: '', stderr: `delegate: ${message}\n  run \`${command} -h\` for its options\n` });
+      }),
+    );
+    const asJson = await cli(['status', '--json', '--nope'], env);
+    expect(asJson.code).toBe(2);
+    expect(JSON.parse(asJson.stdout)).toEqual({ error: { code: 'invalid_input', message: "unknown option '--nope' for `delegate status`" } });
+    // A negative number after an option is its value, which the command's own check then names.
+    const negative = await Promise.all([cli(['delegate', 'hi', '--timeout', '-5'], env), cli(['status', '--limit', '-3'], env)]);
+    expect(negative.map(({ code, stderr }) => ({ code, stderr }))).toEqual([
+      { code: 2, stderr: 'delegate: timeout -5: expected a whole number of milliseconds from 1000 to 86400000\n' },
+      { code: 2, stderr: "delegate: --limit '-3': expected a whole number from 1 to 10000\n" },
+    ]);
+    expect(json<unknown[]>(await cli(['status', '--json', '--limit', '10000'], env))).toHaveLength(before);
+  });
+
   it('prints help with exit 0', async () => {
     for (const args of [['help'], [], ['--help']]) {
       const result = await cli(args, env);

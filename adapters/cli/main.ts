@@ -115,6 +115,82 @@ function commandList(cli: Cli<DelegateContext>): string {
   return `${rows.map(([name, description]) => `  ${name.padEnd(width)}  ${description}`).join('\n')}\n`;
 }
 
+/** What the command line needs to know of one command: its words after `delegate`, and its options. */
+interface CommandShape {
+  words: string[];
+  options: Array<{ names: string[]; takesValue: boolean; definition: string }>;
+}
+
+function commandShapes(cli: Cli<DelegateContext>): CommandShape[] {
+  return cli.definitions().map((definition) => ({
+    words: definition.path.split(' ').slice(1),
+    // A definition is `-p,--priority P0|P1|P2`, or the names alone for a flag.
+    options: definition.options.map((option) => {
+      const [names = '', ...value] = option.definition.split(' ');
+      return { names: names.split(','), takesValue: value.length > 0, definition: option.definition };
+    }),
+  }));
+}
+
+/** The command a command line names: the longest command path its first words spell. */
+function commandOf(shapes: CommandShape[], argv: string[]): CommandShape | undefined {
+  let found: CommandShape | undefined;
+  for (const shape of shapes) {
+    if (shape.words.length === 0 || !shape.words.every((word, i) => argv[i] === word)) continue;
+    if (!found || shape.words.length > found.words.length) found = shape;
+  }
+  return found;
+}
+
+const negativeNumber = /^-\.?\d/;
+
+/**
+ * `--timeout -5`: clipanion takes `-5` for an option of its own and then finds no command at all. Joined as
+ * `--timeout=-5`, the value reaches the command's own check, which names the field and what it allows.
+ */
+function joinNegativeValues(shape: CommandShape, argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (arg === '--') return [...joined, ...argv.slice(i)];
+    const option = shape.options.find((candidate) => candidate.takesValue && candidate.names.includes(arg));
+    if (option && next !== undefined && negativeNumber.test(next)) {
+      joined.push(`${option.names.find((name) => name.startsWith('--')) ?? arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
+/**
+ * Why a command line of a known command did not parse, when it is an option: one the command does not have, or
+ * one without its value. Clipanion reports either as no command found at all, or without naming the command.
+ */
+function optionMistakeOf(shape: CommandShape, argv: string[]): string | undefined {
+  const command = `delegate ${shape.words.join(' ')}`;
+  const known = new Set(['-h', '--help', ...shape.options.flatMap((option) => option.names)]);
+  const isOption = (arg: string | undefined): boolean => arg !== undefined && arg.startsWith('-') && arg !== '-' && !negativeNumber.test(arg);
+  const args = argv.slice(shape.words.length);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return undefined;
+    if (!isOption(arg)) continue;
+    const name = arg.startsWith('--') ? arg.split('=')[0]! : arg;
+    const option = shape.options.find((candidate) => candidate.names.includes(name));
+    if (option?.takesValue && !arg.includes('=') && (i + 1 === args.length || isOption(args[i + 1]))) {
+      return `option '${name}' of \`${command}\` needs a value: ${option.definition}`;
+    }
+    if (known.has(name)) continue;
+    // Short flags bundled together (`-wq`) are each known or not.
+    if (!arg.startsWith('--') && [...arg.slice(1)].every((letter) => known.has(`-${letter}`))) continue;
+    return `unknown option '${name}' for \`${command}\``;
+  }
+  return undefined;
+}
+
 /** Run one command line; usage errors print one line to stderr and return 2. */
 export async function runCli(argv: string[], context: DelegateContext): Promise<number> {
   const cli = createCli({ colors: context.colorDepth > 1 });
@@ -128,18 +204,25 @@ export async function runCli(argv: string[], context: DelegateContext): Promise<
   // Clipanion would take an unknown word for an extra argument of the default (help) command and say
   // "Extraneous positional argument": name the mistake, then the commands there are.
   if (word !== undefined && !word.startsWith('-') && !commandWords.has(word)) return unknownCommand(word);
-  let command: Command<DelegateContext>;
-  try {
-    command = cli.process(argv, context);
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-    // A known first word with an unknown rest (`delegate mcp stat`): clipanion's first line would be "Command not found; did you mean:".
-    if (message.startsWith('Command not found')) return unknownCommand(argv.filter((arg) => !arg.startsWith('-')).join(' '));
+  const usageError = (message: string, hint: string): number => {
     // The command line did not parse, so no command can say whether it was --json: the word itself decides.
     if (argv.includes('--json')) context.stdout.write(jsonError('invalid_input', message));
     // clipanion quotes the arguments it could not parse: escaped, they cannot drive the terminal.
-    context.stderr.write(`delegate: ${printable(message)}\n  run \`delegate help\` for the commands, \`delegate <command> -h\` for one\n`);
+    context.stderr.write(`delegate: ${printable(message)}\n  ${hint}\n`);
     return exitCode.usage;
+  };
+  const shape = commandOf(commandShapes(cli), argv);
+  const args = shape ? joinNegativeValues(shape, argv) : argv;
+  let command: Command<DelegateContext>;
+  try {
+    command = cli.process(args, context);
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    const mistake = shape && optionMistakeOf(shape, args);
+    if (shape && mistake) return usageError(mistake, `run \`delegate ${shape.words.join(' ')} -h\` for its options`);
+    // A known first word with an unknown rest (`delegate mcp stat`): clipanion's first line would be "Command not found; did you mean:".
+    if (message.startsWith('Command not found')) return unknownCommand(argv.filter((arg) => !arg.startsWith('-')).join(' '));
+    return usageError(message, 'run `delegate help` for the commands, `delegate <command> -h` for one');
   }
   return cli.run(command, context);
 }
