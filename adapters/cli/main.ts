@@ -211,13 +211,18 @@ export async function runCli(argv: string[], context: DelegateContext): Promise<
     context.stderr.write(`delegate: ${printable(message)}\n  ${hint}\n`);
     return exitCode.usage;
   };
-  const shape = commandOf(commandShapes(cli), argv);
-  const args = shape ? joinNegativeValues(shape, argv) : argv;
+  // Drawing every command's definition costs ~4 ms: only a command line with a negative number or one that
+  // does not parse needs them.
+  let looked: { shape: CommandShape | undefined } | undefined;
+  const shapeOf = (): CommandShape | undefined => (looked ??= { shape: commandOf(commandShapes(cli), argv) }).shape;
+  const negativeShape = argv.some((arg) => negativeNumber.test(arg)) ? shapeOf() : undefined;
+  const args = negativeShape ? joinNegativeValues(negativeShape, argv) : argv;
   let command: Command<DelegateContext>;
   try {
     command = cli.process(args, context);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    const shape = shapeOf();
     const mistake = shape && optionMistakeOf(shape, args);
     if (shape && mistake) return usageError(mistake, `run \`delegate ${shape.words.join(' ')} -h\` for its options`);
     // A known first word with an unknown rest (`delegate mcp stat`): clipanion's first line would be "Command not found; did you mean:".
