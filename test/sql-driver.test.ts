@@ -6,8 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqlDriver, type SqlDriver } from '../engine/store/sql-driver.js';
+import { openSqlDriver, together, type SqlDriver } from '../engine/store/sql-driver.js';
 import { eventually, removeDir, tempDir } from './helpers.js';
+import { sqldAvailable, startSqld, type SqldServer } from './sqld.js';
 
 let dir: string;
 const opened: SqlDriver[] = [];
@@ -44,7 +45,63 @@ describe.each(['embedded', 'client'] as const)('%s driver', (kind) => {
     expect(await db.all('UPDATE t SET n = 0 WHERE id = 1 RETURNING id, n')).toEqual([{ id: 1, n: 0 }]);
   });
 
+  exerciseTogether(() => open(kind));
 });
+
+/**
+ * `together` in a write transaction: the statements' results in the order given, all of it or none of it. A
+ * failure is thrown only once every other chain has ended: one still running after the rollback would write
+ * outside the transaction (on the embedded driver, in autocommit).
+ */
+function exerciseTogether(connect: () => Promise<SqlDriver>): void {
+  it('sends statements of a transaction together and answers each in order', async () => {
+    const db = await connect();
+    await db.run('CREATE TABLE pipelined (id INTEGER PRIMARY KEY, name TEXT)');
+    const [inserted, updated, rows] = await db.write((tx) =>
+      together([
+        tx.all("INSERT INTO pipelined (id, name) VALUES (1, 'one'), (2, 'two') RETURNING id"),
+        tx.run("UPDATE pipelined SET name = 'uno' WHERE id = 1"),
+        tx.all('SELECT name FROM pipelined ORDER BY id'),
+      ]),
+    );
+    expect(inserted.map((row) => row.id).sort()).toEqual([1, 2]);
+    expect(updated).toEqual({ changes: 1 });
+    expect(rows).toEqual([{ name: 'uno' }, { name: 'two' }]);
+  });
+
+  it('rolls back all of a transaction whose statement sent together failed, a slower chain included', async () => {
+    const db = await connect();
+    await db.run('CREATE TABLE rolled (id INTEGER PRIMARY KEY)');
+    const slower = async (tx: Parameters<Parameters<SqlDriver['write']>[0]>[0]): Promise<void> => {
+      await tx.run('INSERT INTO rolled (id) VALUES (1)');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await tx.run('INSERT INTO rolled (id) VALUES (2)').catch(() => undefined);
+    };
+    let slow: Promise<void> = Promise.resolve();
+    await expect(db.write((tx) => together([(slow = slower(tx)), tx.run('INSERT INTO no_such_table (id) VALUES (1)')]))).rejects.toThrow(/no_such_table/);
+    await slow;
+    expect(await db.all('SELECT id FROM rolled')).toEqual([]);
+  });
+}
+
+if (sqldAvailable) {
+  describe.each(['libsql', 'http'] as const)('client driver on sqld, %s://', (protocol) => {
+    let server: SqldServer;
+    beforeEach(async () => {
+      server = await startSqld();
+    });
+    afterEach(async () => {
+      for (const driver of opened.splice(0)) await driver.close();
+      await server.cleanup();
+    });
+    exerciseTogether(async () => {
+      const driver = await openSqlDriver(protocol === 'libsql' ? server.url : server.httpUrl);
+      await driver.open();
+      opened.push(driver);
+      return driver;
+    });
+  });
+}
 
 describe('embedded driver', () => {
   // In a fresh process (of the build), since this one may have loaded libsql already.

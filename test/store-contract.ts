@@ -211,6 +211,31 @@ export function exerciseStore(name: string, makeFactory: () => StoreFactory): vo
       expect(late).toMatchObject({ state: 'failed', failReason: 'dependency_failed' });
     });
 
+    it('delivers an outcome to every dependant of a fan-out and on down, and streams the step before its cascade', async () => {
+      const root = await insert(store, 1000);
+      const children = [await insert(store, 1001, {}, [root.id]), await insert(store, 1002, {}, [root.id]), await insert(store, 1003, {}, [root.id])];
+      const grandchildren = [];
+      for (const [index, child] of children.entries()) grandchildren.push(await insert(store, 1004 + index, {}, [child.id]));
+      const start = await store.lastEventId();
+      const claimed = (await claim(store, 'n', 2000))!;
+      expect(claimed.id).toBe(root.id);
+      expect(await finish(store, claimed, 'n', 2001, 3)).toBe(true);
+      for (const task of [...children, ...grandchildren]) expect(await store.getTask(task.id)).toMatchObject({ state: 'failed', failReason: 'dependency_failed' });
+      // One level after another: the root's own steps, then its dependants', then theirs.
+      const levels = (await store.eventsAfter(start, {}, 100)).map((event) => [event.actorId, event.to]);
+      expect(levels.slice(0, 2)).toEqual([
+        [root.id, 'running'],
+        [root.id, 'failed'],
+      ]);
+      expect(levels.slice(2, 5).sort()).toEqual(children.map((task) => [task.id, 'failed']).sort());
+      expect(levels.slice(5).sort()).toEqual(grandchildren.map((task) => [task.id, 'failed']).sort());
+      // A completion readies every dependant at once.
+      const next = await insert(store, 3000);
+      const waiting = [await insert(store, 3001, {}, [next.id]), await insert(store, 3002, {}, [next.id])];
+      expect(await finish(store, (await claim(store, 'n', 3003))!, 'n', 3004, 0)).toBe(true);
+      for (const task of waiting) expect(await store.getTask(task.id)).toMatchObject({ state: 'ready', pendingDeps: 0 });
+    });
+
     it('inserts a batch in dependency order and rejects cycles, self-dependencies and unknown ids without writing', async () => {
       const decide = (now: number) => (task: NewTask, pending: number, failed: string | null) => decideSubmit(task, pending, failed, now);
       const existing = await insert(store, 500);

@@ -4,7 +4,7 @@
  * written by the step's own transaction; the table keeps the newest `eventsKept` rows.
  */
 import { placeholders, toActorSnapshot, toEngineEvent } from './rows.js';
-import type { SqlExecutor, SqlValue } from './sql-driver.js';
+import { together, type SqlExecutor, type SqlValue } from './sql-driver.js';
 import type { ActorSnapshotRow, EngineEvent, EventFilter, NewEngineEvent } from './records.js';
 
 /** How many events the table keeps; older ones are trimmed (a task's own history goes with them). */
@@ -87,13 +87,15 @@ export async function lastEventId(db: SqlExecutor): Promise<number> {
 
 /** Keep the latest snapshot of each node-local actor. */
 export async function saveActorSnapshots(tx: SqlExecutor, snapshots: readonly ActorSnapshotRow[]): Promise<void> {
-  for (const row of snapshots) {
-    await tx.run(`INSERT OR REPLACE INTO actor_snapshots (actor_id, kind, node_id, snapshot, updated_at) VALUES (${placeholders(5)})`, [
-      row.actorId,
-      row.kind,
-      row.nodeId,
-      row.snapshot,
-      row.updatedAt,
-    ]);
-  }
+  await together(
+    snapshots.map((row) =>
+      tx.run(`INSERT OR REPLACE INTO actor_snapshots (actor_id, kind, node_id, snapshot, updated_at) VALUES (${placeholders(5)})`, [
+        row.actorId,
+        row.kind,
+        row.nodeId,
+        row.snapshot,
+        row.updatedAt,
+      ]),
+    ),
+  );
 }

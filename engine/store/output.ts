@@ -2,20 +2,16 @@
  * SQL of task output kept in the database (`task_output`): chunks of a task's text log as its runner ships them,
  * read in order by any front door. Chunks are appended only; the runner bounds their size and count.
  */
-import type { SqlExecutor } from './sql-driver.js';
+import { together, type SqlExecutor } from './sql-driver.js';
 import type { OutputChunk, OutputMark, ShippedChunk } from './records.js';
 
-/** Append chunks (one transaction for all of them). */
+/** Append chunks (one transaction for all of them), in the order given. */
 export async function appendOutput(tx: SqlExecutor, chunks: readonly ShippedChunk[]): Promise<void> {
-  for (const chunk of chunks) {
-    await tx.run(`INSERT INTO task_output (task_id, host, file_end, bytes, text) VALUES (?, ?, ?, ?, ?)`, [
-      chunk.taskId,
-      chunk.host,
-      chunk.fileEnd,
-      chunk.bytes,
-      chunk.text,
-    ]);
-  }
+  await together(
+    chunks.map((chunk) =>
+      tx.run(`INSERT INTO task_output (task_id, host, file_end, bytes, text) VALUES (?, ?, ?, ?, ?)`, [chunk.taskId, chunk.host, chunk.fileEnd, chunk.bytes, chunk.text]),
+    ),
+  );
 }
 
 /** Where shipping a task's log from `host` stopped, and how many bytes of the task's output the database holds. */

@@ -28,6 +28,20 @@ export interface SqlExecutor {
   run(sql: string, args?: readonly SqlValue[]): Promise<{ changes: number }>;
 }
 
+/**
+ * Statements of one transaction that need none of each other's results, sent together. On a database server
+ * each statement is a round trip made while the transaction holds the write lock that every other runner waits
+ * for; sent at once, they travel in one go (hrana pipelines requests on a stream and runs them in the order sent).
+ * The embedded driver runs each at its call, in the same order. Every chain is waited for before the first
+ * failure is thrown, so none runs on after the caller's rollback.
+ */
+export async function together<T extends readonly unknown[]>(chains: { readonly [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(chains);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 /** A connection: statements, write transactions and the cross-process change counter. */
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'embedded' | 'client';

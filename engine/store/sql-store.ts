@@ -12,7 +12,7 @@ import * as schedules from './schedules.js';
 import type { NewSchedule, ScheduleFilter, ScheduleRecord, ScheduleRunRecord, ScheduleStep, ScheduleStepCommit } from './schedule-records.js';
 import * as timers from './timers.js';
 import * as worktrees from './worktrees.js';
-import type { SqlDriver } from './sql-driver.js';
+import { together, type SqlDriver } from './sql-driver.js';
 import type {
   ActorSnapshotRow,
   Checkpoint,
@@ -236,10 +236,7 @@ export class SqlStore implements Store {
   }
 
   async recordNodeActors(batch: readonly NewEngineEvent[], snapshots: readonly ActorSnapshotRow[]): Promise<void> {
-    await this.db.write(async (tx) => {
-      await events.appendEvents(tx, batch);
-      await events.saveActorSnapshots(tx, snapshots);
-    });
+    await this.db.write((tx) => together([events.appendEvents(tx, batch), events.saveActorSnapshots(tx, snapshots)]));
   }
 
   insertSchedule(schedule: NewSchedule, step: ScheduleStep, now: number): Promise<{ schedule: ScheduleRecord; events: EngineEvent[] }> {

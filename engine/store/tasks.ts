@@ -12,7 +12,7 @@ import { columnNames, encodeColumn, placeholders, priorityNumber, toTask, toTask
 import { insertRun, recordRunEnd } from './runs.js';
 import { applyTimerChanges, consumeTimer } from './timers.js';
 import { insertWorktree } from './worktrees.js';
-import type { SqlExecutor, SqlRow, SqlValue } from './sql-driver.js';
+import { together, type SqlExecutor, type SqlRow, type SqlValue } from './sql-driver.js';
 import {
   unfinishedStates,
   type CommitOptions,
@@ -39,7 +39,8 @@ import {
  * how the agent ended (`runEnd`). A step that leaves `running` without knowing (a cancel, a timeout) leaves
  * the run open: its agent may still be alive, and whoever sees it gone ends the run (its runner, or the
  * recovery sweep). A claim (`leaseMs`) starts the lease by the database's clock in the same UPDATE, and gets
- * the whole row back. Null when the fence did not match.
+ * the whole row back. Null when the fence did not match. `also` adds the caller's own statements once the fence
+ * matched; they and the step's other writes are sent together (see `together`).
  */
 export async function applyStep(
   tx: SqlExecutor,
@@ -48,7 +49,7 @@ export async function applyStep(
   step: TaskStep,
   now: number,
   nodeId: string | null,
-  write: { runEnd?: RunEnd | undefined; leaseMs?: number } = {},
+  write: { runEnd?: RunEnd | undefined; leaseMs?: number; also?: (attempt: number) => ReadonlyArray<Promise<unknown>> } = {},
 ): Promise<{ event: EngineEvent; row: SqlRow } | null> {
   const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
   const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
@@ -73,9 +74,14 @@ export async function applyStep(
   const [row] = await tx.all(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING ${write.leaseMs !== undefined ? '*' : 'attempt'}`, args);
   if (!row) return null;
   const attempt = Number(row.attempt ?? 0);
-  if (step.timers?.length) await applyTimerChanges(tx, id, attempt, step.timers, now);
-  if (write.runEnd) await recordRunEnd(tx, id, attempt, write.runEnd, now);
-  return { event: await appendStepEvent(tx, id, fence.state, step, now, nodeId, attempt), row };
+  // The step's event first: events that `also` appends (a cascade's) come after it in the stream.
+  const [event] = await together([
+    appendStepEvent(tx, id, fence.state, step, now, nodeId, attempt),
+    step.timers?.length ? applyTimerChanges(tx, id, attempt, step.timers, now) : Promise.resolve(),
+    write.runEnd ? recordRunEnd(tx, id, attempt, write.runEnd, now) : Promise.resolve(),
+    ...(write.also?.(attempt) ?? []),
+  ]);
+  return { event, row };
 }
 
 /** The event of a committed step, appended in its transaction. */
@@ -105,14 +111,18 @@ export async function cascadeToDependants(
       `SELECT t.* FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = ? AND t.state IN (${placeholders(unfinishedStates.length)})`,
       [id, ...unfinishedStates],
     );
-    for (const row of rows) {
+    // Each dependant's step is its own; on a server they travel together instead of two round trips apiece.
+    const steps = rows.flatMap((row) => {
       const dependant = toTask(row);
       const step = decide(dependant, id, outcome, rootId);
-      if (!step) continue;
-      const applied = await applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId);
-      if (applied) events.push(applied.event);
-      if (applied && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
-    }
+      return step ? [{ dependant, step }] : [];
+    });
+    const applied = await together(steps.map(({ dependant, step }) => applyStep(tx, dependant.id, { state: dependant.state }, step, now, nodeId)));
+    steps.forEach(({ dependant, step }, index) => {
+      const done = applied[index];
+      if (done) events.push(done.event);
+      if (done && step.snapshot.value === 'failed') pending.push({ id: dependant.id, outcome: 'failed' });
+    });
   }
   return events;
 }
@@ -316,9 +326,11 @@ export async function claimNextTask(
     if (!step) continue;
     const attempt = task.attempt + 1;
     step.set = { ...step.set, owner: claim.nodeId, attempt, startedAt: claim.now };
-    const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId, { leaseMs: claim.leaseMs });
+    const applied = await applyStep(tx, task.id, { state: 'ready' }, step, claim.now, claim.nodeId, {
+      leaseMs: claim.leaseMs,
+      also: () => [insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now })],
+    });
     if (!applied) return null;
-    await insertRun(tx, { taskId: task.id, attempt, nodeId: claim.nodeId, host: claim.host, logPath: claim.logPath(task.id), startedAt: claim.now });
     return { task: toTask(applied.row), events: [applied.event] };
   }
   return null;
@@ -333,19 +345,26 @@ export async function claimNextTask(
 export async function commitTaskStep(tx: SqlExecutor, id: string, fence: TaskFence, step: TaskStep, options: CommitOptions): Promise<EngineEvent[] | null> {
   const nodeId = options.nodeId ?? null;
   if (options.timerId !== undefined && !(await consumeTimer(tx, options.timerId))) return null;
-  const applied = await applyStep(tx, id, fence, step, options.now, nodeId, { runEnd: options.runEnd });
+  const next = step.snapshot.value;
+  const decideDependant = next === 'completed' || next === 'failed' || next === 'cancelled' ? options.decideDependant : undefined;
+  let cascaded: EngineEvent[] = [];
+  const applied = await applyStep(tx, id, fence, step, options.now, nodeId, {
+    runEnd: options.runEnd,
+    also: () => [
+      options.checkpoint ? insertCheckpoint(tx, options.checkpoint) : Promise.resolve(),
+      options.usageHold ? upsertUsageHold(tx, options.usageHold, options.now) : Promise.resolve(),
+      decideDependant
+        ? cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', decideDependant, options.now, nodeId).then((events) => {
+            cascaded = events;
+          })
+        : Promise.resolve(),
+    ],
+  });
   if (!applied) {
     if (options.timerId !== undefined) throw new StaleStep();
     return null;
   }
-  if (options.checkpoint) await insertCheckpoint(tx, options.checkpoint);
-  if (options.usageHold) await upsertUsageHold(tx, options.usageHold, options.now);
-  const events = [applied.event];
-  const next = step.snapshot.value;
-  if (options.decideDependant && (next === 'completed' || next === 'failed' || next === 'cancelled')) {
-    events.push(...(await cascadeToDependants(tx, id, next === 'completed' ? 'completed' : 'failed', options.decideDependant, options.now, nodeId)));
-  }
-  return events;
+  return [applied.event, ...cascaded];
 }
 
 /** Thrown inside a step's transaction to roll back what it already wrote (a consumed timer) when its fence fails. */
