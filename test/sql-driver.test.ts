@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqlDriver, together, type SqlDriver } from '../engine/store/sql-driver.js';
+import { openSqlDriver, together, type SqlDriver, type SqlExecutor } from '../engine/store/sql-driver.js';
 import { eventually, removeDir, tempDir } from './helpers.js';
 import { sqldAvailable, startSqld, type SqldServer } from './sqld.js';
 
@@ -72,7 +72,7 @@ function exerciseTogether(connect: () => Promise<SqlDriver>): void {
   it('rolls back all of a transaction whose statement sent together failed, a slower chain included', async () => {
     const db = await connect();
     await db.run('CREATE TABLE rolled (id INTEGER PRIMARY KEY)');
-    const slower = async (tx: Parameters<Parameters<SqlDriver['write']>[0]>[0]): Promise<void> => {
+    const slower = async (tx: SqlExecutor): Promise<void> => {
       await tx.run('INSERT INTO rolled (id) VALUES (1)');
       await new Promise((resolve) => setTimeout(resolve, 50));
       await tx.run('INSERT INTO rolled (id) VALUES (2)').catch(() => undefined);
