@@ -39,7 +39,7 @@ import {
  * how the agent ended (`runEnd`). A step that leaves `running` without knowing (a cancel, a timeout) leaves
  * the run open: its agent may still be alive, and whoever sees it gone ends the run (its runner, or the
  * recovery sweep). A claim (`leaseMs`) starts the lease by the database's clock in the same UPDATE, and gets
- * the whole row back. Null when the fence did not match. `also` adds the caller's own statements once the fence
+ * the whole row back. Null when the fence did not match. `also` makes the caller's own statements once the fence
  * matched; they and the step's other writes are sent together (see `together`).
  */
 export async function applyStep(
@@ -49,7 +49,7 @@ export async function applyStep(
   step: TaskStep,
   now: number,
   nodeId: string | null,
-  write: { runEnd?: RunEnd | undefined; leaseMs?: number; also?: (attempt: number) => ReadonlyArray<Promise<unknown>> } = {},
+  write: { runEnd?: RunEnd | undefined; leaseMs?: number; also?: () => ReadonlyArray<Promise<unknown>> } = {},
 ): Promise<{ event: EngineEvent; row: SqlRow } | null> {
   const sets = ['state = ?', 'snapshot = ?', 'updated_at = ?'];
   const args: SqlValue[] = [step.snapshot.value, JSON.stringify(step.snapshot), now];
@@ -79,7 +79,7 @@ export async function applyStep(
     appendStepEvent(tx, id, fence.state, step, now, nodeId, attempt),
     step.timers?.length ? applyTimerChanges(tx, id, attempt, step.timers, now) : Promise.resolve(),
     write.runEnd ? recordRunEnd(tx, id, attempt, write.runEnd, now) : Promise.resolve(),
-    ...(write.also?.(attempt) ?? []),
+    ...(write.also?.() ?? []),
   ]);
   return { event, row };
 }
