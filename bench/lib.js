@@ -169,14 +169,14 @@ export function spawnFakeClaude(prompt, env, cwd) {
   });
 }
 
-/** Run `count` jobs, `concurrency` at a time; resolves with each job's result. */
+/** Run `count` jobs, `concurrency` at a time (`job(i, lane)`, lane 0 … concurrency − 1); resolves with each job's result. */
 export async function pool(count, concurrency, job) {
   const results = new Array(count);
   let next = 0;
-  const lane = async () => {
+  const lane = async (_, laneIndex) => {
     while (next < count) {
       const i = next++;
-      results[i] = await job(i);
+      results[i] = await job(i, laneIndex);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
@@ -231,22 +231,41 @@ export function agentHostPid(dataDir) {
 }
 
 /**
- * How long a slot stood empty between one agent's end and the next agent's start, from the fake claude's log:
- * the k-th end frees the slot that the (k + slots)-th start fills (with a full queue). `toSpawn` ends when the
- * next agent's process began (its Node time origin, ~13 ms after exec, before any of its JS): how long the slot
- * stood idle. `toFirstLine` ends at its first line of JS, so it also holds the agent's own Node start-up (~100 ms
- * alone, several times that while four agents start on two cores), which runs slower the more CPU the engine
- * takes meanwhile. Both times are taken by the agent processes themselves, in the baseline as through delegate.
+ * How long a slot stood empty between one agent's end and the next agent's start in the same slot, from the fake
+ * claude's log. `slotOf(prompt)` names the slot each run (known by its prompt, unique per run) ran in: the lane of
+ * the baseline's pool, the runner's slot actor through delegate. Slot by slot, not the k-th end against the
+ * (k + slots)-th start: that pairing holds only while every slot is busy, and a runner adds its slots one at a
+ * time at the start (see the supervisor), so it paired a run's end with another slot's first start. A slot's first
+ * run has no gap. `toSpawn` ends when the next agent's process began (its Node time origin, ~13 ms after exec,
+ * before any of its JS): how long the slot stood idle. `toFirstLine` ends at its first line of JS, so it also
+ * holds the agent's own Node start-up (~100 ms alone, several times that while four agents start on two cores),
+ * which runs slower the more CPU the engine takes meanwhile. Both times are taken by the agent processes
+ * themselves, in the baseline as through delegate.
  */
-export function endToNextStartGaps(logFile, slots) {
+export function sameSlotGaps(logFile, slotOf) {
   const events = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
-  const starts = events.filter((event) => event.event === 'start').sort((a, b) => a.spawnedAt - b.spawnedAt);
-  const ends = events.filter((event) => event.event === 'end').map((event) => event.at).sort((a, b) => a - b);
+  const runs = new Map();
+  for (const event of events) {
+    if (event.event !== 'start' && event.event !== 'end') continue;
+    const run = runs.get(event.prompt) ?? {};
+    run[event.event] = event;
+    runs.set(event.prompt, run);
+  }
+  const bySlot = new Map();
+  for (const [prompt, run] of runs) {
+    const slot = slotOf(prompt);
+    if (slot === undefined || !run.start || !run.end) throw new Error(`the run of prompt ${JSON.stringify(prompt)} has ${slot === undefined ? 'no slot' : 'no start or no end'} in ${logFile}`);
+    bySlot.set(slot, [...(bySlot.get(slot) ?? []), run]);
+  }
   const toSpawn = [];
   const toFirstLine = [];
-  for (let k = 0; k + slots < starts.length && k < ends.length; k++) {
-    toSpawn.push(starts[k + slots].spawnedAt - ends[k]);
-    toFirstLine.push(starts[k + slots].at - ends[k]);
+  for (const slotRuns of bySlot.values()) {
+    slotRuns.sort((a, b) => a.start.spawnedAt - b.start.spawnedAt);
+    for (let k = 1; k < slotRuns.length; k++) {
+      const endedAt = slotRuns[k - 1].end.at;
+      toSpawn.push(slotRuns[k].start.spawnedAt - endedAt);
+      toFirstLine.push(slotRuns[k].start.at - endedAt);
+    }
   }
   return { toSpawn, toFirstLine };
 }

@@ -14,7 +14,6 @@ import {
   bareNodePeakRss,
   benchEnv,
   cpuMs,
-  endToNextStartGaps,
   fmt,
   inAlternatingOrder,
   isMain,
@@ -29,6 +28,7 @@ import {
   quick,
   recordFigure,
   removeDir,
+  sameSlotGaps,
   sleep,
   spawnFakeClaude,
   startRunner,
@@ -59,7 +59,9 @@ async function directSpawns(prompt) {
     await pool(WARMUPS, WORKERS, (i) => spawnFakeClaude(`warmup ${i}`, { ...env, FAKE_CLAUDE_LOG: '' }, dataDir));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const runs = await pool(N, WORKERS, async (i) => {
+    const laneOf = new Map();
+    const runs = await pool(N, WORKERS, async (i, lane) => {
+      laneOf.set(prompt(i), lane);
       const ms = await spawnFakeClaude(prompt(i), env, dataDir);
       const end = performance.now();
       return [end - ms, end];
@@ -73,7 +75,7 @@ async function directSpawns(prompt) {
       driverCpuMs: (cpu.user + cpu.system) / 1000,
       agentCpuMs: agentCpuMs(env.FAKE_CLAUDE_LOG),
       slotMs: mean(runs.map(([start, end]) => end - start)),
-      gaps: endToNextStartGaps(env.FAKE_CLAUDE_LOG, WORKERS),
+      gaps: sameSlotGaps(env.FAKE_CLAUDE_LOG, (p) => laneOf.get(p)),
       peak: peakOverlap(runs),
     };
   } finally {
@@ -119,6 +121,7 @@ async function throughRunner(prompt, idleSampleMs) {
     }
     const starts = agentStarts(env.FAKE_CLAUDE_LOG);
     if (starts !== N) throw new Error(`fake claude logged ${starts} starts through delegate, expected ${N}`);
+    const slotOf = await slotsOfPrompts(engine.store, tasks);
     return {
       wall: Math.max(...tasks.map((task) => task.endedAt)) - submit0,
       submitMs,
@@ -128,7 +131,7 @@ async function throughRunner(prompt, idleSampleMs) {
       hostCpuMs,
       agentCpuMs: agentCpuMs(env.FAKE_CLAUDE_LOG),
       idleCpuPerS,
-      gaps: endToNextStartGaps(env.FAKE_CLAUDE_LOG, WORKERS),
+      gaps: sameSlotGaps(env.FAKE_CLAUDE_LOG, slotOf),
       peak: peakOverlap(tasks.map((task) => [task.startedAt, task.endedAt])),
     };
   } finally {
@@ -136,6 +139,22 @@ async function throughRunner(prompt, idleSampleMs) {
     if (engine) await engine.store.close().catch(() => undefined);
     removeDir(dataDir);
   }
+}
+
+/**
+ * The slot each task ran in, by its prompt, from the runner's slot events (written by its journal, so read once
+ * the runner stopped): a slot's `slot:starting` names the task it took.
+ */
+async function slotsOfPrompts(store, tasks) {
+  const slotOfTask = new Map();
+  for (let after = 0; ; ) {
+    const events = await store.eventsAfter(after, {}, 1000);
+    if (events.length === 0) break;
+    for (const event of events) if (event.type === 'slot:starting') slotOfTask.set(event.detail, event.actorId);
+    after = events[events.length - 1].id;
+  }
+  const slotOfPrompt = new Map(tasks.map((task) => [task.prompt, slotOfTask.get(task.id)]));
+  return (prompt) => slotOfPrompt.get(prompt);
 }
 
 /**
@@ -166,7 +185,7 @@ async function scenario(prompt, { idleSampleMs = 0 } = {}) {
     baseAgentCpuMs: med(base, 'agentCpuMs'),
     agentCpuMs: med(ours, 'agentCpuMs'),
     idleCpuPerS: ours[0].idleCpuPerS,
-    // A run ends → the next agent starts in the freed slot (see endToNextStartGaps). The baseline's idle gap is
+    // A run ends → the next agent starts in the freed slot (see sameSlotGaps). The baseline's idle gap is
     // its own spawn; delegate's is the engine's path from one agent's exit to the next one's spawn besides.
     baseGaps: base.flatMap((run) => run.gaps.toSpawn),
     gaps: ours.flatMap((run) => run.gaps.toSpawn),
