@@ -255,7 +255,8 @@ export function sameSlotGaps(logFile, slotOf) {
   for (const [prompt, run] of runs) {
     const slot = slotOf(prompt);
     if (slot === undefined || !run.start || !run.end) throw new Error(`the run of prompt ${JSON.stringify(prompt)} has ${slot === undefined ? 'no slot' : 'no start or no end'} in ${logFile}`);
-    bySlot.set(slot, [...(bySlot.get(slot) ?? []), run]);
+    if (!bySlot.has(slot)) bySlot.set(slot, []);
+    bySlot.get(slot).push(run);
   }
   const toSpawn = [];
   const toFirstLine = [];
