@@ -4,7 +4,7 @@
  */
 import { dbNowSql } from './db-clock.js';
 import { toOpenRun, toRun } from './rows.js';
-import type { SqlExecutor } from './sql-driver.js';
+import { together, type SqlExecutor } from './sql-driver.js';
 import type { OpenRun, OwnedRun, RunEnd, RunProcess, RunTakeover, TaskRun } from './records.js';
 
 /** Create the run row of a claimed attempt (inside the claim's transaction). */
@@ -135,10 +135,10 @@ export async function endRun(tx: SqlExecutor, taskId: string, attempt: number, o
 
 /** Extend the leases of `runs` this node still owns by `leaseMs` from the database's now, then list every run it owns (one write transaction). */
 export async function renewLeases(tx: SqlExecutor, nodeId: string, leaseMs: number, runs: readonly OwnedRun[]): Promise<OwnedRun[]> {
-  for (const run of runs) {
-    await tx.run(`UPDATE tasks SET lease_until = ${dbNowSql} + ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseMs, run.id, nodeId, run.attempt]);
-  }
-  return ownedRuns(tx, nodeId);
+  // None needs another's result (the list after them reads no lease), so on a server they travel together.
+  const renewed = runs.map((run) => tx.run(`UPDATE tasks SET lease_until = ${dbNowSql} + ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [leaseMs, run.id, nodeId, run.attempt]));
+  const [owned] = await together([ownedRuns(tx, nodeId), ...renewed]);
+  return owned;
 }
 
 /** The runs a node owns right now. */
