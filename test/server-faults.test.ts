@@ -193,6 +193,33 @@ describe('a statement on a server that went away', () => {
       expect(await db.all('SELECT x FROM t')).toEqual([{ x: 1 }]);
     });
   }
+
+  it.skipIf(!sqldAvailable)('returns the result of a transaction that changed nothing when its COMMIT answer is lost: there was nothing to save', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const db = await openSqlDriver(proxy.url, { requestTimeoutMs: 500 });
+    cleanups.push(() => db.close());
+    await db.run('CREATE TABLE t (x INTEGER)');
+    await db.run('INSERT INTO t VALUES (1)');
+    // A look, and writes that matched no row (as a claim that finds no ready task).
+    const unchanged = async () =>
+      db.write(async (tx) => {
+        const rows = await tx.all('SELECT x FROM t');
+        await tx.run('UPDATE t SET x = 2 WHERE x = 5');
+        await tx.all('DELETE FROM t WHERE x = 5 RETURNING x');
+        return rows;
+      });
+    proxy.loseAnswerTo('COMMIT');
+    expect(await unchanged()).toEqual([{ x: 1 }]);
+    // The same with one row changed is a commit_unknown: this is what the one above must tell apart.
+    proxy.loseAnswerTo('COMMIT');
+    const failure = await db.write((tx) => tx.run('UPDATE t SET x = 2 WHERE x = 1')).catch((error: unknown) => error);
+    expect((failure as StoreError).code).toBe('commit_unknown');
+    // An UPDATE read through `all` without RETURNING says nothing of its changes: counted as one.
+    proxy.loseAnswerTo('COMMIT');
+    const unsure = await db.write((tx) => tx.all('UPDATE t SET x = 3 WHERE x = 2')).catch((error: unknown) => error);
+    expect((unsure as StoreError).code).toBe('commit_unknown');
+  });
 });
 
 describe('a run whose end was committed but not heard of', () => {

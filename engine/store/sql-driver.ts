@@ -262,7 +262,9 @@ class CommitUnknown extends Error {}
  *   (measured: an insert whose server stopped before COMMIT is not there after the restart). So the whole
  *   `write(fn)` runs again, as it does after a locked BEGIN;
  * - a COMMIT is sent again only when it provably never left (commitNotSent). One that may have reached the
- *   server fails with StoreError `commit_unknown` instead: running the transaction again could apply it twice;
+ *   server fails with StoreError `commit_unknown` instead: running the transaction again could apply it twice.
+ *   Unless the transaction changed nothing (a claim that found no task): its COMMIT had nothing to save, and its
+ *   result stands whatever became of it (changeTracker);
  * - outside a transaction there are only reads and updates that set fixed values (SqlExecutor), which mean the
  *   same when applied twice.
  * A runner's lease fencing does not wait for this: it runs on its own timer (NodeLease).
@@ -562,6 +564,35 @@ function rowMaker(columns: readonly string[]): (values: readonly SqlValue[]) => 
   return new Function('values', `return { ${fields} };`) as (values: readonly SqlValue[]) => SqlRow;
 }
 
+/**
+ * An executor that notes whether any statement through it may have changed the database. Known not to: a
+ * SELECT, and an INSERT, UPDATE, DELETE or REPLACE that changed no row (SQLite's triggers are per row, so none
+ * fired). Anything else (DDL, a PRAGMA, a WITH) counts as a change.
+ */
+function changeTracker(inner: SqlExecutor): { executor: SqlExecutor; changedAny(): boolean } {
+  let changed = false;
+  const note = (sql: string, rows: number | null) => {
+    if (changed || /^\s*SELECT\b/i.test(sql)) return;
+    if (rows === null || rows > 0 || !/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql)) changed = true;
+  };
+  return {
+    executor: {
+      all: async (sql, args) => {
+        const rows = await inner.all(sql, args);
+        // Rows count changes only with RETURNING (a row per changed row).
+        note(sql, /\bRETURNING\b/i.test(sql) ? rows.length : null);
+        return rows;
+      },
+      run: async (sql, args) => {
+        const result = await inner.run(sql, args);
+        note(sql, result.changes);
+        return result;
+      },
+    },
+    changedAny: () => changed,
+  };
+}
+
 class ClientDriver implements SqlDriver {
   readonly kind = 'client' as const;
   private readonly mutex = new Mutex();
@@ -648,17 +679,23 @@ class ClientDriver implements SqlDriver {
         this.busy.run(async () => {
           const client = this.client;
           const tx = await this.request(() => client.transaction('write'));
+          const changes = changeTracker(this.executor(tx));
           let committing = false;
+          let result: T | undefined;
           try {
-            const result = await fn(this.executor(tx));
+            result = await fn(changes.executor);
             committing = true;
             await this.request(() => tx.commit());
             return result;
           } catch (error) {
             if (!tx.closed && this.client === client) await this.request(() => tx.rollback()).catch(() => undefined);
             // Up to here a lost connection left nothing committed, and ServerWait runs it all again; from the
-            // COMMIT on it may have been applied, unless the COMMIT provably never left (see ServerWait).
-            if (committing && isUnreachableError(error) && !commitNotSent(error)) throw new CommitUnknown('commit outcome unknown', { cause: error });
+            // COMMIT on it may have been applied, unless the COMMIT provably never left (see ServerWait). A
+            // transaction that changed nothing (a claim that found no task) has the same outcome either way.
+            if (committing && isUnreachableError(error) && !commitNotSent(error)) {
+              if (!changes.changedAny()) return result as T;
+              throw new CommitUnknown('commit outcome unknown', { cause: error });
+            }
             throw error;
           } finally {
             tx.close();
