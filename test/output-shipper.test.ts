@@ -7,6 +7,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoredOutputFollower, TaskOutputFollower } from '../engine/log-follower.js';
+import { StoreError } from '../engine/errors.js';
 import { createLogger } from '../engine/logger.js';
 import { OutputShipper, type OutputShipping } from '../engine/output-shipper.js';
 import { taskLogPaths } from '../engine/pool/protocol.js';
@@ -111,6 +112,33 @@ describe('OutputShipper', () => {
     await ship.ship([taskId]);
     expect(await stored()).toBe('kept\n');
   });
+  // A server that stopped as the write's COMMIT was on its way: the write may or may not have been applied.
+  for (const applied of [true, false]) {
+    it(`ships each byte once when the answer to a write is lost (${applied ? 'applied' : 'not applied'})`, async () => {
+      let lose = 0;
+      const losing: Store = Object.create(store, {
+        appendOutput: {
+          value: async (chunks: Parameters<Store['appendOutput']>[0]) => {
+            if (lose === 0) return store.appendOutput(chunks);
+            lose--;
+            if (applied) await store.appendOutput(chunks);
+            throw new StoreError('commit_unknown', 'lost the connection to the database server while committing');
+          },
+        },
+      });
+      const ship = new OutputShipper({ store: losing, host: 'host-a', logDir, log });
+      append('one\n');
+      await ship.ship([taskId]);
+      append('two\nthree');
+      lose = 1;
+      await ship.ship([taskId]);
+      expect(await stored()).toBe('one\ntwo\n');
+      // The last flush of a run has no tick after it: it is shipped again at once.
+      lose = 1;
+      await ship.flush(taskId);
+      expect(await stored()).toBe('one\ntwo\nthree');
+    });
+  }
 });
 
 describe('following output in the database', () => {
