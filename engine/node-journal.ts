@@ -7,6 +7,7 @@
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Clock } from './clock.js';
+import { isStoreError } from './errors.js';
 import type { EngineEventType, EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import type { ActorSnapshotRow, NewEngineEvent, Store } from './store/store.js';
@@ -97,7 +98,20 @@ export class NodeJournal {
       const snapshots = kept.map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) })).filter((row) => this.#written.get(row.actorId) !== row.snapshot);
       if (events.length === 0 && snapshots.length === 0) return;
       try {
-        await this.store.recordNodeActors(events, snapshots);
+        try {
+          await this.store.recordNodeActors(events, snapshots);
+        } catch (error) {
+          if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+          // The answer was lost (a server that stopped at that moment): whether the batch was saved is read back,
+          // so its events are written once, not lost and not doubled.
+          if (!(await this.#saved(events))) {
+            this.log.info('the answer to a write of slot events was lost, and they were not saved; writing them again', { events: events.length });
+            this.#events = [...events, ...this.#events];
+            for (const row of kept) if (!this.#snapshots.has(row.actorId)) this.#snapshots.set(row.actorId, row);
+            this.#schedule();
+            return;
+          }
+        }
         for (const row of snapshots) this.#written.set(row.actorId, row.snapshot);
       } catch (error) {
         // Inspection data only: losing a batch must not stop the node.
@@ -105,6 +119,19 @@ export class NodeJournal {
       }
     });
     return this.#flushing;
+  }
+
+  /**
+   * Whether a batch whose commit went unanswered was saved: its last event is in the database (the batch is one
+   * transaction). A batch of snapshots alone counts as unsaved: written again, they replace themselves.
+   */
+  async #saved(events: readonly NewEngineEvent[]): Promise<boolean> {
+    const last = events.at(-1);
+    if (!last) return false;
+    const found = await this.store.eventsAfter(0, { actorId: last.actorId, sinceAt: last.at }, 100);
+    return found.some(
+      (event) => event.nodeId === last.nodeId && event.at === last.at && event.type === last.type && event.from === last.from && event.cause === last.cause && event.detail === last.detail,
+    );
   }
 
   /** Stop batching; buffered entries are written. */
