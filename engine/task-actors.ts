@@ -177,8 +177,9 @@ export class TaskActors {
   async claim(request: ClaimRequest, poisoned: Set<string>): Promise<StepResult | null> {
     const now = this.clock.now();
     let decided: DecidedStep | null = null;
+    let chosen: TaskRecord | null = null;
     const { extra, ...claim } = request;
-    const claimed = await this.store.claimNextTask({ ...claim, now, skip: poisoned }, (candidate) => {
+    const claiming = this.store.claimNextTask({ ...claim, now, skip: poisoned }, (candidate) => {
       const decision = safeDecide(candidate, { type: 'CLAIM', node: request.nodeId }, now, extra(candidate));
       if (decision instanceof Error || decision === null) {
         poisoned.add(candidate.id);
@@ -189,10 +190,28 @@ export class TaskActors {
         return null;
       }
       decided = decision;
+      chosen = candidate;
       return decision.step;
+    });
+    const claimed = await claiming.catch((error: unknown) => {
+      if (!(isStoreError(error) && error.code === 'commit_unknown' && chosen)) throw error;
+      return this.#claimedAfterAll(chosen, request.nodeId, now);
     });
     if (!claimed || !decided) return null;
     return this.#afterCommit(claimed.task.id, claimed.task, decided, claimed.events, now);
+  }
+
+  /**
+   * A claim whose COMMIT went unanswered (a server that stopped at that moment): the task is read again. Claimed
+   * by this node, it is run now rather than left to its lease's lapse and run a second time; otherwise nothing
+   * was claimed, and the task is still ready for whoever claims it.
+   */
+  async #claimedAfterAll(candidate: TaskRecord, nodeId: string, now: number): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
+    this.log.info('the answer to a claim was lost; reading the task again to see whether it was claimed', { task: candidate.id });
+    const task = await this.store.getTask(candidate.id);
+    if (!task || task.state !== 'running' || task.owner !== nodeId || task.attempt !== candidate.attempt + 1) return null;
+    const events = await this.store.eventsAfter(0, { actorId: task.id, sinceAt: now }, 100);
+    return { task, events: events.filter((event) => event.type === 'task:running' && event.attempt === task.attempt) };
   }
 
   async #prepare(decided: DecidedStep, before: TaskRecord, now: number, runReport?: RunReport): Promise<CommitAdditions> {

@@ -246,6 +246,39 @@ describe('a run whose end was committed but not heard of', () => {
   });
 });
 
+describe('a claim that was committed but not heard of', () => {
+  it.skipIf(!sqldAvailable)('is read again and found claimed: its agent starts now, not after its lease lapses as a second attempt', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const dataDir = tempDir('delegate-lost-claim-');
+    cleanups.push(async () => removeDir(dataDir));
+    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'claimed once' });
+    const launched: string[] = [];
+    const effects = runnerEffects({
+      nodeId: 'node-t',
+      logDir: dataDir,
+      account: 'test',
+      startRun: async (task) => {
+        launched.push(task.id);
+        return { error: 'not launched' };
+      },
+      revokeRun: () => undefined,
+      wake: () => undefined,
+    });
+    const actors = new TaskActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'));
+    proxy.loseAnswerTo('COMMIT');
+    const claimed = await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set());
+    expect(claimed).toMatchObject({ committed: true, task: { id: taskId, state: 'running', owner: 'node-t', attempt: 1 } });
+    expect(claimed?.committed && claimed.events.map((event) => event.type)).toEqual(['task:running']);
+    if (claimed?.committed) await claimed.results.get('startAgent');
+    expect(launched).toEqual([taskId]);
+    expect((await store.taskEvents(taskId)).map((event) => event.to)).toEqual(['ready', 'running']);
+  });
+});
+
 describe('an answer that never comes', () => {
   it.skipIf(!sqldAvailable)('gives up a request after the request timeout and sends it again on a new connection', async () => {
     const proxy = await lossyProxy(server.httpUrl);
