@@ -7,8 +7,9 @@
  */
 import type { AgentRuns } from './agent-runs.js';
 import { every, type Clock } from './clock.js';
+import { isStoreError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { NodeRecord, Store } from './store/store.js';
+import type { NodeRecord, OwnedRun, Store } from './store/store.js';
 
 /** What a node's lease needs and whom it tells. */
 export interface NodeLeaseDeps {
@@ -64,7 +65,16 @@ export class NodeLease {
       await store.registerNode(this.deps.record());
     }
     const before = runs.list();
-    const owned = await store.renewLeases(nodeId, leaseMs, before);
+    let owned: OwnedRun[];
+    try {
+      owned = await store.renewLeases(nodeId, leaseMs, before);
+    } catch (error) {
+      // The answer was lost (a server that stopped at that moment): renewed or not, the next beat renews again,
+      // and until one is answered the fence counts from the last renewal known.
+      if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+      this.deps.log.info('the answer to a lease renewal was lost; renewing again at the next beat');
+      return;
+    }
     this.#lastRenewedAt = this.deps.clock.now();
     for (const run of runs.revoked(before, owned)) this.deps.revoke(run.id, run.attempt, 'no longer owned');
     if (this.#fenced) {
