@@ -2,7 +2,8 @@
  * Server faults (issue 16): the libSQL server stops or restarts under runners and front doors. A statement waits
  * for the server with backoff and says so (engine/store/sql-driver.ts, ServerWait); a runner that cannot renew
  * its leases for a lease period fences itself (engine/node-lease.ts). Proven on a real sqld: a write cut off
- * before its COMMIT runs again once, one whose COMMIT may have landed is never sent again, a runner rides out a
+ * before its COMMIT runs again once, one whose COMMIT may have landed is never sent again (a runner's claims, run
+ * ends, takeovers and idle exits read back what it left instead; one that changed nothing needs no look), a runner rides out a
  * restart without running anything twice, a runner cut off past its lease kills its agent and the task runs again
  * (never two at once), a runner stopped during an outage stops at once, and a front door gives up after a
  * bounded wait with one line, having written nothing.
@@ -276,6 +277,38 @@ describe('a claim that was committed but not heard of', () => {
     if (claimed?.committed) await claimed.results.get('startAgent');
     expect(launched).toEqual([taskId]);
     expect((await store.taskEvents(taskId)).map((event) => event.to)).toEqual(['ready', 'running']);
+  });
+});
+
+describe('a runner write whose answer was lost, read back', () => {
+  it.skipIf(!sqldAvailable)('a takeover of a run says whether the run is the taker’s now', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const dataDir = tempDir('delegate-lost-takeover-');
+    cleanups.push(async () => removeDir(dataDir));
+    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'taken over once' });
+    const effects = runnerEffects({ nodeId: 'node-t', logDir: dataDir, account: 'test', startRun: async () => ({ error: 'not launched' }), revokeRun: () => undefined, wake: () => undefined });
+    const actors = new TaskActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'));
+    expect((await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set()))?.committed).toBe(true);
+    proxy.loseAnswerTo('COMMIT');
+    expect(await store.takeOverRun({ taskId, attempt: 1, from: 'node-t', to: 'node-u', leaseMs: 30_000, requireLapsed: false })).toBe(true);
+    expect(await store.getTask(taskId)).toMatchObject({ state: 'running', owner: 'node-u', attempt: 1 });
+    expect((await store.taskRuns(taskId))[0]).toMatchObject({ nodeId: 'node-u' });
+  });
+
+  it.skipIf(!sqldAvailable)('the removal of an idle node says whether it is gone', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const now = Date.now();
+    await store.registerNode({ id: 'node-idle', host: 'h', pid: 1, pidStart: null, dataDir: root, version: '0', autostarted: false, startedAt: now, heartbeatAt: now });
+    proxy.loseAnswerTo('COMMIT');
+    expect(await store.removeNodeIfIdle('node-idle')).toBe(true);
+    expect(await store.listNodes()).toEqual([]);
   });
 });
 

@@ -45,6 +45,11 @@ export async function removeNodeIfIdle(tx: SqlExecutor, id: string): Promise<boo
   return result.changes > 0;
 }
 
+/** Whether a node is registered. */
+export async function nodeExists(db: SqlExecutor, id: string): Promise<boolean> {
+  return (await db.all(`SELECT 1 FROM nodes WHERE id = ?`, [id])).length > 0;
+}
+
 /** Registered nodes, oldest first, of one host or all. */
 export async function listNodes(db: SqlExecutor, host?: string): Promise<NodeRecord[]> {
   const rows = host ? await db.all(`SELECT * FROM nodes WHERE host = ? ORDER BY started_at`, [host]) : await db.all(`SELECT * FROM nodes ORDER BY started_at`);

@@ -141,6 +141,11 @@ export async function renewLeases(tx: SqlExecutor, nodeId: string, leaseMs: numb
   return owned;
 }
 
+/** Whether a node owns this run of a task right now. */
+export async function ownsRun(db: SqlExecutor, nodeId: string, taskId: string, attempt: number): Promise<boolean> {
+  return (await db.all(`SELECT 1 FROM tasks WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running'`, [taskId, nodeId, attempt])).length > 0;
+}
+
 /** The runs a node owns right now. */
 export async function ownedRuns(db: SqlExecutor, nodeId: string): Promise<OwnedRun[]> {
   const rows = await db.all(`SELECT id, attempt FROM tasks WHERE owner = ? AND state = 'running'`, [nodeId]);

@@ -2,6 +2,7 @@
  * The Store over one SQL connection. Each verb picks its transaction (none for reads, one `write` for every
  * state change) and calls the function of its concern; the SQL itself lives in tasks, runs, nodes and checkpoints.
  */
+import { isStoreError } from '../errors.js';
 import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
 import * as holds from './holds.js';
@@ -52,6 +53,20 @@ import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
 import * as tasks from './tasks.js';
 import * as usage from './usage.js';
+
+/**
+ * A write whose COMMIT went unanswered (a server that stopped at that moment) decided by reading back what it
+ * would have left, for writes whose result the database shows: a caller that runs on is told what happened
+ * instead of a `commit_unknown` it can only log.
+ */
+async function readBackIfUnanswered<T>(write: Promise<T>, readBack: () => Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+    return readBack();
+  }
+}
 
 /** The Store of the engine: a thin class over the per-concern SQL functions. */
 export class SqlStore implements Store {
@@ -147,7 +162,8 @@ export class SqlStore implements Store {
   }
 
   takeOverRun(run: RunTakeover): Promise<boolean> {
-    return this.db.write((tx) => runs.takeOverRun(tx, run));
+    // Whether it was taken over shows in the task's owner.
+    return readBackIfUnanswered(this.db.write((tx) => runs.takeOverRun(tx, run)), () => runs.ownsRun(this.db, run.to, run.taskId, run.attempt));
   }
 
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
@@ -155,7 +171,7 @@ export class SqlStore implements Store {
   }
 
   removeNodeIfIdle(id: string): Promise<boolean> {
-    return this.db.write((tx) => nodes.removeNodeIfIdle(tx, id));
+    return readBackIfUnanswered(this.db.write((tx) => nodes.removeNodeIfIdle(tx, id)), async () => !(await nodes.nodeExists(this.db, id)));
   }
 
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
