@@ -137,6 +137,30 @@ async function lossyProxy(target: string): Promise<{ url: string; loseAnswerTo(m
   };
 }
 
+/**
+ * A task queued on the server through a lossy proxy, and node-t's task actors on the same store, which note the
+ * tasks whose agent they were asked to start. `claim` claims the next ready task for node-t.
+ */
+async function lossyEngine(prompt: string) {
+  const proxy = await lossyProxy(server.httpUrl);
+  cleanups.push(() => proxy.close());
+  const dataDir = tempDir('delegate-lossy-');
+  cleanups.push(async () => removeDir(dataDir));
+  const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+  const store = await openStore(proxy.url);
+  cleanups.push(() => store.close());
+  const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt });
+  const launched: string[] = [];
+  const startRun = async (task: TaskRecord) => {
+    launched.push(task.id);
+    return { error: 'not launched' };
+  };
+  const effects = runnerEffects({ nodeId: 'node-t', logDir: dataDir, account: 'test', startRun, revokeRun: () => undefined, wake: () => undefined });
+  const actors = new TaskActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'));
+  const claim = () => actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set());
+  return { proxy, store, taskId, actors, claim, launched };
+}
+
 describe('a statement on a server that went away', () => {
   for (const protocol of ['libsql', 'http'] as const) {
     it.skipIf(!sqldAvailable)(`runs a write cut off before its COMMIT again once the server is back, and applies it once (${protocol}://)`, async () => {
@@ -225,17 +249,8 @@ describe('a statement on a server that went away', () => {
 
 describe('a run whose end was committed but not heard of', () => {
   it.skipIf(!sqldAvailable)('is read again, found applied, and not run a second time', async () => {
-    const proxy = await lossyProxy(server.httpUrl);
-    cleanups.push(() => proxy.close());
-    const dataDir = tempDir('delegate-lost-commit-');
-    cleanups.push(async () => removeDir(dataDir));
-    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
-    const store = await openStore(proxy.url);
-    cleanups.push(() => store.close());
-    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'ends once' });
-    const log = createLogger('test', 'error');
-    const actors = new TaskActors(store, systemClock, 'node-t', runnerEffects({ nodeId: 'node-t', logDir: dataDir, account: 'test', startRun: async () => ({ error: 'not launched' }), revokeRun: () => undefined, wake: () => undefined }), new EventBus(), log);
-    expect((await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set()))?.committed).toBe(true);
+    const { proxy, store, taskId, actors, claim } = await lossyEngine('ends once');
+    expect((await claim())?.committed).toBe(true);
     // The run's end is committed by the server, and the answer is lost with the connection.
     proxy.loseAnswerTo('COMMIT');
     const owned = (task: TaskRecord) => task.state === 'running' && task.owner === 'node-t' && task.attempt === 1;
@@ -249,29 +264,9 @@ describe('a run whose end was committed but not heard of', () => {
 
 describe('a claim that was committed but not heard of', () => {
   it.skipIf(!sqldAvailable)('is read again and found claimed: its agent starts now, not after its lease lapses as a second attempt', async () => {
-    const proxy = await lossyProxy(server.httpUrl);
-    cleanups.push(() => proxy.close());
-    const dataDir = tempDir('delegate-lost-claim-');
-    cleanups.push(async () => removeDir(dataDir));
-    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
-    const store = await openStore(proxy.url);
-    cleanups.push(() => store.close());
-    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'claimed once' });
-    const launched: string[] = [];
-    const effects = runnerEffects({
-      nodeId: 'node-t',
-      logDir: dataDir,
-      account: 'test',
-      startRun: async (task) => {
-        launched.push(task.id);
-        return { error: 'not launched' };
-      },
-      revokeRun: () => undefined,
-      wake: () => undefined,
-    });
-    const actors = new TaskActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'));
+    const { proxy, store, taskId, claim, launched } = await lossyEngine('claimed once');
     proxy.loseAnswerTo('COMMIT');
-    const claimed = await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set());
+    const claimed = await claim();
     expect(claimed).toMatchObject({ committed: true, task: { id: taskId, state: 'running', owner: 'node-t', attempt: 1 } });
     expect(claimed?.committed && claimed.events.map((event) => event.type)).toEqual(['task:running']);
     if (claimed?.committed) await claimed.results.get('startAgent');
@@ -282,17 +277,8 @@ describe('a claim that was committed but not heard of', () => {
 
 describe('a runner write whose answer was lost, read back', () => {
   it.skipIf(!sqldAvailable)('a takeover of a run says whether the run is the taker’s now', async () => {
-    const proxy = await lossyProxy(server.httpUrl);
-    cleanups.push(() => proxy.close());
-    const dataDir = tempDir('delegate-lost-takeover-');
-    cleanups.push(async () => removeDir(dataDir));
-    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
-    const store = await openStore(proxy.url);
-    cleanups.push(() => store.close());
-    const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt: 'taken over once' });
-    const effects = runnerEffects({ nodeId: 'node-t', logDir: dataDir, account: 'test', startRun: async () => ({ error: 'not launched' }), revokeRun: () => undefined, wake: () => undefined });
-    const actors = new TaskActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'));
-    expect((await actors.claim({ nodeId: 'node-t', host: 'h', leaseMs: 30_000, logPath: () => '/dev/null', extra: () => ({}) }, new Set()))?.committed).toBe(true);
+    const { proxy, store, taskId, claim } = await lossyEngine('taken over once');
+    expect((await claim())?.committed).toBe(true);
     proxy.loseAnswerTo('COMMIT');
     expect(await store.takeOverRun({ taskId, attempt: 1, from: 'node-t', to: 'node-u', leaseMs: 30_000, requireLapsed: false })).toBe(true);
     expect(await store.getTask(taskId)).toMatchObject({ state: 'running', owner: 'node-u', attempt: 1 });
