@@ -78,9 +78,11 @@ describe('recording', () => {
         model: 'claude-opus-4-1-20250805',
       });
       const detail = formatTaskDetail(view);
-      expect(detail).toContain('cost:       $0.5000');
-      expect(detail).toContain('tokens:     200 in, 40 out, 600 cache write, 8,000 cache read');
-      expect(detail).toContain('model:      claude-opus-4-1-20250805');
+      expect(detail).toContain('cost:        $0.5000');
+      expect(detail).toContain('tokens:      200 in, 40 out, 600 cache write, 8,000 cache read');
+      expect(detail).toContain('model:       claude-opus-4-1-20250805');
+      // The longest label keeps a space before its value too.
+      expect(detail).toContain('permissions: bypassPermissions');
       // Cancelling it records no run of its own: the sums stay.
       await engine.tasks.cancel(taskId);
       expect(await engine.tasks.get(taskId)).toMatchObject({ status: 'cancelled', costUsd: 0.5, tokens: { cacheRead: 8000 } });

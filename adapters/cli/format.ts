@@ -110,7 +110,7 @@ export function formatTaskDetail(task: TaskView): string {
   ];
   const shown = lines.filter((entry): entry is [string, string] => entry[1] !== null);
   // Every value is a row's text: escaped, only the error keeps its own lines.
-  return [printable(task.taskId), ...shown.map(([label, value]) => `  ${`${label}:`.padEnd(12)}${printable(value, { multiline: label === 'error' })}`)].join('\n');
+  return [printable(task.taskId), ...shown.map(([label, value]) => `  ${`${label}:`.padEnd(13)}${printable(value, { multiline: label === 'error' })}`)].join('\n');
 }
 
 /** Terminal states. */
