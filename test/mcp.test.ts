@@ -694,6 +694,18 @@ describe('messages that are too big, not JSON or not JSON-RPC', () => {
 });
 
 describe('lifetime', () => {
+  it('answers a client that says everything and goes at once, and its log does not say it serves after it closed', async () => {
+    const server = rawServer(testEnv(dataDir, { DELEGATE_AUTOSTART: '0', LOG_LEVEL: 'info' }));
+    const initialize = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } };
+    const call = { jsonrpc: '2.0', id: 'call', method: 'tools/call', params: { name: 'TaskStatus', arguments: {} } };
+    server.child.stdin.end([initialize, { jsonrpc: '2.0', method: 'notifications/initialized' }, call].map((message) => JSON.stringify(message)).join('\n') + '\n');
+    expect(await server.reply((message) => message.id === 'call')).toMatchObject({ result: { structuredContent: { tasks: [] } } });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    const log = server.stderr();
+    expect(log).toContain('closing why=stdin closed');
+    expect(log.slice(log.indexOf('closing why='))).not.toContain('serving MCP on stdio');
+  });
+
   it('exits promptly when stdin closes, after the call in flight; the task it queued runs to completion', async () => {
     const server = rawServer(env);
     await server.initialize();

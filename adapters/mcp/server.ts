@@ -268,6 +268,8 @@ export async function startStdioServer(
     await server.close().catch(() => undefined);
     throw error;
   }
-  logger.info('serving MCP on stdio', { dataDir: config.dataDir, cwd, pid: process.pid, version: delegateVersion });
+  // Once its store is open. A client that said its piece and went at once has had it answered by now, and the
+  // log has already said the server is closing.
+  if (!closing) logger.info('serving MCP on stdio', { dataDir: config.dataDir, cwd, pid: process.pid, version: delegateVersion });
   return { closed, close };
 }
