@@ -285,7 +285,7 @@ describe('a runner write whose answer was lost, read back', () => {
     expect((await store.taskRuns(taskId))[0]).toMatchObject({ nodeId: 'node-u' });
   });
 
-  it.skipIf(!sqldAvailable)('the removal of an idle node says whether it is gone', async () => {
+  it.skipIf(!sqldAvailable)('a heartbeat says whether its node is registered, and the removal of an idle node whether it is gone', async () => {
     const proxy = await lossyProxy(server.httpUrl);
     cleanups.push(() => proxy.close());
     const store = await openStore(proxy.url);
@@ -293,7 +293,14 @@ describe('a runner write whose answer was lost, read back', () => {
     const now = Date.now();
     await store.registerNode({ id: 'node-idle', host: 'h', pid: 1, pidStart: null, dataDir: root, version: '0', autostarted: false, startedAt: now, heartbeatAt: now });
     proxy.loseAnswerTo('COMMIT');
+    expect(await store.heartbeatNode('node-idle')).toBe(true);
+    proxy.loseAnswerTo('COMMIT');
     expect(await store.removeNodeIfIdle('node-idle')).toBe(true);
+    expect(await store.listNodes()).toEqual([]);
+    // A removal means the same done twice: done again.
+    await store.registerNode({ id: 'node-gone', host: 'h', pid: 1, pidStart: null, dataDir: root, version: '0', autostarted: false, startedAt: now, heartbeatAt: now });
+    proxy.loseAnswerTo('COMMIT');
+    await store.removeNode('node-gone');
     expect(await store.listNodes()).toEqual([]);
   });
 });

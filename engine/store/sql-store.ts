@@ -56,8 +56,8 @@ import * as usage from './usage.js';
 
 /**
  * A write whose COMMIT went unanswered (a server that stopped at that moment) decided by reading back what it
- * would have left, for writes whose result the database shows: a caller that runs on is told what happened
- * instead of a `commit_unknown` it can only log.
+ * would have left, for writes whose result the database shows, or by doing it again, for writes that mean the
+ * same done twice: a runner that carries on is told what happened instead of a `commit_unknown` it can only log.
  */
 async function readBackIfUnanswered<T>(write: Promise<T>, readBack: () => Promise<T>): Promise<T> {
   try {
@@ -167,7 +167,9 @@ export class SqlStore implements Store {
   }
 
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
-    return this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
+    // The same UPDATE again means the same: it ends the run if it has not ended.
+    const end = () => this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
+    return readBackIfUnanswered(end(), end);
   }
 
   removeNodeIfIdle(id: string): Promise<boolean> {
@@ -203,11 +205,13 @@ export class SqlStore implements Store {
   }
 
   heartbeatNode(id: string): Promise<boolean> {
-    return this.db.write((tx) => nodes.heartbeatNode(tx, id));
+    // What a heartbeat answers is whether the node is still registered, which a look shows.
+    return readBackIfUnanswered(this.db.write((tx) => nodes.heartbeatNode(tx, id)), () => nodes.nodeExists(this.db, id));
   }
 
   removeNode(id: string): Promise<void> {
-    return this.db.write((tx) => nodes.removeNode(tx, id));
+    const remove = () => this.db.write((tx) => nodes.removeNode(tx, id));
+    return readBackIfUnanswered(remove(), remove);
   }
 
   listNodes(host?: string): Promise<NodeRecord[]> {
@@ -228,7 +232,8 @@ export class SqlStore implements Store {
   }
 
   dropTimer(id: number): Promise<void> {
-    return this.db.write((tx) => timers.dropTimer(tx, id));
+    const drop = () => this.db.write((tx) => timers.dropTimer(tx, id));
+    return readBackIfUnanswered(drop(), drop);
   }
 
   timerExists(id: number): Promise<boolean> {
