@@ -285,6 +285,20 @@ describe('a runner write whose answer was lost, read back', () => {
     expect((await store.taskRuns(taskId))[0]).toMatchObject({ nodeId: 'node-u' });
   });
 
+  it.skipIf(!sqldAvailable)('a claim of due timers returns the timers it locked, not leaving them for its lock to lapse', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const db = await openSqlDriver(server.url);
+    cleanups.push(() => db.close());
+    const now = Date.now();
+    await db.run(`INSERT INTO timers (actor_id, key, event, due_at, created_at) VALUES ('task-000000000001', 'timeout', '{"type":"TIMEOUT"}', ?, ?)`, [now - 10, now - 10]);
+    proxy.loseAnswerTo('COMMIT');
+    expect((await store.claimDueTimers('node-t', now, 30_000, 10)).map((timer) => timer.key)).toEqual(['timeout']);
+    expect(await db.all('SELECT locked_by, locked_until FROM timers')).toEqual([{ locked_by: 'node-t', locked_until: now + 30_000 }]);
+  });
+
   it.skipIf(!sqldAvailable)('a heartbeat says whether its node is registered, and the removal of an idle node whether it is gone', async () => {
     const proxy = await lossyProxy(server.httpUrl);
     cleanups.push(() => proxy.close());

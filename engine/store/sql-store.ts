@@ -228,7 +228,9 @@ export class SqlStore implements Store {
 
   claimDueTimers(nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]> {
     // The timer loop only claims once nextTimerDueAt says something is due.
-    return this.db.write((tx) => timers.claimDueTimers(tx, nodeId, now, lockMs, limit));
+    // A claim whose answer was lost: the timers it locked carry its lock (otherwise they wait for it to lapse).
+    const claim = this.db.write((tx) => timers.claimDueTimers(tx, nodeId, now, lockMs, limit));
+    return readBackIfUnanswered(claim, () => timers.timersLockedBy(this.db, nodeId, now + lockMs));
   }
 
   dropTimer(id: number): Promise<void> {

@@ -47,6 +47,12 @@ export async function nextTimerDueAt(db: SqlExecutor): Promise<number | null> {
   return next === null || next === undefined ? null : Number(next);
 }
 
+/** The timers one claim of `nodeId` locked until `lockedUntil` (read back when its answer was lost). */
+export async function timersLockedBy(db: SqlExecutor, nodeId: string, lockedUntil: number): Promise<DueTimer[]> {
+  const rows = await db.all(`SELECT id, actor_id, key, event, due_at, attempt FROM timers WHERE locked_by = ? AND locked_until = ?`, [nodeId, lockedUntil]);
+  return rows.map(toDueTimer).sort((a, b) => a.dueAt - b.dueAt);
+}
+
 /** Lock up to `limit` due, unlocked (or lapsed) timers for `nodeId` (one write). */
 export async function claimDueTimers(tx: SqlExecutor, nodeId: string, now: number, lockMs: number, limit: number): Promise<DueTimer[]> {
   const rows = await tx.all(
