@@ -8,6 +8,7 @@
  */
 import type { ScheduleActionParams, ScheduleActionType, ScheduleEvent } from '../actors/schedule.machine.js';
 import type { Clock } from './clock.js';
+import { isStoreError } from './errors.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
@@ -79,10 +80,11 @@ export class ScheduleActors {
         if (schedule && planned) batch.push({ timer, schedule, ...planned });
         else alone.push(timer); // gone or refused: its own step drops the timer
       }
+      // A batch whose answer was lost goes the one-by-one way too: each step finds its timer consumed if it was saved.
       const written =
         batch.length === 0
           ? null
-          : await this.store.commitScheduleSteps(batch.map((item) => this.#commitOf(item.schedule, item, now, item.timer.timerId)));
+          : await this.store.commitScheduleSteps(batch.map((item) => this.#commitOf(item.schedule, item, now, item.timer.timerId))).catch(unlessUnanswered(null));
       if (!written) return one([...batch.map((item) => item.timer), ...alone]);
       this.bus.publish(written.flat());
       await Promise.all(batch.flatMap(({ decided, schedule }) => decided.actions.map((action) => this.#act(action, schedule))));
@@ -142,7 +144,14 @@ export class ScheduleActors {
         return { committed: false, reason: 'refused', schedule };
       }
       const { decided } = planned;
-      const written = await this.store.commitScheduleSteps([this.#commitOf(schedule, planned, now, timerId)]);
+      let written = await this.store.commitScheduleSteps([this.#commitOf(schedule, planned, now, timerId)]).catch(unlessUnanswered('unanswered' as const));
+      if (written === 'unanswered') {
+        // The answer was lost (a server that stopped at that moment). A timer's step consumes its timer, so the
+        // timer says whether it was saved; saved, its events are read back and its actions run as a commit's.
+        if (timerId === undefined || (await this.store.timerExists(timerId))) continue;
+        this.log.info('the answer to a schedule step was lost; its timer is gone, so it was saved', { schedule: id, event: event.type });
+        written = [(await this.store.eventsAfter(0, { actorId: id, sinceAt: now }, 100)).filter((row) => row.cause === decided.step.event)];
+      }
       if (!written) {
         // Another node delivered this timer (or fired the slot): nothing to decide again.
         if (timerId !== undefined && !(await this.store.timerExists(timerId))) return { committed: false, reason: 'moved-on', schedule };
@@ -166,6 +175,14 @@ export class ScheduleActors {
       this.log.error('schedule effect failed', { schedule: schedule.id, effect: action.type, error: String(error) });
     }
   }
+}
+
+/** A catch handler that turns a lost COMMIT answer (`commit_unknown`) into `value` and rethrows anything else. */
+function unlessUnanswered<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if (isStoreError(error) && error.code === 'commit_unknown') return value;
+    throw error;
+  };
 }
 
 /** What a process reaches from a schedule's effects. */

@@ -24,6 +24,9 @@ import { EventBus } from '../engine/events.js';
 import { createLogger } from '../engine/logger.js';
 import { openStore, type Store, type TaskRecord } from '../engine/store/store.js';
 import { TaskActors } from '../engine/task-actors.js';
+import { ScheduleActors, scheduleEffects } from '../engine/schedule-actors.js';
+import { scheduledTask } from '../engine/schedule-input.js';
+import { ScheduleService } from '../engine/schedule-service.js';
 import { runnerEffects } from '../engine/task-effects.js';
 import { TaskService } from '../engine/task-service.js';
 import { cli, cliBin, eventually, fakeClaudeEvents, processExists, removeDir, serve, tempDir, testEnv } from './helpers.js';
@@ -297,6 +300,31 @@ describe('a runner write whose answer was lost, read back', () => {
     proxy.loseAnswerTo('COMMIT');
     expect((await store.claimDueTimers('node-t', now, 30_000, 10)).map((timer) => timer.key)).toEqual(['timeout']);
     expect(await db.all('SELECT locked_by, locked_until FROM timers')).toEqual([{ locked_by: 'node-t', locked_until: now + 30_000 }]);
+  });
+
+  it.skipIf(!sqldAvailable)('a schedule step whose timer is gone was saved: it fires once, and its actions run', async () => {
+    const proxy = await lossyProxy(server.httpUrl);
+    cleanups.push(() => proxy.close());
+    const dataDir = tempDir('delegate-lost-fire-');
+    cleanups.push(async () => removeDir(dataDir));
+    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
+    const store = await openStore(proxy.url);
+    cleanups.push(() => store.close());
+    const schedules = new ScheduleService(store, config, systemClock, dataDir, new TaskService(store, config, systemClock, dataDir));
+    const { scheduleId } = await schedules.create({ prompt: 'fired once', scheduledAt: new Date(Date.now() + 1000).toISOString() });
+    const [timer] = await eventually(async () => {
+      const due = await store.claimDueTimers('node-t', Date.now(), 30_000, 10);
+      return due.length > 0 ? due : null;
+    }, 10_000, 100);
+    const wakes: number[] = [];
+    const effects = scheduleEffects({ wake: () => wakes.push(1), cancelTask: async () => undefined, unfinishedTasks: async () => [] });
+    const actors = new ScheduleActors(store, systemClock, 'node-t', effects, new EventBus(), createLogger('test', 'error'), { newTask: (schedule) => scheduledTask(schedule, config) });
+    proxy.loseAnswerTo('COMMIT');
+    const fired = await actors.send(scheduleId, { type: 'DUE' }, timer!.id);
+    expect(fired).toMatchObject({ committed: true, schedule: { id: scheduleId, runs: 1 } });
+    expect(wakes).toEqual([1]);
+    expect(await store.timerExists(timer!.id)).toBe(false);
+    expect((await store.listTasks({})).map((task) => task.prompt)).toEqual(['fired once']);
   });
 
   it.skipIf(!sqldAvailable)('a heartbeat says whether its node is registered, and the removal of an idle node whether it is gone', async () => {
