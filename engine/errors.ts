@@ -47,3 +47,11 @@ export class StoreError extends Error {
 export function isStoreError(error: unknown): error is StoreError {
   return error instanceof StoreError;
 }
+
+/**
+ * True for a write whose COMMIT went unanswered (a server that stopped at that moment): it may or may not have
+ * been saved. A front door tells its user so; a runner looks at what the write would have left and carries on.
+ */
+export function isCommitUnknown(error: unknown): error is StoreError {
+  return error instanceof StoreError && error.code === 'commit_unknown';
+}

@@ -7,7 +7,7 @@
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Clock } from './clock.js';
-import { isStoreError } from './errors.js';
+import { isCommitUnknown } from './errors.js';
 import type { EngineEventType, EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import type { ActorSnapshotRow, NewEngineEvent, Store } from './store/store.js';
@@ -101,7 +101,7 @@ export class NodeJournal {
         try {
           await this.store.recordNodeActors(events, snapshots);
         } catch (error) {
-          if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+          if (!isCommitUnknown(error)) throw error;
           // The answer was lost (a server that stopped at that moment): whether the batch was saved is read back,
           // so its events are written once, not lost and not doubled.
           if (!(await this.#saved(events))) {

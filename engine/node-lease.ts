@@ -7,7 +7,7 @@
  */
 import type { AgentRuns } from './agent-runs.js';
 import { every, type Clock } from './clock.js';
-import { isStoreError } from './errors.js';
+import { isCommitUnknown } from './errors.js';
 import type { Logger } from './logger.js';
 import type { NodeRecord, OwnedRun, Store } from './store/store.js';
 
@@ -71,7 +71,7 @@ export class NodeLease {
     } catch (error) {
       // The answer was lost (a server that stopped at that moment): renewed or not, the next beat renews again,
       // and until one is answered the fence counts from the last renewal known.
-      if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+      if (!isCommitUnknown(error)) throw error;
       this.deps.log.info('the answer to a lease renewal was lost; renewing again at the next beat');
       return;
     }

@@ -9,7 +9,7 @@
  * a marker line says where the output was cut and where the whole log is. Where a host's shipping of a task
  * stopped is read back from the database, so a runner that adopts a run ships on without repeating a line.
  */
-import { isStoreError } from './errors.js';
+import { isCommitUnknown } from './errors.js';
 import { readFileFrom } from './log-follower.js';
 import type { Logger } from './logger.js';
 import { taskLogPaths } from './pool/protocol.js';
@@ -93,7 +93,7 @@ export class OutputShipper {
         // The answer to the write was lost (a server that stopped at that moment): whether its chunks were saved
         // is read back from the database, so they are shipped again exactly when they were not. At once, since
         // a run's final flush is not followed by another tick.
-        if (!(isStoreError(error) && error.code === 'commit_unknown') || tries === 3) throw error;
+        if (!isCommitUnknown(error) || tries === 3) throw error;
         for (const taskId of taskIds) this.#positions.delete(taskId);
         this.deps.log.info('the answer to an output write was lost; shipping again from where the database stands', { tasks: taskIds.length });
       }

@@ -8,7 +8,7 @@
  */
 import type { ScheduleActionParams, ScheduleActionType, ScheduleEvent } from '../actors/schedule.machine.js';
 import type { Clock } from './clock.js';
-import { isStoreError } from './errors.js';
+import { isCommitUnknown } from './errors.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
@@ -180,7 +180,7 @@ export class ScheduleActors {
 /** A catch handler that turns a lost COMMIT answer (`commit_unknown`) into `value` and rethrows anything else. */
 function unlessUnanswered<T>(value: T): (error: unknown) => T {
   return (error) => {
-    if (isStoreError(error) && error.code === 'commit_unknown') return value;
+    if (isCommitUnknown(error)) return value;
     throw error;
   };
 }

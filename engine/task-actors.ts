@@ -13,7 +13,7 @@ import type { GitState } from './checkpoint.js';
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
-import { isStoreError } from './errors.js';
+import { isCommitUnknown } from './errors.js';
 import { Mailboxes } from './mailboxes.js';
 import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep, UsageHold } from './store/store.js';
 import { decideTaskEvent, dependantDecider, type DecidedStep, type TaskAction } from './task-steps.js';
@@ -155,7 +155,7 @@ export class TaskActors {
         // moved on itself (`expect`: a runner settling or handing back its run) looks again rather than give up:
         // a run's end lost this way would otherwise run the task again. A step that stays in its state (a
         // dependency counted down) could apply twice, and a front door's user is told it may not have been saved.
-        const lookAgain = isStoreError(error) && error.code === 'commit_unknown' && options.expect !== undefined && decided.step.snapshot.value !== task.state;
+        const lookAgain = isCommitUnknown(error) && options.expect !== undefined && decided.step.snapshot.value !== task.state;
         if (!lookAgain) throw error;
         this.log.warn('the answer to a commit was lost; reading the task again to see whether it was applied', { task: taskId, event: event.type });
         continue;
@@ -194,7 +194,7 @@ export class TaskActors {
       return decision.step;
     });
     const claimed = await claiming.catch((error: unknown) => {
-      if (!(isStoreError(error) && error.code === 'commit_unknown' && chosen)) throw error;
+      if (!(isCommitUnknown(error) && chosen)) throw error;
       return this.#claimedAfterAll(chosen, request.nodeId, now);
     });
     if (!claimed || !decided) return null;

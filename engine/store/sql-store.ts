@@ -2,7 +2,7 @@
  * The Store over one SQL connection. Each verb picks its transaction (none for reads, one `write` for every
  * state change) and calls the function of its concern; the SQL itself lives in tasks, runs, nodes and checkpoints.
  */
-import { isStoreError } from '../errors.js';
+import { isCommitUnknown } from '../errors.js';
 import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
 import * as holds from './holds.js';
@@ -63,7 +63,7 @@ async function readBackIfUnanswered<T>(write: Promise<T>, readBack: () => Promis
   try {
     return await write;
   } catch (error) {
-    if (!(isStoreError(error) && error.code === 'commit_unknown')) throw error;
+    if (!isCommitUnknown(error)) throw error;
     return readBack();
   }
 }
