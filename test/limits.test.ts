@@ -180,7 +180,7 @@ describe('while a limit is in force', () => {
       expect(status.stdout).toContain(`usage limit: claude (five_hour) on account ${engine.config.account} held until ${paused.resumeAt}`);
       expect(status.stdout).toMatch(new RegExp(`${held.taskId}\\s+ready \\(held\\)`));
       const detail = await cli(['status', held.taskId], engine.env);
-      expect(detail.stdout).toContain(`held until: ${paused.resumeAt}`);
+      expect(detail.stdout).toContain(`held until:  ${paused.resumeAt}`);
       // At the reset both claude tasks run: the paused one resumes its session, the held one starts.
       await advance(clock, Date.parse(paused.resumeAt!) - clock.now() + 1000);
       const done = await engine.settled([limited.taskId, held.taskId]);

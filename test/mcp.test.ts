@@ -253,7 +253,7 @@ describe('UsageSummary', () => {
     const { taskId } = await ok<{ taskId: string }>(client, 'DelegateTask', { prompt: 'count me [cost 0.05] [tokens 30 40 500 6000] [model claude-haiku-4-5]' });
     const done = await settled(client, taskId);
     expect(done).toMatchObject({ status: 'completed', costUsd: 0.05, tokens: { input: 30, output: 40, cacheCreation: 500, cacheRead: 6000 }, model: 'claude-haiku-4-5' });
-    expect(textOf(await call(client, 'TaskStatus', { taskId }))).toContain('tokens:     30 in, 40 out, 500 cache write, 6,000 cache read');
+    expect(textOf(await call(client, 'TaskStatus', { taskId }))).toContain('tokens:      30 in, 40 out, 500 cache write, 6,000 cache read');
 
     const byAgent = await call(client, 'UsageSummary', { since: '1d', by: 'agent' });
     expect(byAgent.isError).toBeFalsy();
