@@ -140,11 +140,8 @@ async function lossyProxy(target: string): Promise<{ url: string; loseAnswerTo(m
   };
 }
 
-/**
- * A task queued on the server through a lossy proxy, and node-t's task actors on the same store, which note the
- * tasks whose agent they were asked to start. `claim` claims the next ready task for node-t.
- */
-async function lossyEngine(prompt: string) {
+/** A store on the server through a lossy proxy, with a data dir and its configuration. */
+async function lossyStore() {
   const proxy = await lossyProxy(server.httpUrl);
   cleanups.push(() => proxy.close());
   const dataDir = tempDir('delegate-lossy-');
@@ -152,6 +149,15 @@ async function lossyEngine(prompt: string) {
   const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
   const store = await openStore(proxy.url);
   cleanups.push(() => store.close());
+  return { proxy, dataDir, config, store };
+}
+
+/**
+ * A task queued on a lossy store, and node-t's task actors on it, which note the tasks whose agent they were asked
+ * to start. `claim` claims the next ready task for node-t.
+ */
+async function lossyEngine(prompt: string) {
+  const { proxy, dataDir, config, store } = await lossyStore();
   const { taskId } = await new TaskService(store, config, systemClock, dataDir).delegate({ prompt });
   const launched: string[] = [];
   const startRun = async (task: TaskRecord) => {
@@ -303,13 +309,7 @@ describe('a runner write whose answer was lost, read back', () => {
   });
 
   it.skipIf(!sqldAvailable)('a schedule step whose timer is gone was saved: it fires once, and its actions run', async () => {
-    const proxy = await lossyProxy(server.httpUrl);
-    cleanups.push(() => proxy.close());
-    const dataDir = tempDir('delegate-lost-fire-');
-    cleanups.push(async () => removeDir(dataDir));
-    const config = loadConfig(testEnv(dataDir, { DELEGATE_AUTOSTART: '0' }));
-    const store = await openStore(proxy.url);
-    cleanups.push(() => store.close());
+    const { proxy, dataDir, config, store } = await lossyStore();
     const schedules = new ScheduleService(store, config, systemClock, dataDir, new TaskService(store, config, systemClock, dataDir));
     const { scheduleId } = await schedules.create({ prompt: 'fired once', scheduledAt: new Date(Date.now() + 1000).toISOString() });
     const [timer] = await eventually(async () => {
