@@ -112,6 +112,7 @@ describe('OutputShipper', () => {
     await ship.ship([taskId]);
     expect(await stored()).toBe('kept\n');
   });
+
   // A server that stopped as the write's COMMIT was on its way: the write may or may not have been applied.
   for (const applied of [true, false]) {
     it(`ships each byte once when the answer to a write is lost (${applied ? 'applied' : 'not applied'})`, async () => {
