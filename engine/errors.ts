@@ -55,3 +55,17 @@ export function isStoreError(error: unknown): error is StoreError {
 export function isCommitUnknown(error: unknown): error is StoreError {
   return error instanceof StoreError && error.code === 'commit_unknown';
 }
+
+/**
+ * What `write` resolves to or, when its COMMIT went unanswered, what `instead` does: a look at what the write
+ * would have left, the write again where it means the same done twice, or a value that says so. Other errors
+ * go through.
+ */
+export async function ifCommitUnknown<T, U = T>(write: Promise<T>, instead: () => U | Promise<U>): Promise<T | U> {
+  try {
+    return await write;
+  } catch (error) {
+    if (!isCommitUnknown(error)) throw error;
+    return instead();
+  }
+}

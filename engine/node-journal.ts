@@ -7,7 +7,7 @@
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Clock } from './clock.js';
-import { isCommitUnknown } from './errors.js';
+import { ifCommitUnknown } from './errors.js';
 import type { EngineEventType, EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import type { ActorSnapshotRow, NewEngineEvent, Store } from './store/store.js';
@@ -98,19 +98,15 @@ export class NodeJournal {
       const snapshots = kept.map((row) => ({ ...row, snapshot: JSON.stringify(row.snapshot) })).filter((row) => this.#written.get(row.actorId) !== row.snapshot);
       if (events.length === 0 && snapshots.length === 0) return;
       try {
-        try {
-          await this.store.recordNodeActors(events, snapshots);
-        } catch (error) {
-          if (!isCommitUnknown(error)) throw error;
-          // The answer was lost (a server that stopped at that moment): whether the batch was saved is read back,
-          // so its events are written once, not lost and not doubled.
-          if (!(await this.#saved(events))) {
-            this.log.info('the answer to a write of slot events was lost, and they were not saved; writing them again', { events: events.length });
-            this.#events = [...events, ...this.#events];
-            for (const row of kept) if (!this.#snapshots.has(row.actorId)) this.#snapshots.set(row.actorId, row);
-            this.#schedule();
-            return;
-          }
+        // When the answer was lost (a server that stopped at that moment), whether the batch was saved is read
+        // back, so its events are written once, not lost and not doubled.
+        const saved = await ifCommitUnknown(this.store.recordNodeActors(events, snapshots).then(() => true), () => this.#saved(events));
+        if (!saved) {
+          this.log.info('the answer to a write of slot events was lost, and they were not saved; writing them again', { events: events.length });
+          this.#events = [...events, ...this.#events];
+          for (const row of kept) if (!this.#snapshots.has(row.actorId)) this.#snapshots.set(row.actorId, row);
+          this.#schedule();
+          return;
         }
         for (const row of snapshots) this.#written.set(row.actorId, row.snapshot);
       } catch (error) {

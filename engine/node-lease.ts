@@ -7,9 +7,9 @@
  */
 import type { AgentRuns } from './agent-runs.js';
 import { every, type Clock } from './clock.js';
-import { isCommitUnknown } from './errors.js';
+import { ifCommitUnknown } from './errors.js';
 import type { Logger } from './logger.js';
-import type { NodeRecord, OwnedRun, Store } from './store/store.js';
+import type { NodeRecord, Store } from './store/store.js';
 
 /** What a node's lease needs and whom it tells. */
 export interface NodeLeaseDeps {
@@ -65,13 +65,10 @@ export class NodeLease {
       await store.registerNode(this.deps.record());
     }
     const before = runs.list();
-    let owned: OwnedRun[];
-    try {
-      owned = await store.renewLeases(nodeId, leaseMs, before);
-    } catch (error) {
+    const owned = await ifCommitUnknown(store.renewLeases(nodeId, leaseMs, before), () => null);
+    if (!owned) {
       // The answer was lost (a server that stopped at that moment): renewed or not, the next beat renews again,
       // and until one is answered the fence counts from the last renewal known.
-      if (!isCommitUnknown(error)) throw error;
       this.deps.log.info('the answer to a lease renewal was lost; renewing again at the next beat');
       return;
     }

@@ -8,7 +8,7 @@
  */
 import type { ScheduleActionParams, ScheduleActionType, ScheduleEvent } from '../actors/schedule.machine.js';
 import type { Clock } from './clock.js';
-import { isCommitUnknown } from './errors.js';
+import { ifCommitUnknown } from './errors.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { Mailboxes } from './mailboxes.js';
@@ -84,7 +84,7 @@ export class ScheduleActors {
       const written =
         batch.length === 0
           ? null
-          : await this.store.commitScheduleSteps(batch.map((item) => this.#commitOf(item.schedule, item, now, item.timer.timerId))).catch(unlessUnanswered(null));
+          : await ifCommitUnknown(this.store.commitScheduleSteps(batch.map((item) => this.#commitOf(item.schedule, item, now, item.timer.timerId))), () => null);
       if (!written) return one([...batch.map((item) => item.timer), ...alone]);
       this.bus.publish(written.flat());
       await Promise.all(batch.flatMap(({ decided, schedule }) => decided.actions.map((action) => this.#act(action, schedule))));
@@ -144,7 +144,7 @@ export class ScheduleActors {
         return { committed: false, reason: 'refused', schedule };
       }
       const { decided } = planned;
-      let written = await this.store.commitScheduleSteps([this.#commitOf(schedule, planned, now, timerId)]).catch(unlessUnanswered('unanswered' as const));
+      let written = await ifCommitUnknown(this.store.commitScheduleSteps([this.#commitOf(schedule, planned, now, timerId)]), () => 'unanswered' as const);
       if (written === 'unanswered') {
         // The answer was lost (a server that stopped at that moment). A timer's step consumes its timer, so the
         // timer says whether it was saved; saved, its events are read back and its actions run as a commit's.
@@ -175,14 +175,6 @@ export class ScheduleActors {
       this.log.error('schedule effect failed', { schedule: schedule.id, effect: action.type, error: String(error) });
     }
   }
-}
-
-/** A catch handler that turns a lost COMMIT answer (`commit_unknown`) into `value` and rethrows anything else. */
-function unlessUnanswered<T>(value: T): (error: unknown) => T {
-  return (error) => {
-    if (isCommitUnknown(error)) return value;
-    throw error;
-  };
 }
 
 /** What a process reaches from a schedule's effects. */

@@ -13,7 +13,7 @@ import type { GitState } from './checkpoint.js';
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
-import { isCommitUnknown } from './errors.js';
+import { ifCommitUnknown, isCommitUnknown } from './errors.js';
 import { Mailboxes } from './mailboxes.js';
 import type { Checkpoint, EngineEvent, RunEnd, Store, TaskClaim, TaskColumns, TaskFence, TaskRecord, TaskStep, UsageHold } from './store/store.js';
 import { decideTaskEvent, dependantDecider, type DecidedStep, type TaskAction } from './task-steps.js';
@@ -193,10 +193,7 @@ export class TaskActors {
       chosen = candidate;
       return decision.step;
     });
-    const claimed = await claiming.catch((error: unknown) => {
-      if (!(isCommitUnknown(error) && chosen)) throw error;
-      return this.#claimedAfterAll(chosen, request.nodeId, now);
-    });
+    const claimed = await ifCommitUnknown(claiming, () => this.#claimedAfterAll(chosen, request.nodeId, now));
     if (!claimed || !decided) return null;
     return this.#afterCommit(claimed.task.id, claimed.task, decided, claimed.events, now);
   }
@@ -204,9 +201,10 @@ export class TaskActors {
   /**
    * A claim whose COMMIT went unanswered (a server that stopped at that moment): the task is read again. Claimed
    * by this node, it is run now rather than left to its lease's lapse and run a second time; otherwise nothing
-   * was claimed, and the task is still ready for whoever claims it.
+   * was claimed, and the task is still ready for whoever claims it (as when no candidate was chosen at all).
    */
-  async #claimedAfterAll(candidate: TaskRecord, nodeId: string, now: number): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
+  async #claimedAfterAll(candidate: TaskRecord | null, nodeId: string, now: number): Promise<{ task: TaskRecord; events: EngineEvent[] } | null> {
+    if (!candidate) return null;
     this.log.info('the answer to a claim was lost; reading the task again to see whether it was claimed', { task: candidate.id });
     const task = await this.store.getTask(candidate.id);
     if (!task || task.state !== 'running' || task.owner !== nodeId || task.attempt !== candidate.attempt + 1) return null;

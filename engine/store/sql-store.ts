@@ -2,7 +2,7 @@
  * The Store over one SQL connection. Each verb picks its transaction (none for reads, one `write` for every
  * state change) and calls the function of its concern; the SQL itself lives in tasks, runs, nodes and checkpoints.
  */
-import { isCommitUnknown } from '../errors.js';
+import { ifCommitUnknown } from '../errors.js';
 import * as checkpoints from './checkpoints.js';
 import * as events from './events.js';
 import * as holds from './holds.js';
@@ -53,20 +53,6 @@ import type { Store } from './store.js';
 import { topologicalOrder } from './task-graph.js';
 import * as tasks from './tasks.js';
 import * as usage from './usage.js';
-
-/**
- * A write whose COMMIT went unanswered (a server that stopped at that moment) decided by reading back what it
- * would have left, for writes whose result the database shows, or by doing it again, for writes that mean the
- * same done twice: a runner that carries on is told what happened instead of a `commit_unknown` it can only log.
- */
-async function readBackIfUnanswered<T>(write: Promise<T>, readBack: () => Promise<T>): Promise<T> {
-  try {
-    return await write;
-  } catch (error) {
-    if (!isCommitUnknown(error)) throw error;
-    return readBack();
-  }
-}
 
 /** The Store of the engine: a thin class over the per-concern SQL functions. */
 export class SqlStore implements Store {
@@ -163,17 +149,17 @@ export class SqlStore implements Store {
 
   takeOverRun(run: RunTakeover): Promise<boolean> {
     // Whether it was taken over shows in the task's owner.
-    return readBackIfUnanswered(this.db.write((tx) => runs.takeOverRun(tx, run)), () => runs.ownsRun(this.db, run.to, run.taskId, run.attempt));
+    return ifCommitUnknown(this.db.write((tx) => runs.takeOverRun(tx, run)), () => runs.ownsRun(this.db, run.to, run.taskId, run.attempt));
   }
 
   endRun(taskId: string, attempt: number, outcome: string, now: number): Promise<void> {
     // The same UPDATE again means the same: it ends the run if it has not ended.
     const end = () => this.db.write((tx) => runs.endRun(tx, taskId, attempt, outcome, now));
-    return readBackIfUnanswered(end(), end);
+    return ifCommitUnknown(end(), end);
   }
 
   removeNodeIfIdle(id: string): Promise<boolean> {
-    return readBackIfUnanswered(this.db.write((tx) => nodes.removeNodeIfIdle(tx, id)), async () => !(await nodes.nodeExists(this.db, id)));
+    return ifCommitUnknown(this.db.write((tx) => nodes.removeNodeIfIdle(tx, id)), async () => !(await nodes.nodeExists(this.db, id)));
   }
 
   recordRunSession(taskId: string, attempt: number, sessionId: string): Promise<void> {
@@ -206,12 +192,12 @@ export class SqlStore implements Store {
 
   heartbeatNode(id: string): Promise<boolean> {
     // What a heartbeat answers is whether the node is still registered, which a look shows.
-    return readBackIfUnanswered(this.db.write((tx) => nodes.heartbeatNode(tx, id)), () => nodes.nodeExists(this.db, id));
+    return ifCommitUnknown(this.db.write((tx) => nodes.heartbeatNode(tx, id)), () => nodes.nodeExists(this.db, id));
   }
 
   removeNode(id: string): Promise<void> {
     const remove = () => this.db.write((tx) => nodes.removeNode(tx, id));
-    return readBackIfUnanswered(remove(), remove);
+    return ifCommitUnknown(remove(), remove);
   }
 
   listNodes(host?: string): Promise<NodeRecord[]> {
@@ -230,12 +216,12 @@ export class SqlStore implements Store {
     // The timer loop only claims once nextTimerDueAt says something is due.
     // A claim whose answer was lost: the timers it locked carry its lock (otherwise they wait for it to lapse).
     const claim = this.db.write((tx) => timers.claimDueTimers(tx, nodeId, now, lockMs, limit));
-    return readBackIfUnanswered(claim, () => timers.timersLockedBy(this.db, nodeId, now + lockMs));
+    return ifCommitUnknown(claim, () => timers.timersLockedBy(this.db, nodeId, now + lockMs));
   }
 
   dropTimer(id: number): Promise<void> {
     const drop = () => this.db.write((tx) => timers.dropTimer(tx, id));
-    return readBackIfUnanswered(drop(), drop);
+    return ifCommitUnknown(drop(), drop);
   }
 
   timerExists(id: number): Promise<boolean> {
